@@ -1,4 +1,4 @@
-"""Security headers Django does not set itself: a strict Content-Security-Policy (no inline script)."""
+"""Security headers Django does not set itself: a strict CSP (no inline script)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ class SecurityHeadersMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         response.setdefault("Content-Security-Policy", CSP)
-        response.setdefault("Permissions-Policy", "camera=(self), microphone=(self), geolocation=(self)")
+        response.setdefault(
+            "Permissions-Policy", "camera=(self), microphone=(self), geolocation=(self)"
+        )
         response.setdefault("Cache-Control", "no-store")
         return response

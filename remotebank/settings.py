@@ -209,3 +209,13 @@ MASTER_KEY = env_secret("MASTER_KEY", "")
 if not DEBUG and not MASTER_KEY:
     raise ImproperlyConfigured("MASTER_KEY (or MASTER_KEY_FILE) must be set when DEBUG is off.")
 KMS_BACKEND = env_str("KMS_BACKEND", "apps.security.kms.LocalMasterKey")
+# Secret from which API clients' HMAC secrets are derived (see apps.accounts.services).
+API_CLIENT_MASTER_SECRET = env_secret("API_CLIENT_MASTER_SECRET", SECRET_KEY)
+CUSTOMER_ABANDON_SECONDS = env_int("CUSTOMER_ABANDON_SECONDS", 60)
+
+# Tests only: a fast password hasher so fixtures do not spend seconds on PBKDF2.
+if DEBUG and env_bool("TEST_FAST_PASSWORD_HASHER"):
+    PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]

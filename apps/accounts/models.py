@@ -1,0 +1,139 @@
+"""Staff roles, agent skills and presence, customers, API clients of mobile banking."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    """Roles are Django groups with these names (see migrations for their permissions)."""
+
+    AGENT = "agent", _("座席")
+    SUPERVISOR = "supervisor", _("主管")
+    QC_REVIEWER = "qc_reviewer", _("质检员")
+    AUDITOR = "auditor", _("审计")
+
+
+class Skill(models.Model):
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(_("名称"), max_length=64)
+
+    class Meta:
+        verbose_name = _("技能组")
+        verbose_name_plural = _("技能组")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Presence(models.TextChoices):
+    OFFLINE = "offline", _("离线")
+    READY = "ready", _("就绪")
+    RINGING = "ringing", _("振铃")
+    BUSY = "busy", _("通话中")
+    AFTER_CALL_WORK = "after_call_work", _("话后整理")
+    BREAK = "break", _("小休")
+
+
+# Allowed presence transitions; routing and calls move agents through RINGING/BUSY/ACW,
+# the agent chooses READY/BREAK/OFFLINE.
+PRESENCE_TRANSITIONS: dict[str, frozenset[str]] = {
+    Presence.OFFLINE: frozenset({Presence.READY, Presence.BREAK}),
+    Presence.READY: frozenset({Presence.RINGING, Presence.BREAK, Presence.OFFLINE}),
+    Presence.RINGING: frozenset({Presence.BUSY, Presence.READY, Presence.BREAK, Presence.OFFLINE}),
+    Presence.BUSY: frozenset({Presence.AFTER_CALL_WORK}),
+    Presence.AFTER_CALL_WORK: frozenset({Presence.READY, Presence.BREAK, Presence.OFFLINE}),
+    Presence.BREAK: frozenset({Presence.READY, Presence.OFFLINE}),
+}
+AGENT_SETTABLE = frozenset({Presence.READY, Presence.BREAK, Presence.OFFLINE})
+
+
+class AgentProfile(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile"
+    )
+    employee_no = models.CharField(_("工号"), max_length=32, unique=True)
+    skills = models.ManyToManyField(Skill, related_name="agents", blank=True)
+    presence = models.CharField(max_length=16, choices=Presence.choices, default=Presence.OFFLINE)
+    presence_since = models.DateTimeField(default=timezone.now)
+    # When the agent last became ready: routing offers to the longest-idle agent first.
+    idle_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("座席")
+        verbose_name_plural = _("座席")
+        indexes = [models.Index(fields=["presence", "idle_since"])]
+
+    def __str__(self) -> str:
+        return f"{self.employee_no} {self.user.get_full_name() or self.user.username}"
+
+    def can_move_to(self, new: str) -> bool:
+        return new in PRESENCE_TRANSITIONS[self.presence]
+
+
+class PresenceChange(models.Model):
+    agent = models.ForeignKey(AgentProfile, on_delete=models.CASCADE, related_name="changes")
+    from_state = models.CharField(max_length=16, choices=Presence.choices)
+    to_state = models.CharField(max_length=16, choices=Presence.choices)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    reason = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id}: {self.from_state}→{self.to_state}"
+
+
+class Customer(models.Model):
+    """A bank customer as known to mobile banking (identity fields live encrypted)."""
+
+    reference = models.CharField(_("客户号"), max_length=64, unique=True)
+    display_name = models.CharField(_("称呼"), max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("客户")
+        verbose_name_plural = _("客户")
+
+    def __str__(self) -> str:
+        return f"{self.reference}"
+
+
+class ApiClient(models.Model):
+    """A mobile-banking server allowed to issue entry tickets.
+
+    Its HMAC secret is derived from the server's master secret and the key id, so no secret is
+    stored: revoking is deactivating; rotating is issuing a new key id.
+    """
+
+    name = models.CharField(max_length=64)
+    key_id = models.CharField(max_length=64, unique=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("接入应用")
+        verbose_name_plural = _("接入应用")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_id})"
+
+
+class ApiNonce(models.Model):
+    """Request nonces seen within the signature window: a replayed request is refused."""
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE)
+    nonce = models.CharField(max_length=64)
+    seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "nonce"], name="uniq_api_nonce"),
+        ]
+
+    def __str__(self) -> str:
+        return self.nonce

@@ -1,0 +1,46 @@
+"""Roles are Django groups; their permissions are kept in step after every migrate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.accounts.models import Role
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    Role.AGENT: ["calls.view_call", "calls.view_chatmessage"],
+    Role.SUPERVISOR: [
+        "calls.view_call",
+        "calls.view_chatmessage",
+        "calls.view_calloffer",
+        "accounts.view_agentprofile",
+        "accounts.change_agentprofile",
+        "accounts.view_presencechange",
+        "accounts.view_skill",
+        "banking.view_businesstype",
+    ],
+    Role.QC_REVIEWER: ["calls.view_call", "calls.view_chatmessage"],
+    Role.AUDITOR: [
+        "calls.view_call",
+        "calls.view_chatmessage",
+        "calls.view_calloffer",
+        "calls.view_callstatechange",
+        "audit.view_auditevent",
+        "accounts.view_presencechange",
+    ],
+}
+
+
+def sync_roles(**_: Any) -> None:
+    from django.contrib.auth.models import Group, Permission
+
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _created = Group.objects.get_or_create(name=role)
+        wanted = []
+        for dotted in perms:
+            app_label, codename = dotted.split(".")
+            perm = Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if perm is not None:
+                wanted.append(perm)
+        group.permissions.set(wanted)

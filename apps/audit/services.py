@@ -1,0 +1,87 @@
+"""Writing audit events. Call inside the transaction of the change being audited."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.models import ActorType, AuditEvent, ChainHead, canonical_json, sm3_hex
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Actor:
+    type: str
+    id: str = ""
+    ip: str | None = None
+
+    @classmethod
+    def staff(cls, user: Any, ip: str | None = None) -> Actor:
+        return cls(ActorType.STAFF, str(user.pk), ip)
+
+    @classmethod
+    def customer(cls, customer_id: Any, ip: str | None = None) -> Actor:
+        return cls(ActorType.CUSTOMER, str(customer_id), ip)
+
+    @classmethod
+    def api_client(cls, client_id: Any, ip: str | None = None) -> Actor:
+        return cls(ActorType.API_CLIENT, str(client_id), ip)
+
+
+SYSTEM = Actor(ActorType.SYSTEM, "system")
+
+
+def state_digest(state: dict[str, Any] | None) -> str:
+    """Digest of an object's state, so the log proves before/after without holding the data."""
+    return "" if state is None else sm3_hex(canonical_json(state))
+
+
+def record_event(
+    *,
+    action: str,
+    actor: Actor,
+    object_type: str,
+    object_id: Any,
+    call_id: uuid.UUID | str | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the chain. `details` must never hold sensitive values."""
+    with transaction.atomic():
+        head, _ = ChainHead.objects.select_for_update().get_or_create(id=1)
+        event = AuditEvent(
+            seq=head.seq + 1,
+            at=timezone.now(),
+            actor_type=actor.type,
+            actor_id=actor.id,
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id),
+            call_id=uuid.UUID(str(call_id)) if call_id else None,
+            ip=actor.ip,
+            before_digest=state_digest(before),
+            after_digest=state_digest(after),
+            details=details or {},
+            prev_hash=head.entry_hash,
+        )
+        # Round-trip details through JSON now so the hash covers exactly what is stored.
+        event.details = _json_roundtrip(event.details)
+        event.entry_hash = event.compute_hash()
+        event.save()
+        head.seq = event.seq
+        head.entry_hash = event.entry_hash
+        head.save(update_fields=["seq", "entry_hash"])
+    logger.info("audit %s %s:%s seq=%s", action, object_type, object_id, event.seq)
+    return event
+
+
+def _json_roundtrip(value: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(canonical_json(value))

@@ -1,0 +1,299 @@
+"""The signaling socket (docs/protocol.md): parse, authorize, call a service, answer.
+
+Every bad frame gets an `error` with a stable code and leaves the socket open and nothing changed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from apps.accounts.services import set_presence_by_agent
+from apps.calls import selectors, services
+from apps.calls.events import agent_group, call_group
+from apps.calls.identity import Identity, identify
+from apps.calls.models import CallState, Participant
+from remotebank.errors import ServiceError
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 1
+CHAT_BURST = 20  # messages per CHAT_WINDOW seconds per socket
+CHAT_WINDOW = 10.0
+
+Handler = Callable[["SignalingConsumer", dict[str, Any]], Awaitable[dict[str, Any] | None]]
+HANDLERS: dict[str, tuple[frozenset[str], Handler]] = {}
+
+
+def handles(kind: str, *roles: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[kind] = (frozenset(roles), fn)
+        return fn
+
+    return register
+
+
+db = database_sync_to_async
+
+
+class SignalingConsumer(AsyncWebsocketConsumer):
+    identity: Identity | None = None
+    call_id: str | None = None
+
+    async def connect(self) -> None:
+        self.identity = await db(identify)(self.scope.get("user"), self.scope.get("session"))
+        if self.identity is None:
+            logger.warning("signaling: unauthenticated socket refused")
+            await self.close(code=4401)
+            return
+        self.groups_joined: set[str] = set()
+        self.chat_times: list[float] = []
+        await self.accept()
+        state: dict[str, Any] = {}
+        if self.identity.role == "agent":
+            await self._join(agent_group(self.identity.user.pk))
+            state = await db(_agent_state)(self.identity)
+        else:
+            state = await db(_customer_state)(self.identity)
+        if state.get("call_id"):
+            await self._enter_call(state["call_id"])
+        await self.send_json(
+            {"type": "hello", "protocol": PROTOCOL_VERSION, "role": self.identity.role, **state}
+        )
+
+    async def disconnect(self, code: int) -> None:
+        for group in list(getattr(self, "groups_joined", ())):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.identity and self.identity.role == "customer" and self.call_id:
+            await db(services.customer_socket_changed)(call_id=self.call_id, connected=False)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self.send_error(None, "bad_frame", "binary frames are not part of the protocol")
+            return
+        if len(text_data.encode("utf-8")) > settings.WS_MAX_FRAME_BYTES:
+            await self.send_error(None, "frame_too_large", "frame exceeds the size limit")
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            await self.send_error(None, "bad_json", "frame is not JSON")
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self.send_error(None, "bad_message", "a message is an object with a type")
+            return
+        ref = message.get("id")
+        ref = ref if isinstance(ref, str | int) and len(str(ref)) <= 64 else None
+        entry = HANDLERS.get(message["type"])
+        if entry is None:
+            await self.send_error(ref, "unknown_type", "unknown message type")
+            return
+        roles, handler = entry
+        if self.identity.role not in roles:
+            await self.send_error(ref, "not_allowed", "not allowed for this role")
+            return
+        try:
+            result = await handler(self, message)
+        except ServiceError as exc:
+            logger.warning(
+                "signaling refused %s for %s: %s", message["type"], self.identity.role, exc.code
+            )
+            await self.send_error(ref, exc.code, exc.message)
+            return
+        except Exception:
+            logger.exception("signaling handler %s failed", message["type"])
+            await self.send_error(ref, "internal_error", "internal error")
+            return
+        await self.send_json({"type": "ack", "re": ref, **(result or {})})
+
+    # -- outgoing ------------------------------------------------------------------------------
+
+    async def send_json(self, payload: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(payload, ensure_ascii=False))
+
+    async def send_error(self, ref: Any, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "re": ref, "code": code, "message": message})
+
+    async def rb_event(self, message: dict[str, Any]) -> None:
+        """Channel-layer type "rb.event" (apps.calls.events.EVENT): forward to the client."""
+        event = message["event"]
+        kind = event.get("type")
+        if kind == "call.connected" and self.identity.role == "agent":
+            await self._enter_call(event["call"]["call_id"])
+        await self.send_json(event)
+        ended_here = kind == "call.ended" and event.get("call_id") == self.call_id
+        if ended_here and self.identity.role == "agent":
+            await self._leave_call()
+
+    async def _join(self, group: str) -> None:
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined.add(group)
+
+    async def _enter_call(self, call_id: str) -> None:
+        self.call_id = call_id
+        await self._join(call_group(call_id))
+        if self.identity.role == "customer":
+            await db(services.customer_socket_changed)(call_id=call_id, connected=True)
+
+    async def _leave_call(self) -> None:
+        group = call_group(self.call_id)
+        await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups_joined.discard(group)
+        self.call_id = None
+
+    # -- helpers for handlers ------------------------------------------------------------------
+
+    @property
+    def ip(self) -> str | None:
+        client = self.scope.get("client")
+        return client[0] if client else None
+
+    async def participant(self, message: dict[str, Any]) -> Participant:
+        """The sender's participation in the call the message names (agents) or owns (customers)."""
+        if self.identity.role == "customer":
+            participant = await db(services.customer_participant)(ticket_id=self.identity.ticket_id)
+            if participant is None:
+                raise ServiceError("wrong_state", "not in a call yet")
+            return participant
+        return await db(services.staff_participant)(
+            call_id=message.get("call_id"), user=self.identity.user
+        )
+
+    def check_chat_rate(self) -> None:
+        now = time.monotonic()
+        self.chat_times = [t for t in self.chat_times if now - t < CHAT_WINDOW]
+        if len(self.chat_times) >= CHAT_BURST:
+            raise ServiceError("rate_limited", "too many messages, slow down")
+        self.chat_times.append(now)
+
+
+# -- state sent in hello -------------------------------------------------------------------------
+
+
+def _agent_state(identity: Identity) -> dict[str, Any]:
+    agent = identity.agent
+    agent.refresh_from_db()
+    state: dict[str, Any] = {"presence": agent.presence, "employee_no": agent.employee_no}
+    call = selectors.active_call_for_agent(identity.user)
+    if call is not None:
+        state["call_id"] = str(call.pk)
+        state["call"] = selectors.call_summary(call)
+        state["chat"] = selectors.chat_history(call)
+    pending = agent.offers.filter(state="pending").select_related(
+        "call", "call__business_type", "call__customer"
+    )
+    state["offers"] = [services.offer_event(o, o.call) for o in pending]
+    return state
+
+
+def _customer_state(identity: Identity) -> dict[str, Any]:
+    participant = services.customer_participant(ticket_id=identity.ticket_id)
+    if participant is None:
+        return {"call_state": None}
+    call = participant.call
+    state: dict[str, Any] = {"call_id": str(call.pk), "call_state": call.state}
+    if call.state in (CallState.QUEUED, CallState.RINGING):
+        position, wait = services.queue_position(call)
+        state.update(position=position, estimated_wait_s=wait)
+    elif call.state == CallState.CONNECTED:
+        state["call"] = selectors.call_summary(call)
+        state["chat"] = selectors.chat_history(call)
+    return state
+
+
+# -- handlers ------------------------------------------------------------------------------------
+
+
+@handles("ping", "agent", "customer")
+async def _ping(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
+    return {"pong": True}
+
+
+@handles("presence.set", "agent")
+async def _presence(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
+    state = message.get("state")
+    if not isinstance(state, str):
+        raise ServiceError("bad_message", "state is required")
+    await db(set_presence_by_agent)(user=consumer.identity.user, state=state, ip=consumer.ip)
+    return {"state": state}
+
+
+def _offer_id(message: dict[str, Any]) -> int:
+    offer_id = message.get("offer_id")
+    if not isinstance(offer_id, int) or isinstance(offer_id, bool):
+        raise ServiceError("bad_message", "offer_id must be an integer")
+    return offer_id
+
+
+@handles("offer.accept", "agent")
+async def _accept(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
+    call = await db(services.accept_offer)(
+        offer_id=_offer_id(message), agent=consumer.identity.agent, ip=consumer.ip
+    )
+    return {"call_id": str(call.pk)}
+
+
+@handles("offer.reject", "agent")
+async def _reject(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
+    await db(services.reject_offer)(
+        offer_id=_offer_id(message), agent=consumer.identity.agent, ip=consumer.ip
+    )
+
+
+@handles("queue.join", "customer")
+async def _queue_join(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
+    location = services.Location.parse(message.get("location"))
+    call = await db(services.join_queue)(
+        ticket_id=consumer.identity.ticket_id, location=location, ip=consumer.ip
+    )
+    await consumer._enter_call(str(call.pk))
+    position, wait = await db(_position)(call)
+    return {"call_id": str(call.pk), "position": position, "estimated_wait_s": wait}
+
+
+def _position(call: Any) -> tuple[int, int]:
+    call.refresh_from_db()
+    if call.state not in (CallState.QUEUED, CallState.RINGING):
+        return 0, 0
+    return services.queue_position(call)
+
+
+@handles("queue.cancel", "customer")
+async def _queue_cancel(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
+    participant = await consumer.participant(message)
+    if participant.call.state not in (CallState.QUEUED, CallState.RINGING):
+        raise ServiceError("wrong_state", "the call is not waiting")
+    await db(services.hangup)(call_id=participant.call_id, participant=participant, ip=consumer.ip)
+
+
+@handles("call.hangup", "agent", "customer")
+async def _hangup(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
+    participant = await consumer.participant(message)
+    await db(services.hangup)(call_id=participant.call_id, participant=participant, ip=consumer.ip)
+
+
+@handles("chat.send", "agent", "customer")
+async def _chat_send(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
+    consumer.check_chat_rate()
+    participant = await consumer.participant(message)
+    chat = await db(services.send_chat)(
+        participant=participant, client_id=message.get("client_id"), text=message.get("text")
+    )
+    return {"message_id": chat.pk, "client_id": str(chat.client_id)}
+
+
+@handles("chat.ack", "agent", "customer")
+async def _chat_ack(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
+    participant = await consumer.participant(message)
+    await db(services.acknowledge_chat)(
+        participant=participant,
+        message_id=message.get("message_id"),
+        read=bool(message.get("read", False)),
+    )

@@ -1,0 +1,224 @@
+"""Calls, their participants, state history, routing offers, entry tickets and chat."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from apps.accounts.models import AgentProfile, ApiClient, Customer
+from apps.banking.models import BusinessType
+
+
+class CallState(models.TextChoices):
+    QUEUED = "queued", _("排队中")
+    RINGING = "ringing", _("振铃中")
+    CONNECTED = "connected", _("通话中")
+    ENDED = "ended", _("已结束")
+
+
+CALL_TRANSITIONS: dict[str, frozenset[str]] = {
+    CallState.QUEUED: frozenset({CallState.RINGING, CallState.ENDED}),
+    CallState.RINGING: frozenset({CallState.QUEUED, CallState.CONNECTED, CallState.ENDED}),
+    CallState.CONNECTED: frozenset({CallState.ENDED}),
+    CallState.ENDED: frozenset(),
+}
+
+
+class EndReason(models.TextChoices):
+    CUSTOMER_CANCELLED = "customer_cancelled", _("客户取消排队")
+    CUSTOMER_HANGUP = "customer_hangup", _("客户挂断")
+    AGENT_HANGUP = "agent_hangup", _("座席挂断")
+    ABANDONED = "abandoned", _("客户离开")
+    SYSTEM = "system", _("系统结束")
+
+
+class Call(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    number = models.CharField(_("会话编号"), max_length=32, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="calls")
+    business_type = models.ForeignKey(BusinessType, on_delete=models.PROTECT)
+    state = models.CharField(max_length=16, choices=CallState.choices, default=CallState.QUEUED)
+    end_reason = models.CharField(max_length=32, choices=EndReason.choices, blank=True)
+    agent = models.ForeignKey(
+        AgentProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="calls"
+    )
+    queued_at = models.DateTimeField(default=timezone.now, db_index=True)
+    connected_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # The customer's declared location (burned into the recording).
+    location_lat = models.FloatField(null=True, blank=True)
+    location_lng = models.FloatField(null=True, blank=True)
+    location_accuracy_m = models.FloatField(null=True, blank=True)
+    location_address = models.CharField(max_length=200, blank=True)
+    location_source = models.CharField(max_length=16, blank=True)  # browser | ticket | ""
+    # Set while the customer has no open socket; a queued call left too long is abandoned.
+    customer_away_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("会话")
+        verbose_name_plural = _("会话")
+        ordering = ["-queued_at"]
+        indexes = [models.Index(fields=["state", "queued_at"])]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def group_name(self) -> str:
+        return f"call-{self.id.hex}"
+
+    def can_move_to(self, new: str) -> bool:
+        return new in CALL_TRANSITIONS[self.state]
+
+    @property
+    def wait_duration(self) -> timedelta | None:
+        end = self.connected_at or self.ended_at
+        return end - self.queued_at if end else None
+
+    @property
+    def talk_duration(self) -> timedelta | None:
+        if self.connected_at and self.ended_at:
+            return self.ended_at - self.connected_at
+        return None
+
+
+class CallStateChange(models.Model):
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="state_changes")
+    from_state = models.CharField(max_length=16, blank=True)
+    to_state = models.CharField(max_length=16, choices=CallState.choices)
+    at = models.DateTimeField(default=timezone.now)
+    reason = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_state or '-'}→{self.to_state}"
+
+
+class ParticipantRole(models.TextChoices):
+    CUSTOMER = "customer", _("客户")
+    AGENT = "agent", _("座席")
+    SUPERVISOR = "supervisor", _("主管")
+    GUEST = "guest", _("受邀方")
+
+
+class Participant(models.Model):
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="participants")
+    role = models.CharField(max_length=16, choices=ParticipantRole.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
+    )
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT)
+    joined_at = models.DateTimeField(default=timezone.now)
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.role}@{self.call_id}"
+
+    @property
+    def display_name(self) -> str:
+        if self.customer_id:
+            return self.customer.display_name
+        if self.user_id:
+            return self.user.get_full_name() or self.user.get_username()
+        return self.role
+
+
+class OfferState(models.TextChoices):
+    PENDING = "pending", _("振铃")
+    ACCEPTED = "accepted", _("已接听")
+    REJECTED = "rejected", _("已拒绝")
+    EXPIRED = "expired", _("超时")
+    CANCELLED = "cancelled", _("已撤回")
+
+
+class CallOffer(models.Model):
+    """One routing attempt: the call rang at this agent."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="offers")
+    agent = models.ForeignKey(AgentProfile, on_delete=models.CASCADE, related_name="offers")
+    state = models.CharField(max_length=16, choices=OfferState.choices, default=OfferState.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        # The database itself refuses one call ringing at two agents or one agent rung twice.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["call"], condition=Q(state="pending"), name="one_pending_offer_per_call"
+            ),
+            models.UniqueConstraint(
+                fields=["agent"], condition=Q(state="pending"), name="one_pending_offer_per_agent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"offer {self.pk} {self.state}"
+
+
+class EntryTicket(models.Model):
+    """A single-use link handed to mobile banking; only the token's hash is stored."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True)
+    client = models.ForeignKey(ApiClient, on_delete=models.PROTECT)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT)
+    business_type = models.ForeignKey(BusinessType, on_delete=models.PROTECT)
+    location_lat = models.FloatField(null=True, blank=True)
+    location_lng = models.FloatField(null=True, blank=True)
+    location_address = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    call = models.OneToOneField(
+        Call, null=True, blank=True, on_delete=models.SET_NULL, related_name="ticket"
+    )
+
+    class Meta:
+        verbose_name = _("入口票据")
+        verbose_name_plural = _("入口票据")
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+    def is_expired(self, now=None) -> bool:
+        return (now or timezone.now()) >= self.expires_at
+
+
+class ChatMessage(models.Model):
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="messages")
+    sender = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="messages")
+    client_id = models.UUIDField()
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["call", "client_id"], name="uniq_chat_client_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"msg {self.pk}"
+
+    @property
+    def delivery_state(self) -> str:
+        if self.read_at:
+            return "read"
+        if self.delivered_at:
+            return "delivered"
+        return "sent"

@@ -1,0 +1,150 @@
+"""HTTP views: the entry-ticket API, ticket redemption, the customer H5 page, the workstation."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from apps.accounts.models import ApiClient, Customer, Role
+from apps.accounts.services import agent_profile_for, has_role, verify_signed_request
+from apps.banking.models import BusinessType
+from apps.calls import services
+from apps.calls.identity import CUSTOMER_SESSION_KEY
+from remotebank.errors import ServiceError
+
+logger = logging.getLogger(__name__)
+
+MAX_API_BODY = 16 * 1024
+DEMO_CLIENT_KEY_ID = "demo-mobile-bank"
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+def api_error(exc: ServiceError) -> JsonResponse:
+    return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)
+
+
+def entry_link(token: str) -> str:
+    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/h5/enter/{token}"
+
+
+@csrf_exempt  # authenticated by HMAC signature, not cookies
+@require_POST
+def api_entry_tickets(request: HttpRequest) -> JsonResponse:
+    body = request.body
+    try:
+        if len(body) > MAX_API_BODY:
+            raise ServiceError("body_too_large", "request body too large", status=413)
+        client = verify_signed_request(
+            key_id=request.headers.get("X-RB-Key-Id", ""),
+            timestamp=request.headers.get("X-RB-Timestamp", ""),
+            nonce=request.headers.get("X-RB-Nonce", ""),
+            signature=request.headers.get("X-RB-Signature", ""),
+            algorithm=request.headers.get("X-RB-Signature-Method", "HMAC-SM3"),
+            method=request.method,
+            path=request.path,
+            body=body,
+        )
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise ServiceError("bad_json", "body is not JSON") from None
+        if not isinstance(data, dict):
+            raise ServiceError("bad_json", "body must be a JSON object")
+        for field in ("customer_reference", "business_type"):
+            if not isinstance(data.get(field), str):
+                raise ServiceError("missing_field", f"{field} is required")
+        name = data.get("customer_name", "")
+        if not isinstance(name, str):
+            raise ServiceError("bad_customer", "customer_name must be text")
+        ticket, token = services.issue_entry_ticket(
+            client=client,
+            customer_reference=data["customer_reference"],
+            customer_name=name,
+            business_code=data["business_type"],
+            location=services.Location.parse(data.get("location")),
+            ip=client_ip(request),
+        )
+    except ServiceError as exc:
+        logger.warning("entry-ticket API refused: %s", exc.code)
+        return api_error(exc)
+    return JsonResponse(
+        {
+            "ticket_id": str(ticket.pk),
+            "url": entry_link(token),
+            "expires_at": ticket.expires_at.isoformat(),
+        },
+        status=201,
+    )
+
+
+@require_GET
+def enter(request: HttpRequest, token: str) -> HttpResponse:
+    """Redeem a ticket, then continue on a URL without the token in it."""
+    try:
+        ticket = services.redeem_entry_ticket(token=token, ip=client_ip(request))
+    except ServiceError as exc:
+        logger.warning("entry ticket refused: %s", exc.code)
+        status = 410 if exc.code in ("ticket_used", "ticket_expired") else 404
+        return render(request, "calls/ticket_error.html", {"code": exc.code}, status=status)
+    request.session.flush()  # a customer session never carries a staff login
+    request.session[CUSTOMER_SESSION_KEY] = {
+        "ticket_id": str(ticket.pk),
+        "customer_id": ticket.customer_id,
+    }
+    return redirect("customer-call")
+
+
+@require_GET
+def customer_call(request: HttpRequest) -> HttpResponse:
+    data = request.session.get(CUSTOMER_SESSION_KEY)
+    if not data:
+        return render(request, "calls/ticket_error.html", {"code": "no_session"}, status=403)
+    return render(request, "calls/customer.html", {"chat_max": settings.CHAT_MAX_CHARS})
+
+
+@login_required
+@require_GET
+def workstation(request: HttpRequest) -> HttpResponse:
+    if not has_role(request.user, Role.AGENT):
+        return render(request, "calls/not_agent.html", status=403)
+    agent = agent_profile_for(request.user)
+    return render(
+        request, "calls/agent.html", {"agent": agent, "chat_max": settings.CHAT_MAX_CHARS}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def demo_mobile_bank(request: HttpRequest) -> HttpResponse:
+    """Stands in for the bank's mobile app and its server, which holds the API client key."""
+    customers = Customer.objects.filter(reference__startswith="DEMO").order_by("reference")
+    businesses = BusinessType.objects.filter(active=True)
+    context: dict[str, object] = {"customers": customers, "businesses": businesses}
+    if request.method == "POST":
+        client = ApiClient.objects.filter(key_id=DEMO_CLIENT_KEY_ID, active=True).first()
+        customer = customers.filter(reference=request.POST.get("customer", "")).first()
+        try:
+            if client is None or customer is None:
+                raise ServiceError("bad_request", "demo client or customer missing")
+            _, token = services.issue_entry_ticket(
+                client=client,
+                customer_reference=customer.reference,
+                customer_name=customer.display_name,
+                business_code=request.POST.get("business", ""),
+                location=None,
+                ip=client_ip(request),
+            )
+        except ServiceError as exc:
+            context["error"] = exc.code
+        else:
+            context["link"] = entry_link(token)
+    return render(request, "calls/demo_bank.html", context)

@@ -1,0 +1,68 @@
+"""Shared fixtures: personas in the spirit of healthchecks' alice/bob/charlie."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.contrib.auth import get_user_model
+
+# Subprocesses started by end-to-end tests (Daphne, workers) read this from the environment.
+os.environ["TEST_FAST_PASSWORD_HASHER"] = "1"
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+
+
+@pytest.fixture
+def demo(db):
+    from apps.accounts.demo import seed_demo
+
+    return seed_demo()
+
+
+@pytest.fixture
+def agent(demo):
+    """agent01: retail + loan skills."""
+    return get_user_model().objects.get(username="agent01")
+
+
+@pytest.fixture
+def second_agent(demo):
+    """agent02: retail only."""
+    return get_user_model().objects.get(username="agent02")
+
+
+@pytest.fixture
+def supervisor(demo):
+    return get_user_model().objects.get(username="supervisor01")
+
+
+@pytest.fixture
+def auditor(demo):
+    return get_user_model().objects.get(username="auditor01")
+
+
+@pytest.fixture
+def outsider(db):
+    """A logged-in user with no role at all."""
+    return get_user_model().objects.create_user("outsider", password="x-outsider-pw-1")
+
+
+@pytest.fixture
+def api_client_obj(demo):
+    from apps.accounts.models import ApiClient
+
+    return ApiClient.objects.get(key_id="demo-mobile-bank")
+
+
+@pytest.fixture
+def customer(demo):
+    from apps.accounts.models import Customer
+
+    return Customer.objects.get(reference="DEMO0001")
