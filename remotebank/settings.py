@@ -94,7 +94,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "") or None}
+# A file (not memory) for the SQLite test database, so end-to-end tests' Daphne and worker
+# subprocesses see what the test wrote.
+_test_db_default = (
+    str(VAR_DIR / "test.sqlite3")
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    else ""
+)
+DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", _test_db_default) or None}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: REDIS_URL, or the embedded server that `make run` / `make test` start.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -19,8 +20,8 @@ def agent_group(user_id: int) -> str:
     return f"agent-{user_id}"
 
 
-def call_group(call_id: Any) -> str:
-    return f"call-{call_id.hex if hasattr(call_id, 'hex') else call_id}"
+def call_group(call_id: uuid.UUID | str) -> str:
+    return f"call-{uuid.UUID(str(call_id)).hex}"
 
 
 def send_now(group: str, event: dict[str, Any]) -> None:

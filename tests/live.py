@@ -1,0 +1,112 @@
+"""Real processes for end-to-end tests: Daphne and RQ workers on the test database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+from django.db import connection
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_database_url() -> str:
+    sd = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{sd['NAME']}"
+    auth = quote(sd["USER"] or "")
+    if sd.get("PASSWORD"):
+        auth += ":" + quote(sd["PASSWORD"])
+    return f"postgres://{auth}@{sd['HOST'] or '127.0.0.1'}:{sd['PORT'] or 5432}/{sd['NAME']}"
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    from django.conf import settings
+
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=test_database_url(),
+        REDIS_URL=settings.REDIS_URL,
+        PYTHONUNBUFFERED="1",
+        TEST_FAST_PASSWORD_HASHER="1",
+    )
+    env.update(extra)
+    return env
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited early with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listening on {port}")
+
+
+@contextmanager
+def daphne(**extra_env: str) -> Iterator[str]:
+    port = free_port()
+    log = open(BASE_DIR / "var" / f"daphne-{port}.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "remotebank.asgi:application",
+        ],
+        cwd=BASE_DIR,
+        env=subprocess_env(**extra_env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@contextmanager
+def rq_worker(queue: str, **extra_env: str) -> Iterator[subprocess.Popen]:
+    log = open(BASE_DIR / "var" / f"rqworker-{queue}-{os.getpid()}.log", "a")  # noqa: SIM115
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "manage.py", "rqworker", queue],
+        cwd=BASE_DIR,
+        env=subprocess_env(**extra_env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
