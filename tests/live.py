@@ -62,8 +62,8 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> Non
 @contextmanager
 def daphne(**extra_env: str) -> Iterator[str]:
     port = free_port()
-    log = open(BASE_DIR / "var" / f"daphne-{port}.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(  # noqa: S603
+    log = open(BASE_DIR / "var" / f"daphne-{port}.log", "w")
+    proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -93,8 +93,8 @@ def daphne(**extra_env: str) -> Iterator[str]:
 
 @contextmanager
 def rq_worker(queue: str, **extra_env: str) -> Iterator[subprocess.Popen]:
-    log = open(BASE_DIR / "var" / f"rqworker-{queue}-{os.getpid()}.log", "a")  # noqa: SIM115
-    proc = subprocess.Popen(  # noqa: S603
+    log = open(BASE_DIR / "var" / f"rqworker-{queue}-{os.getpid()}.log", "a")
+    proc = subprocess.Popen(
         [sys.executable, "manage.py", "rqworker", queue],
         cwd=BASE_DIR,
         env=subprocess_env(**extra_env),

@@ -65,7 +65,7 @@ class Socket:
                 raise AssertionError(f"no matching message; buffered: {self.buffer}")
             try:
                 raw = await self.comm.receive_from(timeout=remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise AssertionError(f"no matching message; buffered: {self.buffer}") from None
             msg = json.loads(raw)
             if match(msg):
