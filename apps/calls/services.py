@@ -182,7 +182,7 @@ def join_queue(*, ticket_id: uuid.UUID, location: Location | None, ip: str | Non
     """The customer of a redeemed ticket enters the queue; calling again returns the same call."""
     with transaction.atomic():
         ticket = (
-            EntryTicket.objects.select_for_update()
+            EntryTicket.objects.select_for_update(of=("self",))
             .select_related("business_type", "call")
             .filter(pk=ticket_id, used_at__isnull=False)
             .first()

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -147,4 +148,7 @@ def demo_mobile_bank(request: HttpRequest) -> HttpResponse:
             context["error"] = exc.code
         else:
             context["link"] = entry_link(token)
+            # The demo page's button opens the link on this very server, whatever
+            # PUBLIC_BASE_URL says (it may name another host or port than this one).
+            context["link_path"] = reverse("customer-enter", args=[token])
     return render(request, "calls/demo_bank.html", context)
