@@ -1,22 +1,28 @@
 """Audit events: the append-only log every state change is written to.
 
 Each entry carries the SM3 hash of the previous entry's hash and its own canonical encoding, so
-changing or removing one row breaks every hash after it (the evidence chain).
+changing or removing one row breaks every hash after it (the evidence chain). Entries are also the
+leaves of a Merkle tree (apps.audit.merkle); a `Checkpoint` is an SM2-signed head of that tree.
+On PostgreSQL, triggers refuse UPDATE, DELETE and TRUNCATE of both tables (migration 0003).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import models
 
+from apps.security.primitives import sm3
+
 GENESIS_HASH = "0" * 64
+TREE_HEAD_TYPE = "remotebank.audit.tree_head/1"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def sm3_hex(data: bytes) -> str:
-    return hashlib.new("sm3", data).hexdigest()
+    return sm3(data).hex()
 
 
 def canonical_json(value: Any) -> bytes:
@@ -84,3 +90,72 @@ class ChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"head #{self.seq}"
+
+
+def epoch_ms(at: datetime) -> int:
+    """Milliseconds since the Unix epoch, exact (no float rounding)."""
+    return (at - _EPOCH) // timedelta(milliseconds=1)
+
+
+def tree_head(
+    *,
+    tree_size: int,
+    root_hash: str,
+    timestamp_ms: int,
+    prev_tree_size: int,
+    prev_root_hash: str,
+    key_id: str,
+) -> dict[str, Any]:
+    """The signed statement of a checkpoint; its canonical JSON is what SM2 signs."""
+    return {
+        "type": TREE_HEAD_TYPE,
+        "tree_size": tree_size,
+        "root_hash": root_hash,
+        "timestamp": timestamp_ms,
+        "prev_tree_size": prev_tree_size,
+        "prev_root_hash": prev_root_hash,
+        "key_id": key_id,
+    }
+
+
+class Checkpoint(models.Model):
+    """An SM2-signed Merkle tree head over the first `tree_size` audit events (seq 1..size)."""
+
+    tree_size = models.PositiveBigIntegerField(unique=True)
+    root_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(db_index=True)  # whole milliseconds: it is signed as such
+    previous = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="next"
+    )
+    key_id = models.CharField(max_length=64)  # SM3 fingerprint of the public key
+    public_key = models.CharField(max_length=130)  # informative: trust comes from settings
+    signature = models.CharField(max_length=128)  # SM2 r || s, hex
+    # Compact range (merkle.CompactRange) at tree_size, so the next checkpoint only reads the
+    # entries after this one. Not signed: verification recomputes everything from the entries.
+    frontier = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["tree_size"]
+
+    def __str__(self) -> str:
+        return f"checkpoint @{self.tree_size} {self.root_hash[:12]}"
+
+    def head(self, previous: Checkpoint | None = None) -> dict[str, Any]:
+        """Tree head; pass `previous` when it is already at hand to save a query."""
+        if previous is None and self.previous_id is not None:
+            previous = self.previous
+        return tree_head(
+            tree_size=self.tree_size,
+            root_hash=self.root_hash,
+            timestamp_ms=epoch_ms(self.created_at),
+            prev_tree_size=previous.tree_size if previous else 0,
+            prev_root_hash=previous.root_hash if previous else "",
+            key_id=self.key_id,
+        )
+
+    def signed_message(self, previous: Checkpoint | None = None) -> bytes:
+        return canonical_json(self.head(previous))
+
+    def as_record(self, previous: Checkpoint | None = None) -> dict[str, Any]:
+        """What the append-only file and evidence bundles hold: the head plus its signature."""
+        return {**self.head(previous), "public_key": self.public_key, "signature": self.signature}

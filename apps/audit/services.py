@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from apps.audit.checkpoints import maybe_checkpoint
 from apps.audit.models import ActorType, AuditEvent, ChainHead, canonical_json, sm3_hex
 
 logger = logging.getLogger(__name__)
@@ -66,7 +69,7 @@ def record_event(
             object_type=object_type,
             object_id=str(object_id),
             call_id=uuid.UUID(str(call_id)) if call_id else None,
-            ip=actor.ip,
+            ip=_normal_ip(actor.ip),
             before_digest=state_digest(before),
             after_digest=state_digest(after),
             details=details or {},
@@ -80,7 +83,26 @@ def record_event(
         head.entry_hash = event.entry_hash
         head.save(update_fields=["seq", "entry_hash"])
     logger.info("audit %s %s:%s seq=%s", action, object_type, object_id, event.seq)
+    # After the commit (never inside the caller's transaction, whose rollback would leave a
+    # signed checkpoint over entries that do not exist); robust: a failing checkpoint is logged
+    # and never breaks the change being audited.
+    transaction.on_commit(functools.partial(_checkpoint_if_due, event.seq), robust=True)
     return event
+
+
+def _checkpoint_if_due(seq: int) -> None:
+    maybe_checkpoint(seq=seq)
+
+
+def _normal_ip(ip: str | None) -> str | None:
+    """The form Django stores (it cleans IPv6 on save), so the hash computed here is the hash of
+    the stored row. Invalid values pass through unchanged, as before."""
+    if not ip:
+        return None
+    try:
+        return AuditEvent._meta.get_field("ip").get_prep_value(ip)
+    except (ValidationError, ValueError):
+        return ip
 
 
 def _json_roundtrip(value: dict[str, Any]) -> dict[str, Any]:

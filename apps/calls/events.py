@@ -37,6 +37,7 @@ class _Pusher:
         self._pid: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[tuple[str, dict[str, Any]] | threading.Event] | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def _start(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -47,7 +48,7 @@ class _Pusher:
                 def run() -> None:
                     asyncio.set_event_loop(loop)
                     self._queue = asyncio.Queue()
-                    loop.create_task(self._drain())
+                    self._task = loop.create_task(self._drain())
                     ready.set()
                     loop.run_forever()
 

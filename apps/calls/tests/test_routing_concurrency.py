@@ -1,5 +1,6 @@
 """Two (and more) processes routing at once on PostgreSQL never double-assign."""
 
+import itertools
 import subprocess
 import sys
 import time
@@ -105,6 +106,6 @@ def test_concurrent_routers_never_double_assign(api_client_obj, processes, agent
     seqs = list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))
     events = list(AuditEvent.objects.order_by("seq"))
-    for prev, cur in zip(events, events[1:], strict=False):
+    for prev, cur in itertools.pairwise(events):
         assert cur.prev_hash == prev.entry_hash
         assert cur.entry_hash == cur.compute_hash()
