@@ -1,0 +1,18 @@
+# RemoteBank: one image for every process (web, router, workers); the command picks the role.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DEBUG=false
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gettext libgl1 \
+    && rm -rf /var/lib/apt/lists/*
+RUN useradd --system --create-home remotebank
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY . .
+RUN DEBUG=true python manage.py compilemessages --ignore=.venv \
+    && DEBUG=true python manage.py collectstatic --noinput
+USER remotebank
+EXPOSE 8000
+# Web: daphne. Others: `python manage.py run_router`, `python manage.py rqworker media|compose|qc`.
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "remotebank.asgi:application"]
