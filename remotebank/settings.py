@@ -230,3 +230,19 @@ if DEBUG and env_bool("TEST_FAST_PASSWORD_HASHER"):
         "django.contrib.auth.hashers.MD5PasswordHasher",
         "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     ]
+
+# Media: the job's heartbeat lives in Redis; a call whose job misses it is taken over.
+MEDIA_HEARTBEAT_SECONDS = env_float("MEDIA_HEARTBEAT_SECONDS", 1.0)
+MEDIA_HEARTBEAT_TTL_SECONDS = env_float("MEDIA_HEARTBEAT_TTL_SECONDS", 4.0)
+# A new job has this long to come up before it is considered lost too.
+MEDIA_START_GRACE_SECONDS = env_float("MEDIA_START_GRACE_SECONDS", 15.0)
+# Calls one media worker process carries at once (shared/MEASURED.md: ~25-30 per core).
+MEDIA_WORKER_CAPACITY = env_int("MEDIA_WORKER_CAPACITY", 25)
+MEDIA_STATS_SECONDS = env_float("MEDIA_STATS_SECONDS", 3.0)
+# Caps handed to the media job and clients.
+MEDIA_VIDEO_CODEC = env_str("MEDIA_VIDEO_CODEC", "VP8")
+MEDIA_MAX_WIDTH = env_int("MEDIA_MAX_WIDTH", 640)
+MEDIA_MAX_HEIGHT = env_int("MEDIA_MAX_HEIGHT", 480)
+MEDIA_MAX_FPS = env_int("MEDIA_MAX_FPS", 25)
+MEDIA_MIN_FPS = env_int("MEDIA_MIN_FPS", 15)
+MEDIA_MAX_BITRATE_KBPS = env_int("MEDIA_MAX_BITRATE_KBPS", 800)

@@ -5,6 +5,7 @@ Every bad frame gets an `error` with a stable code and leaves the socket open an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -16,7 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from apps.accounts.services import set_presence_by_agent
-from apps.calls import selectors, services
+from apps.calls import media, selectors, services
 from apps.calls.events import agent_group, call_group
 from apps.calls.identity import Identity, identify
 from apps.calls.models import CallState, Participant
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 PROTOCOL_VERSION = 1
 CHAT_BURST = 20  # messages per CHAT_WINDOW seconds per socket
 CHAT_WINDOW = 10.0
+WATCHDOG_SECONDS = 2.0  # how often a socket in a live call checks its media job's heartbeat
 
 Handler = Callable[["SignalingConsumer", dict[str, Any]], Awaitable[dict[str, Any] | None]]
 HANDLERS: dict[str, tuple[frozenset[str], Handler]] = {}
@@ -69,6 +71,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
+        self._stop_watchdog()
         for group in list(getattr(self, "groups_joined", ())):
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.identity and self.identity.role == "customer" and self.call_id:
@@ -141,8 +144,29 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         await self._join(call_group(call_id))
         if self.identity.role == "customer":
             await db(services.customer_socket_changed)(call_id=call_id, connected=True)
+        self._start_watchdog()
+
+    def _start_watchdog(self) -> None:
+        if getattr(self, "watchdog", None) is None:
+            self.watchdog = asyncio.ensure_future(self._watch_media())
+
+    def _stop_watchdog(self) -> None:
+        task = getattr(self, "watchdog", None)
+        if task is not None:
+            task.cancel()
+            self.watchdog = None
+
+    async def _watch_media(self) -> None:
+        """Notice within seconds when the call's media job died, and have a new one take over."""
+        while self.call_id:
+            await asyncio.sleep(WATCHDOG_SECONDS)
+            try:
+                await db(media.take_over_if_lost)(call_id=self.call_id)
+            except Exception:
+                logger.exception("media watchdog check failed")
 
     async def _leave_call(self) -> None:
+        self._stop_watchdog()
         group = call_group(self.call_id)
         await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined.discard(group)
@@ -296,4 +320,55 @@ async def _chat_ack(consumer: SignalingConsumer, message: dict[str, Any]) -> Non
         participant=participant,
         message_id=message.get("message_id"),
         read=bool(message.get("read", False)),
+    )
+
+
+MAX_SDP_CHARS = 32 * 1024
+
+
+@handles("media.offer", "agent", "customer")
+async def _media_offer(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
+    sdp = message.get("sdp")
+    if not isinstance(sdp, str) or not sdp.startswith("v=0") or "\nm=" not in sdp:
+        raise ServiceError("bad_sdp", "sdp must be an SDP offer")
+    if len(sdp) > MAX_SDP_CHARS:
+        raise ServiceError("bad_sdp", "sdp too large")
+    await _to_media_job(consumer, message, "offer", {"sdp": sdp})
+
+
+@handles("media.candidate", "agent", "customer")
+async def _media_candidate(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
+    candidate = message.get("candidate")
+    mid = message.get("sdpMid")
+    index = message.get("sdpMLineIndex")
+    if not isinstance(candidate, str) or len(candidate) > 1024:
+        raise ServiceError("bad_message", "candidate must be a candidate line")
+    if mid is not None and not isinstance(mid, str):
+        raise ServiceError("bad_message", "sdpMid must be a string")
+    if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
+        raise ServiceError("bad_message", "sdpMLineIndex must be an integer")
+    payload = {"candidate": candidate, "sdpMid": mid, "sdpMLineIndex": index}
+    await _to_media_job(consumer, message, "candidate", payload)
+
+
+async def _to_media_job(
+    consumer: SignalingConsumer, message: dict[str, Any], kind: str, payload: dict[str, Any]
+) -> None:
+    participant = await consumer.participant(message)
+    call = participant.call
+    if call.state != CallState.CONNECTED:
+        raise ServiceError("wrong_state", "media needs a connected call")
+    if not await db(media.media_alive)(call):
+        raise ServiceError("media_unavailable", "the media service is starting; wait for media.ready")
+    await consumer.channel_layer.group_send(
+        media.media_group(call.pk),
+        {
+            "type": "media.signal",
+            "kind": kind,
+            "participant_id": participant.pk,
+            "role": participant.role,
+            "reply_channel": consumer.channel_name,
+            "re": message.get("id"),
+            "payload": payload,
+        },
     )

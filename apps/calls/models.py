@@ -59,6 +59,9 @@ class Call(models.Model):
     location_source = models.CharField(max_length=16, blank=True)  # browser | ticket | ""
     # Set while the customer has no open socket; a queued call left too long is abandoned.
     customer_away_since = models.DateTimeField(null=True, blank=True)
+    # The call's media job: the epoch increments each time a new job takes the call over.
+    media_epoch = models.PositiveIntegerField(default=0)
+    media_started_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("会话")
@@ -222,3 +225,30 @@ class ChatMessage(models.Model):
         if self.delivered_at:
             return "delivered"
         return "sent"
+
+
+class CallEventKind(models.TextChoices):
+    MEDIA_STARTED = "media_started", _("媒体服务启动")
+    MEDIA_READY = "media_ready", _("媒体服务就绪")
+    MEDIA_LOST = "media_lost", _("媒体服务中断")
+    PARTICIPANT_MEDIA_CONNECTED = "participant_media_connected", _("音视频接通")
+    PARTICIPANT_MEDIA_LOST = "participant_media_lost", _("音视频断开")
+    PARTICIPANT_MEDIA_RECONNECTED = "participant_media_reconnected", _("音视频重连")
+
+
+class CallEvent(models.Model):
+    """The call's timeline beyond its state: media jobs, connections, gaps."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=40, choices=CallEventKind.choices)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    participant = models.ForeignKey(
+        Participant, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}@{self.at:%H:%M:%S}"

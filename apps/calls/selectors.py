@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.calls.media import media_alive, media_config
 from apps.calls.models import Call, CallState, ChatMessage, Participant
 
 
@@ -45,6 +46,9 @@ def call_summary(call: Call) -> dict[str, Any]:
             for p in participants
         ],
         "ice_servers": ice_servers(),
+        "media": media_config(),
+        "media_epoch": call.media_epoch,
+        "media_ready": call.state == CallState.CONNECTED and media_alive(call),
     }
 
 

@@ -400,6 +400,9 @@ def accept_offer(*, offer_id: int, agent: AgentProfile, ip: str | None = None) -
             call=call, role=ParticipantRole.AGENT, user=agent.user, joined_at=now
         )
         change_presence(agent=agent, to=Presence.BUSY, reason=f"call:{call.pk}", actor=actor)
+        from apps.calls.media import start_media
+
+        start_media(call_id=call.pk, reason="connected")
         push(call_group(call.pk), connected_event(call))
         push(agent_group(agent.user_id), connected_event(call))
         skill_id = offer.call.business_type.skill_id
