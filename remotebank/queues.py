@@ -5,3 +5,6 @@ COMPOSE = "compose"
 QC = "qc"
 
 ALL = (MEDIA, COMPOSE, QC)
+
+# The media queue needs its own worker class: one process carries many calls (docs/media.md).
+MEDIA_WORKER_CLASS = "media_worker.worker.MediaWorker"

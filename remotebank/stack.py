@@ -9,6 +9,7 @@ import sys
 import time
 
 from remotebank import queues
+from remotebank.queues import MEDIA_WORKER_CLASS
 from remotebank.embedded import ensure_redis
 
 
@@ -22,7 +23,9 @@ def main() -> None:
     commands = [
         [py, "-m", "daphne", "-b", host, "-p", port, "remotebank.asgi:application"],
         [py, "manage.py", "run_router"],
-        *([py, "manage.py", "rqworker", name] for name in queues.ALL),
+        [py, "manage.py", "rqworker", queues.MEDIA, "--worker-class", MEDIA_WORKER_CLASS],
+        [py, "manage.py", "rqworker", queues.COMPOSE],
+        [py, "manage.py", "rqworker", queues.QC],
     ]
     procs = [subprocess.Popen(cmd, env=env) for cmd in commands]  # noqa: S603
     from remotebank.demo_banner import banner

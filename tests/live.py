@@ -91,11 +91,17 @@ def daphne(**extra_env: str) -> Iterator[str]:
         log.close()
 
 
+def worker_args(queue: str) -> list[str]:
+    from remotebank.queues import MEDIA, MEDIA_WORKER_CLASS
+
+    return ["--worker-class", MEDIA_WORKER_CLASS] if queue == MEDIA else []
+
+
 @contextmanager
 def rq_worker(queue: str, **extra_env: str) -> Iterator[subprocess.Popen]:
     log = open(BASE_DIR / "var" / f"rqworker-{queue}-{os.getpid()}.log", "a")
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", "rqworker", queue],
+        [sys.executable, "manage.py", "rqworker", queue, *worker_args(queue)],
         cwd=BASE_DIR,
         env=subprocess_env(**extra_env),
         stdout=log,

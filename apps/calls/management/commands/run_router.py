@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from apps.calls import services
+from apps.calls import media, services
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class Command(BaseCommand):
                 services.end_abandoned()
                 services.finish_after_call_work()
                 services.dispatch()
+                media.check_all_media()
             except Exception:
                 logger.exception("router tick failed")
             if options["once"]:
