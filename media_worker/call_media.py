@@ -204,8 +204,12 @@ class CallMedia:
                 await self.stopping.wait()
         finally:
             await self._shutdown()
-        return {"call_id": self.call_id, "epoch": self.epoch, "ran": True,
-                "seconds": round(time.time() - started, 1)}
+        return {
+            "call_id": self.call_id,
+            "epoch": self.epoch,
+            "ran": True,
+            "seconds": round(time.time() - started, 1),
+        }
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -237,7 +241,12 @@ class CallMedia:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 key,
-                mapping={"epoch": self.epoch, "pid": self.pid, "host": self.host, "at": time.time()},
+                mapping={
+                    "epoch": self.epoch,
+                    "pid": self.pid,
+                    "host": self.host,
+                    "at": time.time(),
+                },
             )
             pipe.pexpire(key, int(settings.MEDIA_HEARTBEAT_TTL_SECONDS * 1000))
             await pipe.execute()
@@ -277,23 +286,28 @@ class CallMedia:
         participant_id = int(message["participant_id"])
         role = message["role"]
         if role not in OTHER_ROLE:
-            await self._reply(message["reply_channel"], _error(message, "not_allowed",
-                                                               "role has no media in a 1:1 call"))
+            await self._reply(
+                message["reply_channel"],
+                _error(message, "not_allowed", "role has no media in a 1:1 call"),
+            )
             return
         if message["kind"] == "offer":
             await self._on_offer(participant_id, role, message)
         elif message["kind"] == "candidate":
             participant = self.participants.get(participant_id)
             if participant is None:
-                await self._reply(message["reply_channel"], _error(message, "wrong_state",
-                                                                   "send media.offer first"))
+                await self._reply(
+                    message["reply_channel"],
+                    _error(message, "wrong_state", "send media.offer first"),
+                )
                 return
             payload = message["payload"]
             try:
                 candidate = candidate_from_sdp(payload["candidate"].removeprefix("candidate:"))
             except (ValueError, IndexError):
-                await self._reply(message["reply_channel"], _error(message, "bad_message",
-                                                                   "malformed candidate"))
+                await self._reply(
+                    message["reply_channel"], _error(message, "bad_message", "malformed candidate")
+                )
                 return
             candidate.sdpMid = payload.get("sdpMid")
             candidate.sdpMLineIndex = payload.get("sdpMLineIndex")
@@ -319,9 +333,7 @@ class CallMedia:
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
-            receiver = next(
-                t.receiver for t in pc.getTransceivers() if t.receiver.track is track
-            )
+            receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
             source = ForwardingSource(track, receiver)
             if track.kind == "video":
                 source.add_sink(lambda packet, info: _note_size(participant, packet))
@@ -351,7 +363,8 @@ class CallMedia:
                 kind = transceiver.kind
                 mime = VIDEO_MIME if kind == "video" else AUDIO_MIME
                 codecs = [
-                    c for c in RTCRtpSender.getCapabilities(kind).codecs
+                    c
+                    for c in RTCRtpSender.getCapabilities(kind).codecs
                     if c.mimeType.lower() in (mime.lower(), f"{kind}/rtx")
                 ]
                 transceiver.setCodecPreferences(codecs)
@@ -362,13 +375,18 @@ class CallMedia:
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
         except Exception as exc:  # malformed or unusable SDP: refuse it, keep the call
-            logger.warning("call %s: refused SDP from participant %s: %s",
-                           self.call_id, participant_id, type(exc).__name__)
+            logger.warning(
+                "call %s: refused SDP from participant %s: %s",
+                self.call_id,
+                participant_id,
+                type(exc).__name__,
+            )
             self.participants.pop(participant_id, None)
             participant.closing = True
             await pc.close()
-            await self._reply(message["reply_channel"], _error(message, "bad_sdp",
-                                                               "the offer could not be used"))
+            await self._reply(
+                message["reply_channel"], _error(message, "bad_sdp", "the offer could not be used")
+            )
             return
         await self._reply(
             message["reply_channel"],
@@ -417,13 +435,15 @@ async def _participant_stats(p: ParticipantMedia) -> dict[str, Any]:
     rtt: float | None = None
     for stat in report.values():
         kind = getattr(stat, "type", "")
-        if kind == "inbound-rtp":
+        if kind == "transport":
             bytes_in += stat.bytesReceived or 0
+            bytes_out += stat.bytesSent or 0
+        elif kind == "inbound-rtp":
             received += stat.packetsReceived or 0
             lost += max(stat.packetsLost or 0, 0)
-            jitter = max(jitter, float(stat.jitter or 0))
-        elif kind == "outbound-rtp":
-            bytes_out += stat.bytesSent or 0
+            # aiortc reports jitter in RTP timestamp units (RFC 3550 A.8)
+            clock = 90000 if stat.kind == "video" else 48000
+            jitter = max(jitter, float(stat.jitter or 0) / clock)
         elif kind == "remote-inbound-rtp" and stat.roundTripTime is not None:
             rtt = max(rtt or 0.0, float(stat.roundTripTime))
     now = time.monotonic()
@@ -444,7 +464,10 @@ async def _participant_stats(p: ParticipantMedia) -> dict[str, Any]:
     }
     row["quality"] = _quality(row)
     p.last_bytes_in, p.last_bytes_out, p.last_frames, p.last_stats_at = (
-        bytes_in, bytes_out, frames, now,
+        bytes_in,
+        bytes_out,
+        frames,
+        now,
     )
     return row
 

@@ -6,6 +6,7 @@ With DEBUG off, a default secret refuses to start.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -98,7 +99,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # A file (not memory) for the SQLite test database, so end-to-end tests' Daphne and worker
 # subprocesses see what the test wrote.
 _test_db_default = (
-    str(VAR_DIR / "test.sqlite3")
+    str(VAR_DIR / f"test-{os.getpid()}.sqlite3")
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
     else ""
 )
