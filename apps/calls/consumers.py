@@ -204,7 +204,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 def _agent_state(identity: Identity) -> dict[str, Any]:
     agent = identity.agent
     agent.refresh_from_db()
-    state: dict[str, Any] = {"presence": agent.presence, "employee_no": agent.employee_no}
+    state: dict[str, Any] = {
+        "presence": agent.presence,
+        "presence_since": agent.presence_since.isoformat(),
+        "employee_no": agent.employee_no,
+    }
     call = selectors.active_call_for_agent(identity.user)
     if call is not None:
         state["call_id"] = str(call.pk)
@@ -359,7 +363,9 @@ async def _to_media_job(
     if call.state != CallState.CONNECTED:
         raise ServiceError("wrong_state", "media needs a connected call")
     if not await db(media.media_alive)(call):
-        raise ServiceError("media_unavailable", "the media service is starting; wait for media.ready")
+        raise ServiceError(
+            "media_unavailable", "the media service is starting; wait for media.ready"
+        )
     await consumer.channel_layer.group_send(
         media.media_group(call.pk),
         {

@@ -110,7 +110,9 @@ def mark_ready(*, call_id: uuid.UUID, epoch: int, host: str, pid: int) -> bool:
         if call is None or call.state != CallState.CONNECTED or call.media_epoch != epoch:
             return False
         CallEvent.objects.create(
-            call=call, kind=CallEventKind.MEDIA_READY, data={"epoch": epoch, "host": host, "pid": pid}
+            call=call,
+            kind=CallEventKind.MEDIA_READY,
+            data={"epoch": epoch, "host": host, "pid": pid},
         )
         push(call_group(call.pk), {"type": "media.ready", "call_id": str(call.pk), "epoch": epoch})
     return True
@@ -189,7 +191,9 @@ def participant_media_event(
         "reconnected": CallEventKind.PARTICIPANT_MEDIA_RECONNECTED,
     }
     participant = (
-        Participant.objects.select_related("call").filter(pk=participant_id, call_id=call_id).first()
+        Participant.objects.select_related("call")
+        .filter(pk=participant_id, call_id=call_id)
+        .first()
     )
     if participant is None:
         raise NotFound("participant_not_found", "no such participant")
@@ -232,4 +236,3 @@ def media_config() -> dict[str, Any]:
         "min_fps": settings.MEDIA_MIN_FPS,
         "max_bitrate_kbps": settings.MEDIA_MAX_BITRATE_KBPS,
     }
-

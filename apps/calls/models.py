@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -13,6 +14,11 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import AgentProfile, ApiClient, Customer
 from apps.banking.models import BusinessType
+
+
+def staff_name(user: Any) -> str:
+    """Chinese order: family name, then given name (Django's get_full_name is Western order)."""
+    return f"{user.last_name}{user.first_name}".strip() or user.get_username()
 
 
 class CallState(models.TextChoices):
@@ -133,7 +139,7 @@ class Participant(models.Model):
         if self.customer_id:
             return self.customer.display_name
         if self.user_id:
-            return self.user.get_full_name() or self.user.get_username()
+            return staff_name(self.user)
         return self.role
 
 

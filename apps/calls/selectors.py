@@ -34,6 +34,13 @@ def call_summary(call: Call) -> dict[str, Any]:
         "business": {"code": call.business_type.code, "name": call.business_type.display_name},
         "customer_name": call.customer.display_name,
         "agent_employee_no": call.agent.employee_no if call.agent_id else None,
+        "location": {
+            "lat": call.location_lat,
+            "lng": call.location_lng,
+            "accuracy_m": call.location_accuracy_m,
+            "address": call.location_address,
+            "source": call.location_source,
+        },
         "connected_at": call.connected_at.isoformat() if call.connected_at else None,
         "participants": [
             {
