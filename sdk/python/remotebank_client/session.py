@@ -1,0 +1,540 @@
+"""The participant's media connection to its call's media job (docs/protocol.md, "Media").
+
+One aiortc `RTCPeerConnection` per participant, with one sendrecv audio and one sendrecv video
+transceiver; the job does not trickle, so the offer carries every candidate. Local sources are
+handed to each connection through a `MediaRelay` proxy: aiortc stops a sender's track when its
+connection closes, and the source must outlive a reconnect. Remote frames are read by one pump
+per kind (an unread aiortc track queues decoded frames without bound) and fanned out to
+`RemoteFeedTrack` readers, which stay valid across reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av.frame import Frame
+
+from remotebank_client.errors import ClientError, ProtocolError
+
+if TYPE_CHECKING:
+    from remotebank_client.client import Participant
+
+__all__ = ["KINDS", "MediaSession", "MediaStopped", "RemoteFeedTrack", "ice_configuration"]
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("audio", "video")
+DEFAULT_VIDEO_CODEC = "VP8"
+# Frames a reader may fall behind before the oldest are dropped (about 2 s of each).
+VIDEO_BUFFER = 30
+AUDIO_BUFFER = 100
+RETRY_UNAVAILABLE_S = 0.5
+ICE_FAILED_BACKOFF_S = (1.0, 2.0, 5.0, 10.0)
+
+
+def ice_configuration(servers: Any) -> RTCConfiguration:
+    """RTCConfiguration from the call summary's `ice_servers` (a list of RTCIceServer dicts).
+
+    An empty list stays empty: aiortc would otherwise fall back to a public STUN server, which a
+    bank's network (or a test sandbox) may not reach.
+    """
+    ice: list[RTCIceServer] = []
+    for server in servers if isinstance(servers, list) else []:
+        if not isinstance(server, dict) or not server.get("urls"):
+            continue
+        ice.append(
+            RTCIceServer(
+                urls=server["urls"],
+                username=server.get("username") or None,
+                credential=server.get("credential") or None,
+            )
+        )
+    return RTCConfiguration(iceServers=ice)
+
+
+def prefer_codec(transceiver: RTCRtpTransceiver, kind: str, name: str) -> None:
+    """Put `name` (e.g. "VP8") first in the offer, keeping the others as fallbacks."""
+    mime = name if "/" in name else f"{kind}/{name}"
+    codecs = RTCRtpSender.getCapabilities(kind).codecs
+    first = [c for c in codecs if c.mimeType.lower() == mime.lower()]
+    if first:
+        transceiver.setCodecPreferences(first + [c for c in codecs if c not in first])
+
+
+class MediaStopped(ClientError):
+    """Media was stopped (hang-up, `stop_media`, `close`) while an operation waited."""
+
+
+class _RemoteFeed:
+    """Everything received for one kind, across the participant's successive connections."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.readers: set[RemoteFeedTrack] = set()
+        self.frames = 0
+        self.first_at: float | None = None  # time.monotonic() of the first frame ever
+        self.connection_first_at: float | None = None  # ... of the first on the current pc
+        self.last_at: float | None = None
+        self.ended = False
+        self._pump: asyncio.Task[None] | None = None
+
+    def attach(self, track: MediaStreamTrack) -> None:
+        self.detach()
+        self.connection_first_at = None
+        self._pump = asyncio.ensure_future(self._run(track))
+
+    def detach(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            self._pump = None
+
+    def end(self) -> None:
+        self.detach()
+        self.ended = True
+        for reader in list(self.readers):
+            reader._wake()
+
+    async def _run(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            now = time.monotonic()
+            self.frames += 1
+            self.last_at = now
+            if self.first_at is None:
+                self.first_at = now
+            if self.connection_first_at is None:
+                self.connection_first_at = now
+            if not isinstance(frame, Frame):  # aiortc tracks may carry packets; ours never do
+                continue
+            for reader in list(self.readers):
+                reader._push(frame)
+
+
+class RemoteFeedTrack(MediaStreamTrack):
+    """One reader's view of the remote audio or video: live across reconnects, bounded.
+
+    It buffers only once read (its first `recv()`), then keeps at most `maxsize` frames,
+    dropping the oldest (counted in `dropped`) when the reader falls behind. It ends when the
+    call's media stops (hang-up, `stop_media`, `close`).
+    """
+
+    def __init__(self, feed: _RemoteFeed, maxsize: int) -> None:
+        super().__init__()
+        self.kind = feed.kind
+        self._feed = feed
+        self._frames: deque[Frame] = deque(maxlen=maxsize)
+        self._arrived = asyncio.Event()
+        self.dropped = 0
+
+    def _push(self, frame: Frame) -> None:
+        if len(self._frames) == self._frames.maxlen:
+            self.dropped += 1
+        self._frames.append(frame)
+        self._arrived.set()
+
+    def _wake(self) -> None:
+        self._arrived.set()
+
+    def clear(self) -> None:
+        """Forget buffered frames, so the next `recv()` returns a frame received from now on."""
+        self._frames.clear()
+
+    async def recv(self) -> Frame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        self._feed.readers.add(self)
+        while not self._frames:
+            if self._feed.ended:
+                self.stop()
+                raise MediaStreamError
+            self._arrived.clear()
+            await self._arrived.wait()
+        return self._frames.popleft()
+
+    def stop(self) -> None:
+        super().stop()
+        self._feed.readers.discard(self)
+        self._frames.clear()
+        self._arrived.set()
+
+
+class MediaSession:
+    """The media half of a `Participant`; use it through the participant's methods."""
+
+    def __init__(self, participant: Participant, *, auto_reconnect: bool = True) -> None:
+        self._p = participant
+        self.auto_reconnect = auto_reconnect
+        self.pc: RTCPeerConnection | None = None
+        self.sources: dict[str, MediaStreamTrack | None] = {"audio": None, "video": None}
+        self.remote_tracks: dict[str, RemoteFeedTrack] = {}
+        self.stats: dict[str, Any] | None = None
+        self.active = False  # start_media called, not stopped since
+        self.ready_epoch: int | None = None  # newest epoch announced ready for this call
+        self.restart_epoch: int | None = None  # epoch a media.restart asked us to move to
+        self.pc_epoch: int | None = None  # epoch the current pc was negotiated with
+        self.connections = 0  # successful negotiations (1 + reconnects)
+        self.negotiated_at: float | None = None  # monotonic, last answer applied
+        self.connected_at: float | None = None  # monotonic, last pc "connected"
+        self.last_error: BaseException | None = None  # of the last automatic reconnect
+        self._call_id: str | None = None
+        self._relay = MediaRelay()
+        self._proxies: list[MediaStreamTrack] = []
+        self._feeds = {kind: _RemoteFeed(kind) for kind in KINDS}
+        self._helpers: dict[str, RemoteFeedTrack] = {}
+        self._lock = asyncio.Lock()
+        self._auto_task: asyncio.Task[None] | None = None
+        self._ice_failed = False
+        self._ice_failures = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- state from signaling (called by the participant's reader, synchronously) ---------------
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "hello":
+            summary = event.get("call")
+            call: dict[str, Any] = summary if isinstance(summary, dict) else {}
+            self._enter_call(event.get("call_id") or call.get("call_id"))
+            ready = bool(event.get("media_ready") or call.get("media_ready"))
+            epoch = event.get("media_epoch", call.get("media_epoch"))
+            if ready:
+                self._ready(epoch if isinstance(epoch, int) else 0)
+        elif kind == "call.connected":
+            call = event.get("call") or {}
+            self._enter_call(call.get("call_id"))
+            if call.get("media_ready"):
+                epoch = call.get("media_epoch")
+                self._ready(epoch if isinstance(epoch, int) else 0)
+        elif kind == "media.ready" and self._ours(event):
+            epoch = event.get("epoch")
+            if isinstance(epoch, int):
+                self._ready(epoch)
+        elif kind == "media.restart" and self._ours(event):
+            epoch = event.get("epoch")
+            if isinstance(epoch, int) and epoch > (self.restart_epoch or 0):
+                self.restart_epoch = epoch
+            self._maybe_reconnect()
+        elif kind == "media.stats":
+            self.stats = event
+        elif kind == "call.ended" and self._ours(event) and self._call_id is not None:
+            self.active = False  # waits in progress see it at once; stop() closes the pc
+            self._spawn(self.stop())
+
+    def _ours(self, event: dict[str, Any]) -> bool:
+        call_id = event.get("call_id")
+        return call_id is None or self._call_id is None or str(call_id) == self._call_id
+
+    def _enter_call(self, call_id: Any) -> None:
+        if call_id and str(call_id) != self._call_id:
+            # Epochs count per call: an agent's next call starts again at 1.
+            self._call_id = str(call_id)
+            self.ready_epoch = self.restart_epoch = self.pc_epoch = None
+
+    def _ready(self, epoch: int) -> None:
+        if self.ready_epoch is None or epoch > self.ready_epoch:
+            self.ready_epoch = epoch
+        self._maybe_reconnect()
+
+    # -- public operations ---------------------------------------------------------------------
+
+    async def start(
+        self,
+        audio: MediaStreamTrack | None,
+        video: MediaStreamTrack | None,
+        timeout: float,  # noqa: ASYNC109 - one deadline over several protocol steps
+    ) -> None:
+        for kind, track in (("audio", audio), ("video", video)):
+            if track is not None and track.kind != kind:
+                raise ValueError(f"{kind} must be a {kind} track, not {track.kind}")
+        self.sources = {"audio": audio, "video": video}
+        if any(feed.ended for feed in self._feeds.values()):
+            self._feeds = {kind: _RemoteFeed(kind) for kind in KINDS}
+            self.remote_tracks = {}
+            self._helpers = {}
+        self.active = True
+        async with self._lock:
+            await self._connect(timeout)
+
+    async def reconnect(self, timeout: float) -> None:  # noqa: ASYNC109
+        if not self.active:
+            raise RuntimeError("start_media first")
+        async with self._lock:
+            await self._connect(timeout)
+
+    async def stop(self) -> None:
+        """Close the connection and end the remote feeds; the sources are left running."""
+        self.active = False
+        if self._auto_task is not None and self._auto_task is not asyncio.current_task():
+            self._auto_task.cancel()
+        self._auto_task = None
+        await self._close_pc()
+        for feed in self._feeds.values():
+            feed.end()
+        self._p._notify()
+
+    async def close(self) -> None:
+        """`stop`, then stop the sources this session was given (they belong to it now)."""
+        await self.stop()
+        for track in self.sources.values():
+            if track is not None:
+                track.stop()
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def next_frame(
+        self,
+        kind: str,
+        timeout: float,  # noqa: ASYNC109
+        fresh: bool = False,
+    ) -> Frame:
+        feed = self._feeds[kind]
+        helper = self._helpers.get(kind)
+        if helper is None or helper._feed is not feed or helper.readyState != "live":
+            helper = RemoteFeedTrack(feed, VIDEO_BUFFER if kind == "video" else AUDIO_BUFFER)
+            self._helpers[kind] = helper
+        if fresh:
+            helper.clear()
+        async with asyncio.timeout(timeout):
+            return await helper.recv()
+
+    def remote_track(self, kind: str, maxsize: int | None = None) -> RemoteFeedTrack:
+        """A new, independent reader of the remote `kind`."""
+        size = maxsize or (VIDEO_BUFFER if kind == "video" else AUDIO_BUFFER)
+        return RemoteFeedTrack(self._feeds[kind], size)
+
+    @property
+    def first_remote_video_frame_at(self) -> float | None:
+        return self._feeds["video"].first_at
+
+    @property
+    def connection_first_video_frame_at(self) -> float | None:
+        return self._feeds["video"].connection_first_at
+
+    @property
+    def frames_received(self) -> dict[str, int]:
+        return {kind: feed.frames for kind, feed in self._feeds.items()}
+
+    async def wait_connected(self, timeout: float) -> None:  # noqa: ASYNC109
+        def connected() -> bool | None:
+            return True if self.pc is not None and self.pc.connectionState == "connected" else None
+
+        await self._p._wait_until(connected, timeout)
+
+    async def local_stats(self) -> dict[str, Any]:
+        pc = self.pc
+        if pc is None:
+            return {"connection_state": "new", "epoch": None}
+        report = await pc.getStats()
+        summary: dict[str, Any] = {
+            "connection_state": pc.connectionState,
+            "ice_connection_state": pc.iceConnectionState,
+            "epoch": self.pc_epoch,
+            "connections": self.connections,
+            "frames_received": self.frames_received,
+            "outbound": {},
+            "inbound": {},
+            "remote_inbound": {},
+            "transport": {},
+        }
+        for stat in report.values():
+            kind = getattr(stat, "kind", None)
+            if stat.type == "outbound-rtp":
+                summary["outbound"][kind] = {
+                    "packets_sent": stat.packetsSent,
+                    "bytes_sent": stat.bytesSent,
+                }
+            elif stat.type == "inbound-rtp":
+                summary["inbound"][kind] = {
+                    "packets_received": stat.packetsReceived,
+                    "packets_lost": stat.packetsLost,
+                    "jitter": stat.jitter,
+                }
+            elif stat.type == "remote-inbound-rtp":
+                summary["remote_inbound"][kind] = {
+                    "rtt_ms": (
+                        None if stat.roundTripTime is None else round(stat.roundTripTime * 1000, 1)
+                    ),
+                    "fraction_lost": stat.fractionLost,
+                    "packets_lost": stat.packetsLost,
+                }
+            elif stat.type == "transport":
+                summary["transport"] = {
+                    "bytes_sent": stat.bytesSent,
+                    "bytes_received": stat.bytesReceived,
+                    "packets_sent": stat.packetsSent,
+                    "packets_received": stat.packetsReceived,
+                    "dtls_state": stat.dtlsState,
+                }
+        return summary
+
+    # -- negotiation ---------------------------------------------------------------------------
+
+    def _wanted_epoch(self) -> int | None:
+        """The epoch to connect to now, or None while the job we need is not ready."""
+        if not self.active:
+            raise MediaStopped("media stopped")
+        ready = self.ready_epoch
+        if ready is None or (self.restart_epoch is not None and ready < self.restart_epoch):
+            return None
+        return ready
+
+    async def _connect(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Protocol step 1 to 3, retrying while the job says media_unavailable."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            epoch = await self._p._wait_until(self._wanted_epoch, deadline - loop.time())
+            try:
+                await self._negotiate(epoch, deadline - loop.time())
+                return
+            except ProtocolError as exc:
+                if exc.code != "media_unavailable" or loop.time() + RETRY_UNAVAILABLE_S > deadline:
+                    raise
+            await asyncio.sleep(RETRY_UNAVAILABLE_S)
+
+    async def _negotiate(self, epoch: int, timeout: float) -> None:  # noqa: ASYNC109
+        await self._close_pc()
+        call = self._p.call or {}
+        pc = RTCPeerConnection(ice_configuration(call.get("ice_servers")))
+        self.pc = pc
+        self._ice_failed = False
+
+        @pc.on("track")
+        def _on_track(track: MediaStreamTrack) -> None:
+            if track.kind in self._feeds:
+                self._feeds[track.kind].attach(track)
+                if track.kind not in self.remote_tracks:
+                    self.remote_tracks[track.kind] = self.remote_track(track.kind)
+
+        @pc.on("connectionstatechange")
+        def _on_state() -> None:
+            if pc is not self.pc:
+                return
+            if pc.connectionState == "connected":
+                self.connected_at = time.monotonic()
+                self._ice_failures = 0
+            elif pc.connectionState == "failed":
+                logger.warning("media connection failed (epoch %s)", self.pc_epoch)
+                self._ice_failed = True
+                self._maybe_reconnect()
+            self._p._notify()
+
+        video_codec = (call.get("media") or {}).get("video_codec") or DEFAULT_VIDEO_CODEC
+        for kind in KINDS:
+            source = self.sources[kind]
+            sender_track: MediaStreamTrack | str = kind
+            if source is not None:
+                sender_track = self._relay.subscribe(source, buffered=False)
+                self._proxies.append(sender_track)
+            transceiver = pc.addTransceiver(sender_track, direction="sendrecv")
+            if kind == "video":
+                prefer_codec(transceiver, kind, str(video_codec))
+        try:
+            await pc.setLocalDescription(await pc.createOffer())  # gathers every candidate
+            self._p._discard("media.answer")  # answers to an abandoned earlier offer
+            ref, ack = self._p._send("media.offer", {"sdp": pc.localDescription.sdp})
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            async with asyncio.timeout(timeout):
+                await ack
+
+            def answered() -> dict[str, Any] | None:
+                if pc is not self.pc:
+                    raise MediaStopped("media stopped during negotiation")
+                return self._p._take(
+                    frozenset(("media.answer", "error")),
+                    lambda e: e["type"] == "media.answer" or e.get("re") == ref,
+                )
+
+            answer = await self._p._wait_until(answered, max(0.0, deadline - loop.time()))
+            if answer["type"] == "error":
+                raise ProtocolError(answer.get("code", ""), answer.get("message", ""), answer)
+            sdp = answer.get("sdp")
+            if not isinstance(sdp, str):
+                raise ProtocolError("bad_sdp", "media.answer without sdp", answer)
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        except BaseException as exc:
+            if pc is self.pc:
+                await self._close_pc()
+            elif isinstance(exc, Exception) and not isinstance(exc, MediaStopped):
+                raise MediaStopped("media stopped during negotiation") from exc
+            raise
+        self.pc_epoch = epoch
+        self.connections += 1
+        self.negotiated_at = time.monotonic()
+        self._p._notify()
+
+    async def _close_pc(self) -> None:
+        pc, self.pc = self.pc, None
+        for feed in self._feeds.values():
+            feed.detach()
+        if pc is not None:
+            await pc.close()
+        for proxy in self._proxies:
+            proxy.stop()
+        self._proxies = []
+
+    # -- automatic reconnection ----------------------------------------------------------------
+
+    def _needs_reconnect(self) -> bool:
+        if not (self.active and self.auto_reconnect) or self.pc_epoch is None:
+            return False
+        if self._ice_failed:
+            return True
+        newer = max(self.ready_epoch or 0, self.restart_epoch or 0)
+        return newer > self.pc_epoch
+
+    def _maybe_reconnect(self) -> None:
+        if self._needs_reconnect() and (self._auto_task is None or self._auto_task.done()):
+            self._auto_task = self._spawn(self._auto_reconnect())
+
+    async def _auto_reconnect(self) -> None:
+        while self._needs_reconnect():
+            if self._ice_failed:
+                backoff = ICE_FAILED_BACKOFF_S
+                await asyncio.sleep(backoff[min(self._ice_failures, len(backoff) - 1)])
+                self._ice_failures += 1
+            try:
+                async with self._lock:
+                    if self._needs_reconnect():
+                        logger.info(
+                            "media reconnect: epoch %s -> ready %s / restart %s",
+                            self.pc_epoch,
+                            self.ready_epoch,
+                            self.restart_epoch,
+                        )
+                        await self._connect(timeout=30)
+                self.last_error = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep trying while the call lasts
+                logger.warning("media reconnect failed: %r", exc)
+                self.last_error = exc
+                if not self.active:
+                    return
+                self._ice_failed = True  # retried after the backoff
+        self._p._notify()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
