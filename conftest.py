@@ -9,6 +9,21 @@ from django.contrib.auth import get_user_model
 
 # Subprocesses started by end-to-end tests (Daphne, workers) read this from the environment.
 os.environ["TEST_FAST_PASSWORD_HASHER"] = "1"
+# One master key for the test process and the servers it starts: pytest-django turns DEBUG off,
+# and then the key hierarchy (apps.security.kms) refuses to run without one.
+os.environ.setdefault("MASTER_KEY", "5a" * 32)
+
+
+@pytest.fixture(autouse=True)
+def _test_master_key(settings):
+    if not settings.MASTER_KEY:
+        settings.MASTER_KEY = os.environ["MASTER_KEY"]
+
+
+@pytest.fixture(autouse=True)
+def _evidence_root(settings, tmp_path):
+    """Tests never append to the real checkpoint file."""
+    settings.EVIDENCE_ROOT = tmp_path / "evidence"
 
 
 @pytest.fixture(autouse=True)

@@ -19,18 +19,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "remotebank.settings")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/remotebank_bench")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/remotebank_routing_bench")
 
 
-def ensure_database() -> None:
+def fresh_database() -> None:
+    """Drop and recreate the benchmark database (its audit log refuses deletes, by design)."""
     import psycopg
 
     url = os.environ["DATABASE_URL"]
     name = url.rsplit("/", 1)[1]
+    if "bench" not in name:
+        raise SystemExit("refusing to recreate a database whose name does not contain 'bench'")
     admin = url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname=%s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def worker(start: float, out: mp.Queue) -> None:
@@ -49,31 +52,26 @@ def worker(start: float, out: mp.Queue) -> None:
     out.put((made, time.time()))
 
 
-def prepare(n: int) -> None:
+def prepare(n: int, round_no: int) -> None:
+    """N waiting calls and N ready agents (new ones each round: history is append-only)."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
     from apps.accounts.models import AgentProfile, ApiClient, Presence, Skill
-    from apps.audit.models import AuditEvent, ChainHead
     from apps.calls import services
-    from apps.calls.models import Call, CallOffer, EntryTicket
+    from apps.calls.models import Call, CallState
 
-    CallOffer.objects.all().delete()
-    EntryTicket.objects.all().delete()
-    Call.objects.all().delete()
-    AgentProfile.objects.filter(employee_no__startswith="B").delete()
-    get_user_model().objects.filter(username__startswith="bench").delete()
-    if os.environ.get("BENCH_KEEP_AUDIT") != "1":
-        # The bench database's own log; never run this script against a real database.
-        AuditEvent.objects.all()._raw_delete(AuditEvent.objects.db)
-        ChainHead.objects.all().delete()
+    # Earlier rounds' calls end and their agents go offline, through the services.
+    for call_id in Call.objects.exclude(state=CallState.ENDED).values_list("pk", flat=True):
+        services.end_call(call_id=call_id, reason="system", actor=services.SYSTEM)
+    AgentProfile.objects.filter(employee_no__startswith="B").update(presence=Presence.OFFLINE)
     client = ApiClient.objects.get(key_id="demo-mobile-bank")
     skill = Skill.objects.get(code="retail")
     group = Group.objects.get(name="agent")
     for i in range(n):
         ticket, token = services.issue_entry_ticket(
             client=client,
-            customer_reference=f"BENCH{i:05d}",
+            customer_reference=f"BENCH{round_no}-{i:05d}",
             customer_name="",
             business_code="debit_pin_reset",
             location=None,
@@ -81,21 +79,25 @@ def prepare(n: int) -> None:
         services.redeem_entry_ticket(token=token)
         services.join_queue(ticket_id=ticket.pk, location=None)
     for i in range(n):
-        user = get_user_model().objects.create(username=f"bench{i:04d}")
+        user = get_user_model().objects.create(username=f"bench{round_no}-{i:04d}")
         user.groups.add(group)
-        profile = AgentProfile.objects.create(user=user, employee_no=f"B{i:05d}")
+        profile = AgentProfile.objects.create(user=user, employee_no=f"B{round_no}-{i:05d}")
         profile.skills.add(skill)
-    AgentProfile.objects.filter(employee_no__startswith="B").update(
+    AgentProfile.objects.filter(employee_no__startswith=f"B{round_no}-").update(
         presence=Presence.READY, idle_since=None
     )
 
 
-def check(n: int) -> None:
+def check(n: int, round_no: int) -> None:
     from collections import Counter
 
     from apps.calls.models import CallOffer
 
-    offers = list(CallOffer.objects.values_list("call_id", "agent_id"))
+    offers = list(
+        CallOffer.objects.filter(agent__employee_no__startswith=f"B{round_no}-").values_list(
+            "call_id", "agent_id"
+        )
+    )
     assert len(offers) == n, (len(offers), n)
     assert max(Counter(c for c, _ in offers).values()) == 1
     assert max(Counter(a for _, a in offers).values()) == 1
@@ -106,7 +108,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4])
     args = parser.parse_args()
-    ensure_database()
+    fresh_database()
     import django
 
     django.setup()
@@ -118,8 +120,8 @@ def main() -> None:
     call_command("seed_demo", verbosity=0)
     baseline = None
     print(f"routing decisions per second, {args.calls} calls/agents per round")
-    for p in args.processes:
-        prepare(args.calls)
+    for round_no, p in enumerate(args.processes):
+        prepare(args.calls, round_no)
         connection.close()
         out: mp.Queue = mp.Queue()
         start = time.time() + 1.0
@@ -131,7 +133,7 @@ def main() -> None:
             proc.join()
         made = sum(r[0] for r in results)
         elapsed = max(r[1] for r in results) - start
-        check(args.calls)
+        check(args.calls, round_no)
         rate = made / elapsed
         baseline = baseline or rate
         print(

@@ -247,3 +247,29 @@ MEDIA_MAX_HEIGHT = env_int("MEDIA_MAX_HEIGHT", 480)
 MEDIA_MAX_FPS = env_int("MEDIA_MAX_FPS", 25)
 MEDIA_MIN_FPS = env_int("MEDIA_MIN_FPS", 15)
 MEDIA_MAX_BITRATE_KBPS = env_int("MEDIA_MAX_BITRATE_KBPS", 800)
+
+# --- Staff authentication and access control (apps.accounts; docs/security.md) ---------------
+# Lockout: LOGIN_FAILURE_LIMIT failed login steps (password or second factor) for one username
+# within LOGIN_FAILURE_WINDOW_SECONDS lock it for LOGIN_LOCKOUT_SECONDS; counted in the
+# database, so every process sees the same count. LOGIN_LOCKOUT_PER_IP counts (and locks) per
+# username and client address instead (behind a proxy, REMOTE_ADDR must be the client's).
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
+LOGIN_LOCKOUT_PER_IP = env_bool("LOGIN_LOCKOUT_PER_IP", False)
+# TOTP second factor (RFC 6238): optional per user; required for every staff login when true.
+STAFF_TOTP_REQUIRED = env_bool("STAFF_TOTP_REQUIRED", False)
+STAFF_TOTP_ISSUER = env_str("STAFF_TOTP_ISSUER", "RemoteBank")
+# How long the second login step may wait after the password step.
+STAFF_TOTP_PENDING_SECONDS = env_int("STAFF_TOTP_PENDING_SECONDS", 300)
+# --- end of staff authentication -------------------------------------------------------------
+
+# Evidence chain (apps/audit): SM2 key signing checkpoints (hex private key; AUDIT_SIGNING_KEY_FILE
+# accepted). In DEBUG a development key is derived from SECRET_KEY.
+AUDIT_SIGNING_KEY = env_secret("AUDIT_SIGNING_KEY", "")
+if not DEBUG and not AUDIT_SIGNING_KEY:
+    raise ImproperlyConfigured("AUDIT_SIGNING_KEY (or AUDIT_SIGNING_KEY_FILE) must be set.")
+# Earlier public keys (hex) whose checkpoints still verify after a key rotation.
+AUDIT_TRUSTED_PUBLIC_KEYS = env_list("AUDIT_TRUSTED_PUBLIC_KEYS", [])
+AUDIT_CHECKPOINT_EVERY = env_int("AUDIT_CHECKPOINT_EVERY", 1000)
+AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 300)

@@ -38,6 +38,7 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
     env = dict(os.environ)
     env.update(
+        EVIDENCE_ROOT=str(settings.EVIDENCE_ROOT),
         DATABASE_URL=test_database_url(),
         REDIS_URL=settings.REDIS_URL,
         PYTHONUNBUFFERED="1",

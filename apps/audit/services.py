@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
+import math
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -57,8 +58,15 @@ def record_event(
     after: dict[str, Any] | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain. `details` must never hold sensitive values."""
-    with transaction.atomic():
+    """Append one event to the chain. `details` must never hold sensitive values.
+
+    Inside the caller's transaction without a savepoint: if appending fails, the audited change
+    cannot commit either (and it saves two round trips per event).
+    """
+    # Round-trip details through JSON now so the hash covers exactly what is stored (and bad
+    # input fails before the chain head is locked).
+    stored_details = _json_roundtrip(details or {})
+    with transaction.atomic(savepoint=False):
         head, _ = ChainHead.objects.select_for_update().get_or_create(id=1)
         event = AuditEvent(
             seq=head.seq + 1,
@@ -72,26 +80,25 @@ def record_event(
             ip=_normal_ip(actor.ip),
             before_digest=state_digest(before),
             after_digest=state_digest(after),
-            details=details or {},
+            details=stored_details,
             prev_hash=head.entry_hash,
         )
-        # Round-trip details through JSON now so the hash covers exactly what is stored.
-        event.details = _json_roundtrip(event.details)
         event.entry_hash = event.compute_hash()
         event.save()
         head.seq = event.seq
         head.entry_hash = event.entry_hash
         head.save(update_fields=["seq", "entry_hash"])
     logger.info("audit %s %s:%s seq=%s", action, object_type, object_id, event.seq)
+
     # After the commit (never inside the caller's transaction, whose rollback would leave a
     # signed checkpoint over entries that do not exist); robust: a failing checkpoint is logged
     # and never breaks the change being audited.
-    transaction.on_commit(functools.partial(_checkpoint_if_due, event.seq), robust=True)
+    # (A named function, not a partial: Django's robust error logging reads __qualname__.)
+    def checkpoint_if_due() -> None:
+        maybe_checkpoint(seq=event.seq)
+
+    transaction.on_commit(checkpoint_if_due, robust=True)
     return event
-
-
-def _checkpoint_if_due(seq: int) -> None:
-    maybe_checkpoint(seq=seq)
 
 
 def _normal_ip(ip: str | None) -> str | None:
@@ -106,4 +113,24 @@ def _normal_ip(ip: str | None) -> str | None:
 
 
 def _json_roundtrip(value: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(canonical_json(value))
+    return _jsonb_numbers(json.loads(canonical_json(value)))
+
+
+def _jsonb_numbers(value: Any) -> Any:
+    """Numbers as PostgreSQL's jsonb gives them back (it keeps them as `numeric` and prints no
+    exponent): 1e+20 returns as the integer 100000000000000000000 and -0.0 as 0.0, so store
+    them that way from the start or the row would no longer match its hash."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("audit details must not hold NaN or infinity")
+        if value == 0:
+            return 0.0
+        text = repr(value)
+        if "e" in text and value.is_integer():
+            return int(Decimal(text))
+        return value
+    if isinstance(value, dict):
+        return {k: _jsonb_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonb_numbers(v) for v in value]
+    return value
