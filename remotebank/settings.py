@@ -18,6 +18,7 @@ from remotebank.env import env_bool, env_float, env_int, env_list, env_secret, e
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("REMOTEBANK_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite, embedded Redis and logs of a fresh checkout
 
 DEBUG = env_bool("DEBUG", True)
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - refused below unless DEBUG
