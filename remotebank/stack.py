@@ -9,14 +9,15 @@ import sys
 import time
 
 from remotebank import queues
+from remotebank.embedded import start_redis, stop_redis
 from remotebank.queues import MEDIA_WORKER_CLASS
-from remotebank.embedded import ensure_redis
 
 
 def main() -> None:
     env = dict(os.environ)
+    started_redis = False
     if not env.get("REDIS_URL"):
-        ensure_redis()  # settings point at it when REDIS_URL is unset
+        _, started_redis = start_redis()  # settings point at it when REDIS_URL is unset
     host = env.get("HOST", "127.0.0.1")
     port = env.get("PORT", "8000")
     py = sys.executable
@@ -42,6 +43,8 @@ def main() -> None:
                 p.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 p.kill()
+        if started_redis:
+            stop_redis()
         sys.exit(0)
 
     signal.signal(signal.SIGINT, stop)
