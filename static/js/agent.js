@@ -1,4 +1,4 @@
-/* Agent workstation: presence, ringing offers, the call panel and chat.
+/* Agent workstation: presence, ringing offers, the call panel with live video, and chat.
  *
  * Everything shown is rebuilt from the server's `hello` on every (re)connect, so a reload or a
  * dropped network loses nothing; nothing is kept in browser storage.
@@ -205,6 +205,25 @@
   RB.watchVideo($("remote-video"));
   RB.watchVideo($("local-video"));
 
+  // -- media: camera, microphone, the customer's video, network quality ------------------------
+
+  const media = new RB.MediaCall(client, {
+    role: "agent",
+    localVideo: $("local-video"),
+    remoteVideo: $("remote-video"),
+  });
+  RB.media = media; // for the console and the browser tests
+  const customerName = () => (state.call && state.call.customer_name) || gettext("客户");
+  RB.bindMedia(callPanel, media, { peerName: customerName });
+  const netCustomer = new RB.NetIndicator($("net-customer"), gettext("客户网络"));
+  const netAgent = new RB.NetIndicator($("net-agent"), gettext("我的网络"));
+  function renderNet() {
+    const live = state.call && !state.ended;
+    netCustomer.update(live ? media.statsFor("customer") : null);
+    netAgent.update(live ? media.statsFor("agent") : null);
+  }
+  media.on("stats", renderNet);
+
   function setText(id, value) {
     $(id).textContent = value === null || value === undefined || value === "" ? "—" : value;
   }
@@ -231,6 +250,8 @@
     }
     if (!sameCall || history) chat.reset(history || []);
     chat.setEnabled(true);
+    $("remote-name").textContent = call.customer_name || gettext("客户");
+    media.start(call);
     renderCall();
   }
 
@@ -238,6 +259,7 @@
     if (!state.call || (callId && state.call.call_id !== callId) || state.ended) return;
     state.ended = { reason: reason || "", at: new Date() };
     chat.setEnabled(false);
+    media.stop();
     renderCall();
   }
 
@@ -274,6 +296,7 @@
       setText("info-duration", null);
       return;
     }
+    renderNet(); // also ages out stats that stopped coming
     const end = state.ended ? state.ended.at : new Date();
     setText("info-duration", RB.formatDuration((end - call.connectedAt) / 1000));
   }
@@ -336,7 +359,7 @@
   client.on("call.ended", (evt) => endCall(evt.call_id, evt.reason));
   client.on("chat.message", (evt) => chat.add(evt));
   client.on("chat.state", (evt) => chat.updateState(evt));
-  client.on("error", (evt) => errors.add(evt));
+  client.on("error", (evt) => media.ownsError(evt) || errors.add(evt));
 
   // Going offline before logging out, so routing stops offering calls to an empty seat.
   const logoutForm = $("logout-form");

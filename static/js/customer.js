@@ -255,6 +255,20 @@
   RB.watchVideo(localVideo);
   RB.watchVideo($("remote-video"));
 
+  // The call's media: the step-1 camera and microphone go on to the agent.
+  const media = new RB.MediaCall(client, {
+    role: "customer",
+    localVideo: localVideo,
+    remoteVideo: $("remote-video"),
+  });
+  RB.media = media; // for the console and the browser tests
+  RB.bindMedia(app.querySelector("[data-screen=call]"), media, {
+    peerName: () => gettext("工作人员"),
+  });
+  const netSelf = new RB.NetIndicator($("net-self"), gettext("我的网络"));
+  const renderNet = () => netSelf.update(state.phase === "call" ? media.statsFor("customer") : null);
+  media.on("stats", renderNet);
+
   function enterCall(call, history) {
     const same = state.phase === "call" && state.call && state.call.call_id === call.call_id;
     state.call = call;
@@ -268,8 +282,9 @@
         ? interpolate(gettext("%(name)s（工号 %(no)s）"), { name: agent.name, no: call.agent_employee_no }, true)
         : agent.name
       : "";
-    // A preview of the camera the customer allowed; the media layer owns the real streams.
-    if (state.stream && !localVideo.srcObject) localVideo.srcObject = state.stream;
+    // The camera and microphone allowed in step 1 are handed over, not asked for again.
+    media.start(call, { preview: state.stream });
+    state.stream = null;
     if (!same || history) chat.reset(history || []);
     chat.setEnabled(true);
     hangupButton.disabled = false;
@@ -297,7 +312,8 @@
       state.stream.getTracks().forEach((t) => t.stop());
       state.stream = null;
     }
-    localVideo.srcObject = null;
+    media.stop();
+    renderNet();
     const texts = {
       customer_cancelled: gettext("您已取消排队。"),
       customer_hangup: gettext("您已结束本次视频通话。"),
@@ -318,6 +334,7 @@
   function tick() {
     if (state.phase === "call" && state.connectedAt) {
       $("call-duration").textContent = RB.formatDuration((Date.now() - state.connectedAt) / 1000);
+      renderNet(); // also ages out stats that stopped coming
     }
   }
   setInterval(tick, 1000);
@@ -366,7 +383,7 @@
   client.on("call.ended", (evt) => showEnded(evt.reason));
   client.on("chat.message", (evt) => chat.add(evt));
   client.on("chat.state", (evt) => chat.updateState(evt));
-  client.on("error", (evt) => errors.add(evt));
+  client.on("error", (evt) => media.ownsError(evt) || errors.add(evt));
 
   show("loading");
   client.connect();

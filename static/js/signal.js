@@ -184,14 +184,22 @@
       this.emit(msg.type, msg);
     }
 
-    /** Send a request; resolves with the ack, rejects with a SignalError. */
+    /** A fresh correlation id (for callers that must match later events carrying `re`). */
+    nextId() {
+      this.seq += 1;
+      return "c" + this.seq + "-" + Date.now().toString(36);
+    }
+
+    /**
+     * Send a request; resolves with the ack, rejects with a SignalError.
+     * options.timeoutMs: ack timeout; options.id: the correlation id to use (see nextId()).
+     */
     request(type, fields, options) {
       const timeoutMs = (options && options.timeoutMs) || this.timeoutMs;
       if (!this.isOpen()) {
         return Promise.reject(new SignalError("not_connected", "not connected"));
       }
-      this.seq += 1;
-      const id = "c" + this.seq + "-" + Date.now().toString(36);
+      const id = (options && options.id) || this.nextId();
       const frame = Object.assign({}, fields || {}, { type: type, id: id });
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {

@@ -7,119 +7,39 @@ ringing call; both sides see the call and chat both ways with delivery receipts.
 
 from __future__ import annotations
 
-import os
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from apps.accounts.demo import DEMO_PASSWORD
+from tests.browser.support import (
+    DESKTOP,
+    PHONE,
+    SHANGHAI,
+    SHOTS,
+    issue_link,
+    launch,
+    new_context,
+    orm,
+    require_static,
+    sign_in,
+)
 from tests.live import daphne
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
-PHONE = {
-    "viewport": {"width": 390, "height": 844},
-    "device_scale_factor": 2,
-    "is_mobile": True,
-    "has_touch": True,
-}
-DESKTOP = {"viewport": {"width": 1440, "height": 900}}
-SHANGHAI = {"latitude": 31.2304, "longitude": 121.4737, "accuracy": 25}
-# Set to a directory to keep screenshots of both pages at the end of the flow.
-SHOTS = os.environ.get("RB_BROWSER_SHOTS")
-
-expect.set_options(timeout=10_000)
-
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium not found at {CHROMIUM}: the browser tests need it "
-            "(`make chromium` installs Debian's package; never `playwright install`).",
-            pytrace=False,
-        )
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch(playwright)
         try:
             yield browser
         finally:
             browser.close()
-
-
-def orm(fn):
-    """Run ORM code off the thread where Playwright's event loop runs (Django refuses it there)."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn).result()
-
-
-def require_static(base: str) -> None:
-    try:
-        with urllib.request.urlopen(f"{base}/static/js/signal.js") as response:
-            assert response.status == 200
-    except urllib.error.HTTPError as exc:
-        pytest.fail(
-            f"{base}/static/js/signal.js answered {exc.code}: the ASGI application does not serve "
-            "static files, so no page script or style can load.",
-            pytrace=False,
-        )
-
-
-def watch(context: BrowserContext, problems: list[str]) -> None:
-    """Collect script errors and console errors (CSP violations are reported there)."""
-
-    def on_page(page: Page) -> None:
-        page.on("pageerror", lambda exc: problems.append(f"{page.url}: {exc}"))
-        page.on(
-            "console",
-            lambda msg: msg.type == "error" and problems.append(f"{page.url}: {msg.text}"),
-        )
-
-    context.on("page", on_page)
-
-
-def new_context(browser: Browser, base: str, problems: list[str], **options) -> BrowserContext:
-    context = browser.new_context(base_url=base, locale="zh-CN", **options)
-    watch(context, problems)
-    return context
-
-
-def issue_link(page: Page, customer: str = "DEMO0001", business: str = "debit_pin_reset") -> str:
-    page.goto("/demo/mobile-bank/")
-    page.select_option("#demo-customer", customer)
-    page.check(f"input[name=business][value={business}]")
-    page.click("#demo-submit")
-    expect(page.locator("#entry-link")).to_contain_text("/h5/enter/")
-    href = page.locator("#open-link").get_attribute("href")
-    assert href and href.startswith("/h5/enter/")
-    return href
-
-
-def sign_in(page: Page, username: str) -> None:
-    page.goto("/agent/")
-    expect(page).to_have_url(re.compile(r"/accounts/login/"))
-    page.fill("#id_username", username)
-    page.fill("#id_password", DEMO_PASSWORD)
-    page.click("#login-submit")
-    expect(page).to_have_url(re.compile(r"/agent/$"))
-    expect(page.locator("#conn-status")).to_have_attribute("data-state", "open")
 
 
 def test_customer_queues_agent_answers_and_both_chat_with_receipts(demo, browser):
