@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
 
 # Subprocesses started by end-to-end tests (Daphne, workers) read this from the environment.
 os.environ["TEST_FAST_PASSWORD_HASHER"] = "1"
+
+
+def _isolate_redis() -> None:
+    """Each test run gets its own RQ database and channel-layer prefix on the shared Redis, so
+    parallel runs never take each other's jobs or events (pub/sub ignores database numbers)."""
+    from django.conf import settings
+
+    if not settings.configured:
+        return
+    prefix = f"rbt{os.getpid()}"
+    url = urlsplit(settings.REDIS_URL)._replace(path=f"/{1 + os.getpid() % 15}").geturl()
+    settings.REDIS_URL = url
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = prefix
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"] = url
+    for queue in settings.RQ_QUEUES.values():
+        queue["URL"] = url
+    os.environ["CHANNEL_PREFIX"] = prefix
+
+
+_isolate_redis()
 # One master key for the test process and the servers it starts: pytest-django turns DEBUG off,
 # and then the key hierarchy (apps.security.kms) refuses to run without one.
 os.environ.setdefault("MASTER_KEY", "5a" * 32)
@@ -16,8 +37,13 @@ os.environ.setdefault("MASTER_KEY", "5a" * 32)
 
 @pytest.fixture(autouse=True)
 def _test_master_key(settings):
+    from apps.security.services import clear_key_caches
+
     if not settings.MASTER_KEY:
         settings.MASTER_KEY = os.environ["MASTER_KEY"]
+    # Cached keys (KEKs, the blind-index root) must not outlive the rows a test database reset
+    # removed: a server process started by the next test would derive different indexes.
+    clear_key_caches()
 
 
 @pytest.fixture(autouse=True)

@@ -274,3 +274,21 @@ if not DEBUG and not AUDIT_SIGNING_KEY:
 AUDIT_TRUSTED_PUBLIC_KEYS = env_list("AUDIT_TRUSTED_PUBLIC_KEYS", [])
 AUDIT_CHECKPOINT_EVERY = env_int("AUDIT_CHECKPOINT_EVERY", 1000)
 AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 300)
+
+# --- Recordings (apps.recordings, media_worker/recorder.py, media_worker/compose.py) ---------
+# docs/recording.md. Raw per-track segments and composed files go through one storage class;
+# RECORDINGS_ROOT (above) is its root. In a multi-node deployment it must be shared (NFS) or
+# replaced by an object-storage class with the same interface.
+RECORDINGS_STORAGE = env_str("RECORDINGS_STORAGE", "apps.recordings.storage.LocalStorage")
+# Encrypt every recording file (SM4-GCM under "gm") with a data key of its recording.
+RECORDINGS_ENCRYPT = env_bool("RECORDINGS_ENCRYPT", True)
+# Raw segments are cut at the first video keyframe after this many seconds (one is requested).
+RECORDINGS_SEGMENT_SECONDS = env_float("RECORDINGS_SEGMENT_SECONDS", 4.0)
+# Composition: H.264 preset and quality, a CJK font for the burned-in text (empty: found with
+# fontconfig, fonts-noto-cjk), and how long a job waits for the media job to finish writing.
+RECORDINGS_X264_PRESET = env_str("RECORDINGS_X264_PRESET", "veryfast")
+RECORDINGS_X264_CRF = env_int("RECORDINGS_X264_CRF", 23)
+RECORDINGS_FONT = env_str("RECORDINGS_FONT", "")
+RECORDINGS_CAPTURE_WAIT_SECONDS = env_float("RECORDINGS_CAPTURE_WAIT_SECONDS", 30.0)
+RECORDINGS_COMPOSE_RETRIES = env_int("RECORDINGS_COMPOSE_RETRIES", 2)
+# --- end of recordings -----------------------------------------------------------------------

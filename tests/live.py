@@ -41,6 +41,7 @@ def subprocess_env(**extra: str) -> dict[str, str]:
         EVIDENCE_ROOT=str(settings.EVIDENCE_ROOT),
         DATABASE_URL=test_database_url(),
         REDIS_URL=settings.REDIS_URL,
+        CHANNEL_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
         PYTHONUNBUFFERED="1",
         TEST_FAST_PASSWORD_HASHER="1",
     )

@@ -1,6 +1,18 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
-from apps.accounts.models import AgentProfile, ApiClient, Customer, PresenceChange, Skill
+from apps.accounts import selectors, services
+from apps.accounts.models import (
+    AgentProfile,
+    ApiClient,
+    Customer,
+    PresenceChange,
+    Skill,
+    StaffTotp,
+)
+from apps.accounts.pii import ID_NUMBER_RE
+from apps.audit.services import Actor
+from apps.security.at_rest import normalize_identifier
 
 
 @admin.register(Skill)
@@ -30,11 +42,75 @@ class AgentProfileAdmin(admin.ModelAdmin):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ["reference", "display_name", "created_at"]
+    """Identity values are shown masked only, and only on the detail page (each view decrypts,
+    which is audited); they change through services.set_customer_identity, never this form."""
+
+    list_display = ["reference", "display_name", "identity_on_file", "created_at"]
     search_fields = ["reference"]
+    fields = ["reference", "display_name", "masked_id_number", "masked_phone", "masked_address"]
+    readonly_fields = ["masked_id_number", "masked_phone", "masked_address"]
+
+    def _masked(self, obj: Customer):
+        cache = getattr(obj, "_rb_masked", None)
+        if cache is None:
+            cache = selectors.masked_identity(obj, reason=f"admin:customer:{obj.pk}:masked")
+            obj._rb_masked = cache
+        return cache
+
+    @admin.display(description=_("身份证号"))
+    def masked_id_number(self, obj: Customer) -> str:
+        return self._masked(obj).id_number if obj.pk else ""
+
+    @admin.display(description=_("手机号"))
+    def masked_phone(self, obj: Customer) -> str:
+        return self._masked(obj).phone if obj.pk else ""
+
+    @admin.display(description=_("地址"))
+    def masked_address(self, obj: Customer) -> str:
+        return self._masked(obj).address if obj.pk else ""
+
+    @admin.display(description=_("身份信息"), boolean=True)
+    def identity_on_file(self, obj: Customer) -> bool:
+        return bool(obj.id_number_index)
+
+    def get_search_results(self, request, queryset, search_term):
+        """A full ID number finds its customer through the blind index (exact match only)."""
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if ID_NUMBER_RE.fullmatch(normalize_identifier(search_term or "")):
+            found = selectors.find_customer_by_id_number(search_term)
+            if found is not None:
+                queryset |= self.model.objects.filter(pk=found.pk)
+        return queryset, may_have_duplicates
 
 
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin):
     list_display = ["name", "key_id", "active", "created_at"]
     list_filter = ["active"]
+
+
+@admin.register(StaffTotp)
+class StaffTotpAdmin(admin.ModelAdmin):
+    """Who has a second factor; deleting a row resets it (lost phone). The secret never shows."""
+
+    list_display = ["user", "confirmed_at", "created_at"]
+    list_select_related = ["user"]
+    search_fields = ["user__username"]
+    fields = ["user", "confirmed_at", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj: StaffTotp) -> None:
+        services.reset_totp(
+            user=obj.user, actor=Actor.staff(request.user, request.META.get("REMOTE_ADDR"))
+        )
+
+    def delete_queryset(self, request, queryset) -> None:
+        actor = Actor.staff(request.user, request.META.get("REMOTE_ADDR"))
+        for device in queryset.select_related("user"):
+            services.reset_totp(user=device.user, actor=actor)

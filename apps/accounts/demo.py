@@ -8,9 +8,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from apps.accounts.models import AgentProfile, ApiClient, Customer, Role, Skill
+from apps.accounts.models import ID_NUMBER_CONTEXT, AgentProfile, ApiClient, Customer, Role, Skill
+from apps.accounts.pii import id_check_char
 from apps.accounts.roles import sync_roles
+from apps.accounts.services import set_customer_identity
+from apps.audit.services import SYSTEM
 from apps.banking.models import BusinessType
+from apps.security.at_rest import blind_index
 from remotebank.demo_banner import DEMO_PASSWORD
 
 SKILLS = [("retail", "个人业务"), ("corporate", "对公业务"), ("loan", "贷款面谈")]
@@ -43,6 +47,27 @@ STAFF = [
     ("auditor01", "赵", "磊", Role.AUDITOR),
 ]
 CUSTOMERS = ["张三", "李四", "王五", "赵六", "钱七", "孙八", "周九", "吴十", "郑一", "冯二"]
+# Fake identities for the demo customers (address code, birth date, sequence; the check
+# character is computed). Phones in the 1380000xxxx block, addresses marked as demo.
+DEMO_IDENTITIES = [
+    ("110105", "19800101", "123", "北京市朝阳区建国路1号（演示）"),
+    ("310115", "19851224", "246", "上海市浦东新区世纪大道2号（演示）"),
+    ("440305", "19900615", "031", "广东省深圳市南山区科技园3号（演示）"),
+    ("330106", "19750309", "552", "浙江省杭州市西湖区文三路4号（演示）"),
+    ("510107", "19681120", "078", "四川省成都市武侯区人民南路5号（演示）"),
+    ("420106", "19930707", "415", "湖北省武汉市武昌区中南路6号（演示）"),
+    ("320102", "19820430", "269", "江苏省南京市玄武区中山路7号（演示）"),
+    ("610113", "19990228", "384", "陕西省西安市雁塔区长安路8号（演示）"),
+    ("370202", "19711011", "197", "山东省青岛市市南区香港路9号（演示）"),
+    ("210202", "19880808", "520", "辽宁省大连市中山区人民路10号（演示）"),
+]
+
+
+def demo_identity(index: int) -> tuple[str, str, str]:
+    """(ID number, phone, address) of demo customer `index` (1-based): fake, but valid."""
+    region, born, sequence, address = DEMO_IDENTITIES[index - 1]
+    first17 = region + born + sequence
+    return first17 + id_check_char(first17), f"1380000{1000 + index:04d}", address
 
 
 @dataclass
@@ -85,7 +110,14 @@ def seed_demo() -> DemoSummary:
     for username, last, first, role in STAFF:
         user(username, last, first, role, staff=True)
     for i, name in enumerate(CUSTOMERS, start=1):
-        Customer.objects.update_or_create(reference=f"DEMO{i:04d}", defaults={"display_name": name})
+        customer, _ = Customer.objects.update_or_create(
+            reference=f"DEMO{i:04d}", defaults={"display_name": name}
+        )
+        id_number, phone, address = demo_identity(i)
+        if customer.id_number_index != blind_index(id_number, purpose=ID_NUMBER_CONTEXT):
+            set_customer_identity(
+                customer=customer, id_number=id_number, phone=phone, address=address, actor=SYSTEM
+            )
     ApiClient.objects.get_or_create(key_id="demo-mobile-bank", defaults={"name": "演示手机银行"})
     return DemoSummary(
         agents=[a[0] for a in AGENTS],

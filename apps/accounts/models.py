@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from apps.security.at_rest import EncryptedTextField
+
+# Contexts bound into the field tokens (a token copied to another column does not decrypt) and
+# the blind-index purpose of the ID number.
+ID_NUMBER_CONTEXT = "customer.id_number"
+PHONE_CONTEXT = "customer.phone"
+ADDRESS_CONTEXT = "customer.address"
+TOTP_SECRET_CONTEXT = "user.totp_secret"  # noqa: S105 - a context label, not a secret
 
 
 class Role(models.TextChoices):
@@ -94,10 +104,27 @@ class Customer(models.Model):
     reference = models.CharField(_("客户号"), max_length=64, unique=True)
     display_name = models.CharField(_("称呼"), max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Ciphertext only (apps.security.at_rest), under the customer's field key; None = not given.
+    # Written by apps.accounts.services.set_customer_identity, never by forms.
+    id_number = EncryptedTextField(_("身份证号"), null=True, blank=True)
+    phone = EncryptedTextField(_("手机号"), null=True, blank=True)
+    address = EncryptedTextField(_("地址"), null=True, blank=True)
+    # blind_index(id_number, purpose="customer.id_number"): exact-match search without decrypting.
+    id_number_index = models.CharField(
+        max_length=64, blank=True, default="", db_index=True, editable=False
+    )
 
     class Meta:
         verbose_name = _("客户")
         verbose_name_plural = _("客户")
+        constraints = [
+            # One customer per person: find_customer_by_id_number is never ambiguous.
+            models.UniqueConstraint(
+                fields=["id_number_index"],
+                condition=~Q(id_number_index=""),
+                name="uniq_customer_id_number",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reference}"
@@ -137,3 +164,66 @@ class ApiNonce(models.Model):
 
     def __str__(self) -> str:
         return self.nonce
+
+
+# --- staff authentication ---------------------------------------------------------------------
+
+
+class LoginFailure(models.Model):
+    """A failed staff login step (password or second factor), kept for the lockout window.
+
+    The username is stored only as a keyed digest (apps.accounts.services.username_key):
+    people type passwords into the username box, and unknown names are counted too.
+    """
+
+    username_key = models.CharField(max_length=64, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    reason = models.CharField(max_length=16)  # password | otp
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.username_key[:12]} {self.reason} {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class LoginLock(models.Model):
+    """A username locked until `locked_until`; ip "" locks it from every address."""
+
+    username_key = models.CharField(max_length=64)
+    ip = models.CharField(max_length=45, blank=True)
+    locked_until = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["username_key", "ip"], name="uniq_login_lock"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username_key[:12]} until {self.locked_until:%Y-%m-%d %H:%M:%S}"
+
+
+class StaffTotp(models.Model):
+    """A staff user's TOTP second factor (RFC 6238); the secret is encrypted at rest."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="totp"
+    )
+    secret = EncryptedTextField()  # base32, context TOTP_SECRET_CONTEXT
+    created_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The time step of the last accepted code: a code is accepted once (RFC 6238 §5.2).
+    last_used_step = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("动态口令")
+        verbose_name_plural = _("动态口令")
+
+    def __str__(self) -> str:
+        return f"TOTP {self.user_id} {'confirmed' if self.confirmed_at else 'pending'}"
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmed_at is not None

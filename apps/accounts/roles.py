@@ -6,8 +6,11 @@ from typing import Any
 
 from apps.accounts.models import Role
 
+# Model permissions only matter in the admin, where they reach every row. Agents work in the
+# workstation and see their own calls only (apps.calls.services.staff_may_view_call), so they
+# get none: an agent given the staff flag must not browse colleagues' calls and chats.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    Role.AGENT: ["calls.view_call", "calls.view_chatmessage"],
+    Role.AGENT: [],
     Role.SUPERVISOR: [
         "calls.view_call",
         "calls.view_chatmessage",

@@ -1,0 +1,15 @@
+from django.core.management.base import BaseCommand
+
+from apps.accounts.services import unlock_login
+from apps.audit.services import SYSTEM
+
+
+class Command(BaseCommand):
+    help = "Lift the lockout of a staff username (after too many failed logins) and audit it."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+
+    def handle(self, *args, **options):
+        lifted = unlock_login(username=options["username"], actor=SYSTEM)
+        self.stdout.write(f"{lifted} lock(s) lifted; failed attempts forgotten")
