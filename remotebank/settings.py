@@ -28,6 +28,8 @@ if not DEBUG and SECRET_KEY == _DEV_SECRET:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# The demo mobile-banking page (opens sessions for demo customers): development only.
+DEMO_MODE = env_bool("DEMO_MODE", DEBUG)
 # Public base URL for links handed to mobile banking (entry tickets).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 

@@ -2,6 +2,8 @@
 
 from django.contrib import admin
 
+from apps.accounts.models import Role
+from apps.accounts.services import has_role
 from apps.calls.models import (
     Call,
     CallEvent,
@@ -71,6 +73,15 @@ class CallAdmin(ReadOnlyAdmin):
     search_fields = ["number", "customer__reference"]
     date_hierarchy = "queued_at"
     inlines = [StateChangeInline, ParticipantInline, OfferInline, EventInline, ChatInline]
+
+    def get_queryset(self, request):
+        """Agents see only calls they took part in, even with the admin open to them."""
+        qs = super().get_queryset(request)
+        if request.user.is_superuser or has_role(
+            request.user, Role.SUPERVISOR, Role.QC_REVIEWER, Role.AUDITOR
+        ):
+            return qs
+        return qs.filter(participants__user=request.user).distinct()
 
     @admin.display(description="wait (s)")
     def wait_seconds(self, obj: Call) -> int | None:

@@ -85,8 +85,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             await self.send_error(None, "frame_too_large", "frame exceeds the size limit")
             return
         try:
-            message = json.loads(text_data)
-        except ValueError:
+            message = json.loads(text_data, parse_constant=_refuse_constant)
+            # Lone surrogates ("\ud800") parse but can never be stored or sent back.
+            json.dumps(message, ensure_ascii=False).encode("utf-8")
+        except (ValueError, RecursionError):
             await self.send_error(None, "bad_json", "frame is not JSON")
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
@@ -119,7 +121,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     # -- outgoing ------------------------------------------------------------------------------
 
     async def send_json(self, payload: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(payload, ensure_ascii=False))
+        await self.send(text_data=json.dumps(payload, ensure_ascii=False, allow_nan=False))
 
     async def send_error(self, ref: Any, code: str, message: str) -> None:
         await self.send_json({"type": "error", "re": ref, "code": code, "message": message})
@@ -196,6 +198,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if len(self.chat_times) >= CHAT_BURST:
             raise ServiceError("rate_limited", "too many messages, slow down")
         self.chat_times.append(now)
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 # -- state sent in hello -------------------------------------------------------------------------
@@ -349,8 +355,10 @@ async def _media_candidate(consumer: SignalingConsumer, message: dict[str, Any])
         raise ServiceError("bad_message", "candidate must be a candidate line")
     if mid is not None and not isinstance(mid, str):
         raise ServiceError("bad_message", "sdpMid must be a string")
-    if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
-        raise ServiceError("bad_message", "sdpMLineIndex must be an integer")
+    if index is not None and (
+        not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= 65535
+    ):
+        raise ServiceError("bad_message", "sdpMLineIndex must be an integer 0..65535")
     payload = {"candidate": candidate, "sdpMid": mid, "sdpMLineIndex": index}
     await _to_media_job(consumer, message, "candidate", payload)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -59,20 +60,37 @@ class Location:
             return None
         if not isinstance(raw, dict):
             raise ServiceError("bad_location", "location must be an object")
-        try:
-            lat = float(raw["lat"]) if raw.get("lat") is not None else None
-            lng = float(raw["lng"]) if raw.get("lng") is not None else None
-            acc = float(raw["accuracy"]) if raw.get("accuracy") is not None else None
-        except (TypeError, ValueError):
-            raise ServiceError("bad_location", "lat/lng must be numbers") from None
+        lat, lng, acc = (_finite(raw.get(k)) for k in ("lat", "lng", "accuracy"))
+        if acc is not None and acc < 0:
+            raise ServiceError("bad_location", "accuracy cannot be negative")
         if (lat is None) != (lng is None):
             raise ServiceError("bad_location", "lat and lng go together")
         if lat is not None and not (-90 <= lat <= 90 and -180 <= lng <= 180):
             raise ServiceError("bad_location", "lat/lng out of range")
         address = raw.get("address") or ""
-        if not isinstance(address, str) or len(address) > 200:
+        if not isinstance(address, str) or len(address) > 200 or has_control_chars(address):
             raise ServiceError("bad_location", "address must be text up to 200 characters")
         return cls(lat, lng, acc, address.strip())
+
+
+def _finite(value: Any) -> float | None:
+    """A JSON number that is a real, finite number (no bool, NaN, infinity or 1e400)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ServiceError("bad_location", "lat, lng and accuracy must be numbers")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ServiceError("bad_location", "number out of range") from None
+    if not math.isfinite(number):
+        raise ServiceError("bad_location", "number out of range")
+    return number
+
+
+def has_control_chars(text: str) -> bool:
+    """NUL and other control characters (PostgreSQL refuses NUL); newline and tab are text."""
+    return any(ord(ch) < 32 and ch not in "\n\t" for ch in text)
 
 
 def token_hash(token: str) -> str:
@@ -615,6 +633,8 @@ def send_chat(*, participant: Participant, client_id: str, text: str) -> ChatMes
         raise ServiceError("bad_message", "client_id must be a UUID") from None
     if not isinstance(text, str) or not text.strip():
         raise ServiceError("chat_empty", "message is empty")
+    if has_control_chars(text):
+        raise ServiceError("bad_message", "control characters are not allowed in chat")
     text = text.strip()
     if len(text) > settings.CHAT_MAX_CHARS:
         raise ServiceError("chat_too_long", f"at most {settings.CHAT_MAX_CHARS} characters")
@@ -655,10 +675,9 @@ def chat_event(message: ChatMessage, sender: Participant) -> dict[str, Any]:
 
 def acknowledge_chat(*, participant: Participant, message_id: Any, read: bool) -> ChatMessage:
     """The recipient's client confirms delivery (or reading); the sender is told."""
-    try:
-        mid = int(message_id)
-    except (TypeError, ValueError):
-        raise ServiceError("bad_message", "message_id must be an integer") from None
+    if isinstance(message_id, bool) or not isinstance(message_id, int):
+        raise ServiceError("bad_message", "message_id must be an integer")
+    mid = message_id
     with transaction.atomic():
         message = (
             ChatMessage.objects.select_for_update()

@@ -85,30 +85,18 @@ READS = {
 }
 
 
-def _has_bad_text(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    return "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value)
+def parse_like_the_server(text: str) -> Any:
+    """JSON as the protocol defines it: no NaN/Infinity, no lone surrogates (else None)."""
 
+    def refuse(name: str) -> None:
+        raise ValueError(name)
 
-def reaches_known_bug(message: Any) -> bool:
-    """Frames that today end in `internal_error` (reported to the calls owner, with the fix;
-    each has a strict xfail below). Remove a case here when its xfail starts passing."""
-    if not isinstance(message, dict):
-        return False
-    kind = message.get("type")
-    if kind == "chat.ack":  # int(inf) raises OverflowError in services.acknowledge_chat
-        mid = message.get("message_id")
-        return isinstance(mid, float) and math.isinf(mid)
-    if kind == "queue.join":  # float(10**400) raises OverflowError in Location.parse
-        location = message.get("location")
-        return isinstance(location, dict) and any(
-            isinstance(location.get(k), int) and abs(location[k]) > 10**300
-            for k in ("lat", "lng", "accuracy")
-        )
-    if kind == "chat.send":  # NUL: PostgreSQL refuses it; lone surrogates: not encodable
-        return _has_bad_text(message.get("text"))
-    return False
+    try:
+        message = json.loads(text, parse_constant=refuse)
+        json.dumps(message, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):
+        return None
+    return message
 
 
 def expected_re(message: Any) -> Any:
@@ -437,12 +425,8 @@ def test_fuzzed_frames_get_one_documented_reply_and_change_only_what_they_may(
             for name, frame in batch:
                 message = None
                 if frame[0] == "text":
-                    try:
-                        message = json.loads(frame[1])
-                    except ValueError:
-                        pass
+                    message = parse_like_the_server(frame[1])
                 assume(not ends_call_a(name, message))
-                assume(not reaches_known_bug(message))
                 before = snapshot(call_a.pk, call_b.pk)
                 reply = run(socks[name].exchange(frame))
                 stats[reply.get("code", "ack")] += 1
@@ -484,10 +468,9 @@ def test_fuzzed_frames_get_one_documented_reply_and_change_only_what_they_may(
     assert sum(stats.values()) >= MAX_EXAMPLES / 2, stats
 
 
-# --- known faults found by this fuzzing (see reaches_known_bug) --------------------------------
+# --- faults this fuzzing once found, kept as regression tests --------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="apps/calls answers internal_error: fix reported")
 @pytest.mark.parametrize(
     "role, payload, codes",
     [
@@ -514,7 +497,7 @@ def test_fuzzed_frames_get_one_documented_reply_and_change_only_what_they_may(
     ],
     ids=["infinite-message-id", "huge-latitude", "nul-in-chat", "lone-surrogate-in-chat"],
 )
-def test_known_faults_get_a_client_error(api_client_obj, agent, role, payload, codes):
+def test_frames_that_once_crashed_get_a_client_error(api_client_obj, agent, role, payload, codes):
     call_a, customer_a = connected_call(api_client_obj, agent, "DEMO0001")
     headers = cookie_headers(agent_client(agent) if role == "agent" else customer_a)
     frame = payload % {"a": call_a.pk, "zeros": "0" * 400, "uuid": uuid.uuid4()}
@@ -531,9 +514,6 @@ def test_known_faults_get_a_client_error(api_client_obj, agent, role, payload, c
     assert reply["type"] == "error" and reply["code"] in codes, reply
 
 
-@pytest.mark.xfail(
-    strict=True, reason="Location.parse keeps NaN: call summaries become invalid JSON"
-)
 def test_a_non_finite_location_is_refused(api_client_obj):
     from apps.calls.tests.test_signaling import customer_client
 
