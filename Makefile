@@ -13,7 +13,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-install: $(STAMP) messages
+install: $(STAMP) messages node_modules/.package-lock.json
+
+# Browser libraries (sm-crypto) served as static files; node_modules is never committed.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
 
 # Translations are compiled from the committed .po files (GNU gettext's msgfmt).
 messages: $(STAMP)

@@ -294,3 +294,11 @@ RECORDINGS_FONT = env_str("RECORDINGS_FONT", "")
 RECORDINGS_CAPTURE_WAIT_SECONDS = env_float("RECORDINGS_CAPTURE_WAIT_SECONDS", 30.0)
 RECORDINGS_COMPOSE_RETRIES = env_int("RECORDINGS_COMPOSE_RETRIES", 2)
 # --- end of recordings -----------------------------------------------------------------------
+
+# --- browser payload encryption (apps.security.browser) -----------------------------------------
+# sm-crypto's browser bundles, installed from package.json by `make install` (npm ci), served as
+# /static/vendor/sm-crypto/{sm2,sm3,sm4}.js.
+STATICFILES_DIRS += [("vendor/sm-crypto", BASE_DIR / "node_modules" / "sm-crypto" / "dist")]
+# "optional": plain chat text is still accepted; "required": refused with encryption_required.
+PAYLOAD_ENCRYPTION = env_str("PAYLOAD_ENCRYPTION", "optional")
+# --- end of browser payload encryption ----------------------------------------------------------

@@ -21,6 +21,7 @@ from apps.calls import media, selectors, services
 from apps.calls.events import agent_group, call_group
 from apps.calls.identity import Identity, identify
 from apps.calls.models import CallState, Participant
+from apps.security import browser as payload_crypto
 from remotebank.errors import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ db = database_sync_to_async
 class SignalingConsumer(AsyncWebsocketConsumer):
     identity: Identity | None = None
     call_id: str | None = None
+    # This socket's negotiated payload key: in this instance's memory only, never stored.
+    payload_key: payload_crypto.PayloadKey | None = None
 
     async def connect(self) -> None:
         self.identity = await db(identify)(self.scope.get("user"), self.scope.get("session"))
@@ -132,6 +135,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         kind = event.get("type")
         if kind == "call.connected" and self.identity.role == "agent":
             await self._enter_call(event["call"]["call_id"])
+        if kind == "chat.message" and self.payload_key is not None and "text" in event:
+            # Encrypted per recipient: each socket has its own key.
+            event = {k: v for k, v in event.items() if k != "text"}
+            event["enc"] = self.payload_key.seal({"text": message["event"]["text"]})
         await self.send_json(event)
         ended_here = kind == "call.ended" and event.get("call_id") == self.call_id
         if ended_here and self.identity.role == "agent":
@@ -169,6 +176,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 
     async def _leave_call(self) -> None:
         self._stop_watchdog()
+        self.payload_key = None
         group = call_group(self.call_id)
         await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined.discard(group)
@@ -191,6 +199,16 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         return await db(services.staff_participant)(
             call_id=message.get("call_id"), user=self.identity.user
         )
+
+    def open_payload(self, message: dict[str, Any]) -> Any:
+        """The chat text of a `chat.send`: decrypted from `enc`, or plain `text` if allowed."""
+        if "enc" in message:
+            if self.payload_key is None:
+                raise ServiceError("no_payload_key", "negotiate a key with crypto.key first")
+            return self.payload_key.open(message["enc"]).get("text")
+        if getattr(settings, "PAYLOAD_ENCRYPTION", "optional") == "required":
+            raise ServiceError("encryption_required", "chat must be sent encrypted (enc)")
+        return message.get("text")
 
     def check_chat_rate(self) -> None:
         now = time.monotonic()
@@ -317,10 +335,26 @@ async def _hangup(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
 async def _chat_send(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
     consumer.check_chat_rate()
     participant = await consumer.participant(message)
+    text = consumer.open_payload(message)
     chat = await db(services.send_chat)(
-        participant=participant, client_id=message.get("client_id"), text=message.get("text")
+        participant=participant, client_id=message.get("client_id"), text=text
     )
     return {"message_id": chat.pk, "client_id": str(chat.client_id)}
+
+
+@handles("crypto.key", "agent", "customer")
+async def _crypto_key(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
+    """The page's fresh symmetric key, encrypted to the call's public key (docs/protocol.md)."""
+    if not consumer.call_id:
+        raise ServiceError("wrong_state", "payload keys are negotiated in a call")
+    participant = await consumer.participant(message)
+    if participant.call.state != CallState.CONNECTED:
+        raise ServiceError("wrong_state", "payload keys are negotiated in a connected call")
+    key = await db(payload_crypto.accept_session_key)(
+        call_id=participant.call_id, key_id=message.get("key_id"), wrapped=message.get("wrapped")
+    )
+    consumer.payload_key = key
+    return {"key_id": key.key_id, "suite": key.suite, "cipher": key.badge}
 
 
 @handles("chat.ack", "agent", "customer")

@@ -8,6 +8,7 @@ from django.conf import settings
 
 from apps.calls.media import media_alive, media_config
 from apps.calls.models import Call, CallState, ChatMessage, Participant
+from apps.security.browser import call_crypto_params
 
 
 def ice_servers() -> list[dict[str, Any]]:
@@ -56,6 +57,10 @@ def call_summary(call: Call) -> dict[str, Any]:
         "media": media_config(),
         "media_epoch": call.media_epoch,
         "media_ready": call.state == CallState.CONNECTED and media_alive(call),
+        # The call's public parameters for payload encryption (apps.security.browser).
+        "crypto": (
+            call_crypto_params(call_id=call.pk) if call.state == CallState.CONNECTED else None
+        ),
     }
 
 

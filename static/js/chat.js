@@ -57,6 +57,19 @@
       window.addEventListener("focus", () => this.flushReads());
       this.updateCounter();
       this.setEnabled(false);
+      this.cipherBadge = RB.el("span", "chat-cipher");
+      this.cipherBadge.dataset.chatCipher = "";
+      this.cipherBadge.hidden = true;
+      this.form.parentNode.insertBefore(this.cipherBadge, this.form);
+      client.on("payload", (p) => this.showCipher(p));
+    }
+
+    /** "已加密 SM4" / "已加密 AES" while chat travels encrypted on this socket. */
+    showCipher(p) {
+      const on = p.state === "on";
+      this.cipherBadge.hidden = !on;
+      this.cipherBadge.dataset.cipher = on ? p.cipher : "";
+      this.cipherBadge.textContent = on ? gettext("已加密") + " " + p.cipher : "";
     }
 
     updateCounter() {
@@ -204,8 +217,10 @@
     transmit(entry) {
       this.setState(entry, "sending");
       // The same client_id on a resend: the server delivers a message once.
+      const head = { call_id: this.getCallId(), client_id: entry.clientId };
       this.client
-        .request("chat.send", { call_id: this.getCallId(), client_id: entry.clientId, text: entry.text })
+        .sealPayload({ text: entry.text })
+        .then((body) => this.client.request("chat.send", Object.assign(head, body)))
         .then((ack) => {
           this.attachId(entry, ack.message_id);
           this.setState(entry, "sent");

@@ -49,6 +49,10 @@
       this.state = "idle"; // idle | connecting | open | reconnecting | unauthorized | closed
       this.reconnectTimer = null;
       this.pingTimer = null;
+      // Payload encryption (rbcrypto.js): this socket's session, in memory only.
+      this.payload = null;
+      this.payloadReady = null;
+      this.inbound = Promise.resolve();
     }
 
     /** Subscribe to an event type ("hello", "call.offer", ... or "status", "*"). */
@@ -104,6 +108,7 @@
       ws.addEventListener("close", (ev) => {
         if (this.ws !== ws) return;
         this.ws = null;
+        this.dropPayload();
         this.stopPing();
         this.failPending("disconnected");
         if (this.stopped) {
@@ -181,7 +186,70 @@
           return;
         }
       }
-      this.emit(msg.type, msg);
+      if ((msg.type === "hello" || msg.type === "call.connected") && msg.call && msg.call.crypto) {
+        this.negotiate(msg.call.call_id, msg.call.crypto);
+      }
+      if (msg.type === "call.ended") this.dropPayload();
+      // Events keep their order while encrypted ones are opened (WebCrypto is asynchronous).
+      this.inbound = this.inbound.then(() => this.openEvent(msg)).then((event) => {
+        if (event) this.emit(event.type, event);
+      });
+    }
+
+    async openEvent(msg) {
+      if (!msg.enc) return msg;
+      const session = this.payload || (this.payloadReady && (await this.payloadReady));
+      if (!session) return null;
+      try {
+        const body = await session.open(msg.enc);
+        const event = Object.assign({}, msg, { text: body.text });
+        delete event.enc;
+        return event;
+      } catch (err) {
+        console.warn("an encrypted event did not open", msg.type); // eslint-disable-line no-console
+        return null;
+      }
+    }
+
+    /** Negotiate this socket's payload key for the call's public parameters (`call.crypto`). */
+    negotiate(callId, params) {
+      if (!RB.rbcrypto) return null;
+      if (this.payloadReady && this.payloadKeyId === params.key_id) return this.payloadReady;
+      const ws = this.ws;
+      this.payload = null;
+      this.payloadKeyId = params.key_id;
+      this.payloadReady = RB.rbcrypto
+        .newSession(params)
+        .then((made) =>
+          this.request("crypto.key", { call_id: callId, key_id: params.key_id, wrapped: made.wrapped })
+            .then(() => made.session)
+        )
+        .then((session) => {
+          if (this.ws !== ws) return null;
+          this.payload = session;
+          this.emit("payload", { state: "on", cipher: session.badge });
+          return session;
+        })
+        .catch((err) => {
+          console.warn("payload key negotiation failed", err && err.code); // eslint-disable-line no-console
+          if (this.ws === ws) this.emit("payload", { state: "off" });
+          return null;
+        });
+      return this.payloadReady;
+    }
+
+    dropPayload() {
+      if (this.payload || this.payloadReady) this.emit("payload", { state: "off" });
+      this.payload = null;
+      this.payloadReady = null;
+      this.payloadKeyId = null;
+    }
+
+    /** Fields for a sensitive request: {enc} under the negotiated key, else as given. */
+    async sealPayload(fields) {
+      const session = this.payload || (this.payloadReady && (await this.payloadReady));
+      if (!session) return fields;
+      return { enc: await session.seal(fields) };
     }
 
     /** A fresh correlation id (for callers that must match later events carrying `re`). */
