@@ -3,12 +3,14 @@ FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DEBUG=false
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends gettext libgl1 \
+    && apt-get install -y --no-install-recommends gettext libgl1 nodejs npm fonts-noto-cjk \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --create-home remotebank
 WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY . .
 RUN DEBUG=true python manage.py compilemessages --ignore=.venv \
     && DEBUG=true python manage.py collectstatic --noinput
