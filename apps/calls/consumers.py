@@ -153,6 +153,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         await self._join(call_group(call_id))
         if self.identity.role == "customer":
             await db(services.customer_socket_changed)(call_id=call_id, connected=True)
+        # A fast media job may have announced itself before this socket joined the group.
+        ready = await db(media.ready_event)(call_id=call_id)
+        if ready is not None:
+            await self.send_json(ready)
         self._start_watchdog()
 
     def _start_watchdog(self) -> None:

@@ -118,6 +118,14 @@ def mark_ready(*, call_id: uuid.UUID, epoch: int, host: str, pid: int) -> bool:
     return True
 
 
+def ready_event(*, call_id: uuid.UUID | str) -> dict[str, Any] | None:
+    """The `media.ready` event of the call's live job, for a socket that joins late."""
+    call = Call.objects.filter(pk=call_id, state=CallState.CONNECTED).first()
+    if call is None or not media_alive(call):
+        return None
+    return {"type": "media.ready", "call_id": str(call.pk), "epoch": call.media_epoch}
+
+
 def job_should_run(*, call_id: uuid.UUID, epoch: int) -> bool:
     return Call.objects.filter(pk=call_id, state=CallState.CONNECTED, media_epoch=epoch).exists()
 
