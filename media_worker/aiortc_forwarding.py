@@ -56,7 +56,7 @@ from aiortc import rtp as aiortc_rtp
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket
+from aiortc.rtp import RTCP_PSFB_APP, AnyRtcpPacket, RtcpPsfbPacket, RtcpSrPacket
 
 __all__ = [
     "AIORTC_VERSION",
@@ -264,6 +264,9 @@ class _PassthroughQueue:
         return self.original.get(*args, **kwargs)
 
 
+REMB_MIN_INTERVAL = 0.5  # seconds; aiortc's own steady-state REMB period
+
+
 class ReceiverTap:
     """Makes one `RTCRtpReceiver` hand out encoded frames instead of decoded ones.
 
@@ -290,6 +293,21 @@ class ReceiverTap:
         original = getattr(receiver, _RECEIVER_QUEUE)
         setattr(receiver, _RECEIVER_QUEUE, _PassthroughQueue(self, original))
         handle_rtcp = receiver._handle_rtcp_packet
+        # aiortc sends a REMB on every packet while its estimator says "overusing", which on
+        # a saturated media worker adds thousands of sends a second; forwarded streams ignore
+        # bitrate feedback anyway, so at most one every REMB_MIN_INTERVAL is passed on.
+        send_rtcp = receiver._send_rtcp
+        self._last_remb = -math.inf
+
+        async def _send_rtcp(packet: AnyRtcpPacket) -> None:
+            if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+                now = time.monotonic()
+                if now - self._last_remb < REMB_MIN_INTERVAL:
+                    return
+                self._last_remb = now
+            await send_rtcp(packet)
+
+        receiver._send_rtcp = _send_rtcp  # type: ignore[method-assign]
 
         async def _handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
             if isinstance(packet, RtcpSrPacket) and packet.ssrc not in self._rtx_ssrc:

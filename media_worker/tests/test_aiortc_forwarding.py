@@ -641,3 +641,27 @@ def test_late_subscriber_gets_a_keyframe_first_and_pli_from_viewers_goes_upstrea
 
 def test_pinned_aiortc_version():
     assert aiortc.__version__ == fwd.AIORTC_VERSION
+
+
+def test_receiver_tap_passes_at_most_one_remb_per_interval() -> None:
+    from aiortc.rtp import RTCP_PSFB_APP
+
+    async def scenario() -> list[int]:
+        pc = RTCPeerConnection()
+        receiver = pc.addTransceiver("video").receiver
+        sent: list[int] = []
+
+        async def record(packet) -> None:
+            sent.append(packet.fmt)
+
+        receiver._send_rtcp = record
+        fwd.tap_receiver(receiver)
+        for _ in range(50):  # a burst, as while the estimator says "overusing"
+            await receiver._send_rtcp(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0))
+        await receiver._send_rtcp(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=2))
+        await pc.close()
+        return sent
+
+    sent = asyncio.run(scenario())
+    assert sent.count(RTCP_PSFB_APP) == 1  # the burst collapsed to one REMB
+    assert sent.count(RTCP_PSFB_PLI) == 1  # keyframe requests are never throttled
