@@ -125,3 +125,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """aiortc's decoder threads are not daemons: one left by a peer connection that a test did
+    not close would keep the interpreter alive after the run. End them, and say so."""
+    import threading
+    import warnings
+
+    for thread in threading.enumerate():
+        if thread.name in ("audio-decoder", "video-decoder") and thread.is_alive():
+            warnings.warn(f"ending a leaked aiortc {thread.name} thread", stacklevel=1)
+            args = getattr(thread, "_args", ())
+            if len(args) >= 2 and hasattr(args[1], "put"):
+                args[1].put(None)  # decoder_worker(loop, input_q, output_q) stops on None
