@@ -41,6 +41,7 @@ from media_worker.aiortc_forwarding import (
     vp8_frame_size,
     watch_keyframe_requests,
 )
+from media_worker.recorder import CallRecorder  # recording: media_worker/recorder.py
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +181,7 @@ class CallMedia:
         self.layer = get_channel_layer()
         self.channel = ""
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.recorder: CallRecorder | None = None  # recording: every incoming track
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -199,6 +201,12 @@ class CallMedia:
             )
             if ready:
                 logger.info("media job for call %s epoch %s ready", self.call_id, self.epoch)
+                # --- recording: start before any offer is handled, so no track is missed
+                try:
+                    self.recorder = await CallRecorder.start(self.call_id, self.epoch)
+                except Exception:
+                    logger.exception("call %s: recording could not start", self.call_id)
+                # --- end recording
                 for coro in (self._heartbeat_loop(), self._stats_loop(), self._receive_loop()):
                     self._spawn(coro)
                 await self.stopping.wait()
@@ -222,6 +230,13 @@ class CallMedia:
         for participant in list(self.participants.values()):
             participant.closing = True
             await participant.pc.close()
+        # --- recording: seal every segment before the heartbeat goes (compose waits for that)
+        if self.recorder is not None:
+            try:
+                await self.recorder.close()
+            except Exception:
+                logger.exception("call %s: recording did not close cleanly", self.call_id)
+        # --- end recording
         with contextlib.suppress(Exception):
             await self.layer.group_discard(media_services.media_group(self.call_id), self.channel)
             await self.layer.group_discard(call_group(self.call_id), self.channel)
@@ -339,6 +354,10 @@ class CallMedia:
                 source.add_sink(lambda packet, info: _note_size(participant, packet))
             participant.sources[track.kind] = source
             self.slots[(role, track.kind)].set(source)
+            if self.recorder is not None:  # recording
+                self.recorder.attach(
+                    participant_id=participant.participant_id, role=role, source=source
+                )
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:

@@ -200,7 +200,7 @@ def test_registered_digest_verifiers_are_run_and_their_failures_reported():
     finally:
         hooks.unregister("test-recordings")
         hooks.unregister("test-broken")
-    assert report.digest_verifiers == ["test-recordings", "test-broken"]
+    assert report.digest_verifiers[-2:] == ["test-recordings", "test-broken"]
     assert [f.reason for f in report.failures] == [
         verification.DIGEST_MISMATCH,
         verification.VERIFIER_ERROR,

@@ -1,0 +1,235 @@
+"""The `compose` queue: one job per recording, enqueued when its call ends.
+
+    manage.py rqworker compose
+
+The job is idempotent (a ready recording is left alone; every attempt writes a new file) and
+reaches the database only through services and selectors. Progress is in ``job.meta``
+(``progress`` 0..1, ``stage``) and on the Recording row.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django_rq import job
+from rq import get_current_job
+
+from apps.recordings import selectors, services
+from apps.recordings.models import Recording, RecordingState
+from apps.recordings.storage import (
+    FileKey,
+    KeyRing,
+    RecordingStorage,
+    StoredFile,
+    get_storage,
+    hash_stream,
+)
+from apps.security.errors import CryptoError
+from remotebank import queues
+from remotebank.errors import ServiceError
+
+logger = logging.getLogger(__name__)
+
+
+class CaptureStillRunning(Exception):
+    """The call's media job is still writing; the attempt fails and is retried later."""
+
+
+@job(queues.COMPOSE, timeout=settings.RQ_QUEUES[queues.COMPOSE]["DEFAULT_TIMEOUT"])
+def compose_recording(recording_id: str, again: bool = False) -> dict[str, Any]:
+    """Compose the recording's raw segments into its MP4, verify it, anchor its digests.
+
+    A ready recording is left alone unless `again` (recompose, e.g. with a newer layout)."""
+    rq_job = get_current_job()
+    recording = Recording.objects.filter(pk=recording_id).first()
+    if recording is None:
+        return {"recording": recording_id, "skipped": "unknown recording"}
+    if recording.state == RecordingState.READY and not again:
+        return {"recording": recording_id, "skipped": "ready"}
+    stage(rq_job, "waiting for capture", 0.0)
+    _wait_for_capture(recording.call_id)
+    recording = services.begin_composition(
+        recording_id=recording.pk, job_id=rq_job.id if rq_job else ""
+    )
+    try:
+        return _compose(recording.pk, rq_job)
+    except Exception as exc:
+        retries_left = getattr(rq_job, "retries_left", None) if rq_job else None
+        final = not retries_left
+        logger.exception("composition of recording %s failed (final: %s)", recording_id, final)
+        services.fail_composition(
+            recording_id=recording.pk, error=f"{type(exc).__name__}: {exc}", final=final
+        )
+        raise
+
+
+def stage(rq_job: Any, name: str, progress: float) -> None:
+    if rq_job is not None:
+        rq_job.meta.update({"stage": name, "progress": round(progress, 4)})
+        rq_job.save_meta()
+
+
+def _wait_for_capture(call_id: uuid.UUID) -> None:
+    """Until no media job runs for the call: it seals its segments before it stops beating,
+    and a killed one stops beating within MEDIA_HEARTBEAT_TTL_SECONDS."""
+    from apps.calls.media import heartbeat
+
+    deadline = time.monotonic() + settings.RECORDINGS_CAPTURE_WAIT_SECONDS
+    while heartbeat(call_id) is not None:
+        if time.monotonic() > deadline:
+            raise CaptureStillRunning(f"the media job of call {call_id} is still running")
+        time.sleep(0.5)
+
+
+def _compose(recording_id: uuid.UUID, rq_job: Any) -> dict[str, Any]:
+    from media_worker.compose import ComposeError, compose, verify_output
+
+    storage = get_storage()
+    keys = KeyRing(reason=f"recording.compose:{recording_id}")
+    stage(rq_job, "salvaging", 0.0)
+    for segment in selectors.unsealed_segments(recording_id):
+        _salvage(segment, storage, keys)
+
+    plan = selectors.composition_plan(recording_id)
+    request = _request(plan, storage, keys)
+    file_key = _file_key(recording_id, keys)
+    key = services.composed_key(call_id=plan.call_id, attempt=plan.attempt)
+    if storage.exists(key):  # a crashed earlier run of this very attempt
+        storage.delete(key)
+
+    def progress(value: float) -> None:
+        stage(rq_job, "composing", value * 0.9)
+        services.set_progress(recording_id=recording_id, progress=value * 0.9)
+
+    with storage.scratch_file(".mp4") as path:
+        result = compose(request, path, progress=progress)
+        stage(rq_job, "storing", 0.92)
+        stored = storage.import_file(key, path, file_key=file_key)
+    stage(rq_job, "verifying", 0.95)
+    expected = request.end - request.start
+    reader = storage.open_read(key, keys=keys)
+    try:
+        check = verify_output(reader, expected)  # type: ignore[arg-type]
+    finally:
+        reader.close()
+    if not check.ok:
+        storage.delete(key)  # never anchored: not evidence, just a bad attempt
+        raise ComposeError(f"the composed file failed its check: {check.problem}")
+    services.finish_composition(
+        recording_id=recording_id,
+        stored=stored,
+        duration=result.duration,
+        timeline_start=request.start,
+        timeline_end=request.end,
+        info={
+            **result.info,
+            "frames": result.frames,
+            "frames_in": result.frames_in,
+            "gaps": result.gaps,
+            "compose_seconds": round(result.seconds, 2),
+            "verified": {"duration": round(check.duration, 3), "frames": check.video_frames},
+        },
+    )
+    stage(rq_job, "ready", 1.0)
+    return {
+        "recording": str(recording_id),
+        "key": stored.key,
+        "sm3": stored.sm3,
+        "duration": result.duration,
+        "seconds": round(result.seconds, 2),
+    }
+
+
+def _file_key(recording_id: uuid.UUID, keys: KeyRing) -> FileKey | None:
+    if not settings.RECORDINGS_ENCRYPT:
+        return None
+    recording = Recording.objects.select_related("data_key").get(pk=recording_id)
+    data_key = recording.data_key
+    if data_key is None:
+        raise ServiceError("no_data_key", "the recording has no data key")
+    return FileKey(key_id=data_key.id, key=keys.get(data_key.id), suite=data_key.suite)
+
+
+def _request(plan: selectors.CompositionPlan, storage: RecordingStorage, keys: KeyRing) -> Any:
+    from media_worker.compose import ComposeRequest, OverlayInfo, SegmentInput
+
+    segments = [
+        SegmentInput(
+            key=ref.storage_key,
+            role=ref.role,
+            kind=ref.kind,
+            run=(ref.epoch, ref.participant_id, ref.stream),
+            start=ref.start,
+            end=ref.end,
+            open=_opener(storage, keys, ref.storage_key, ref.salvaged),
+        )
+        for ref in plan.segments
+    ]
+    first = min((s.start for s in segments), default=None)
+    last = max((s.end for s in segments if s.end is not None), default=None)
+    # The call's own span: from connection to hang-up; media outside it (clock skew at the
+    # edges) widens it rather than being cut.
+    start = plan.connected_at if plan.connected_at is not None else first
+    end = plan.ended_at if plan.ended_at is not None else last
+    if start is None or end is None:
+        raise ServiceError("nothing_recorded", "no media and no call times")
+    if first is not None:
+        start = min(start, first)
+    return ComposeRequest(
+        start=start,
+        end=end,
+        segments=segments,
+        overlay=OverlayInfo(
+            call_number=plan.call_number,
+            agent_employee_no=plan.agent_employee_no,
+            location_lat=plan.location_lat,
+            location_lng=plan.location_lng,
+            location_accuracy_m=plan.location_accuracy_m,
+            location_address=plan.location_address,
+        ),
+        font=settings.RECORDINGS_FONT or None,
+        preset=settings.RECORDINGS_X264_PRESET,
+        crf=settings.RECORDINGS_X264_CRF,
+        chapters=plan.chapters,
+    )
+
+
+def _opener(storage: RecordingStorage, keys: KeyRing, key: str, salvaged: bool) -> Any:
+    def open_segment() -> Any:
+        return storage.open_read(key, keys=keys, allow_truncated=salvaged)
+
+    return open_segment
+
+
+def _salvage(segment: Any, storage: RecordingStorage, keys: KeyRing) -> None:
+    """A segment whose writer died: hash what its file holds and find where it ends."""
+    from media_worker.compose import probe_segment
+
+    stored: StoredFile | None = None
+    end_at = None
+    packets = 0
+    try:
+        reader = storage.open_read(segment.storage_key, keys=keys, allow_truncated=True)
+    except (CryptoError, ServiceError, OSError) as exc:
+        logger.warning("segment %s cannot be salvaged: %s", segment.storage_key, exc)
+    else:
+        try:
+            digests = hash_stream(reader)
+            reader.seek(0)
+            seconds, packets = probe_segment(reader)  # type: ignore[arg-type]
+        finally:
+            reader.close()
+        stored = StoredFile(
+            key=segment.storage_key,
+            size=digests.size,
+            sm3=digests.sm3,
+            sha256=digests.sha256,
+            encrypted=segment.encrypted,
+        )
+        if seconds is not None:
+            end_at = segment.start_at.timestamp() + seconds
+    services.mark_salvaged(segment_id=segment.pk, stored=stored, end_at=end_at, packets=packets)

@@ -1,0 +1,164 @@
+"""Recordings (双录): one per call, made of raw per-track segments and one composed file.
+
+The media job writes every incoming track as short WebM segments (`RecordingSegment`); when
+the call ends a compose job turns them into one MP4 (`Recording.composed_*`). Each file's
+SM3 and SHA-256 are anchored in the evidence chain (`anchor_seq` = the audit event's seq).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from apps.calls.models import Call, Participant
+from apps.security.models import DataKey
+
+
+class RecordingState(models.TextChoices):
+    RECORDING = "recording", _("录制中")
+    COMPOSING = "composing", _("合成中")
+    READY = "ready", _("已就绪")
+    FAILED = "failed", _("合成失败")
+
+
+RECORDING_TRANSITIONS: dict[str, frozenset[str]] = {
+    RecordingState.RECORDING: frozenset({RecordingState.COMPOSING, RecordingState.FAILED}),
+    # A retry of a failed attempt starts composing again; a ready recording can be recomposed
+    # (e.g. with a newer layout), which keeps the earlier file's digests in the audit log.
+    RecordingState.COMPOSING: frozenset(
+        {RecordingState.COMPOSING, RecordingState.READY, RecordingState.FAILED}
+    ),
+    RecordingState.FAILED: frozenset({RecordingState.COMPOSING}),
+    RecordingState.READY: frozenset({RecordingState.COMPOSING}),
+}
+
+
+class Recording(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    call = models.OneToOneField(Call, on_delete=models.PROTECT, related_name="recording")
+    state = models.CharField(
+        _("状态"), max_length=16, choices=RecordingState.choices, default=RecordingState.RECORDING
+    )
+    # Every file of the recording is encrypted under this key (RECORDINGS_ENCRYPT).
+    data_key = models.ForeignKey(
+        DataKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # Wall clock (server) of the first and last media written, over all tracks and epochs.
+    first_media_at = models.DateTimeField(null=True, blank=True)
+    last_media_at = models.DateTimeField(null=True, blank=True)
+
+    # Composition.
+    compose_requested_at = models.DateTimeField(null=True, blank=True)
+    compose_started_at = models.DateTimeField(null=True, blank=True)
+    compose_attempts = models.PositiveIntegerField(default=0)
+    compose_job_id = models.CharField(max_length=100, blank=True)
+    progress = models.FloatField(_("进度"), default=0.0)  # 0..1 of the current attempt
+    error = models.CharField(max_length=500, blank=True)
+    composed_at = models.DateTimeField(null=True, blank=True)
+    composed_key = models.CharField(max_length=300, blank=True)
+    composed_size = models.BigIntegerField(null=True, blank=True)
+    composed_sm3 = models.CharField(max_length=64, blank=True)
+    composed_sha256 = models.CharField(max_length=64, blank=True)
+    composed_anchor_seq = models.BigIntegerField(null=True, blank=True)
+    # The composed file's timeline: second 0 of the MP4 is `timeline_start` (wall clock), so
+    # key points and the playback page map wall-clock times to positions in the file.
+    timeline_start = models.DateTimeField(null=True, blank=True)
+    timeline_end = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    # Layout version, encoder settings, interruptions shown (gaps), frame and sample counts.
+    compose_info = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("双录录像")
+        verbose_name_plural = _("双录录像")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"recording of {self.call_id}"
+
+    def can_move_to(self, new: str) -> bool:
+        return new in RECORDING_TRANSITIONS[self.state]
+
+
+class SegmentKind(models.TextChoices):
+    AUDIO = "audio", _("音频")
+    VIDEO = "video", _("视频")
+
+
+class RecordingSegment(models.Model):
+    """One raw segment of one incoming track: WebM (VP8 or Opus, remuxed, never re-encoded).
+
+    A row is created when its file is opened (so a killed media job leaves rows pointing at
+    its partial files) and completed when the file is sealed; `salvaged` marks a file whose
+    writer died, hashed later as found.
+    """
+
+    recording = models.ForeignKey(Recording, on_delete=models.PROTECT, related_name="segments")
+    call = models.ForeignKey(Call, on_delete=models.PROTECT, related_name="recording_segments")
+    participant = models.ForeignKey(
+        Participant, on_delete=models.PROTECT, related_name="recording_segments"
+    )
+    role = models.CharField(max_length=16)
+    kind = models.CharField(max_length=8, choices=SegmentKind.choices)
+    codec = models.CharField(max_length=16)
+    epoch = models.PositiveIntegerField()  # the media job that wrote it
+    # The nth incoming stream of this participant and kind within the epoch (a reconnect
+    # starts a new one) and the segment's number within participant, kind and epoch.
+    stream = models.PositiveIntegerField(default=1)
+    seq = models.PositiveIntegerField()
+    # Server wall clock of the first packet and the end of the last (RTP -> wall clock).
+    start_at = models.DateTimeField()
+    end_at = models.DateTimeField(null=True, blank=True)
+    clock_source = models.CharField(max_length=16, blank=True)  # rtcp-sr | arrival
+    clock_rate = models.PositiveIntegerField()
+    rtp_first = models.BigIntegerField()
+    rtp_last = models.BigIntegerField(null=True, blank=True)
+    packets = models.PositiveIntegerField(default=0)
+    bytes = models.BigIntegerField(default=0)  # plaintext size of the file
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    storage_key = models.CharField(max_length=300, unique=True)
+    encrypted = models.BooleanField(default=False)
+    sm3 = models.CharField(max_length=64, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    complete = models.BooleanField(default=False)
+    salvaged = models.BooleanField(default=False)
+    missing = models.BooleanField(default=False)  # the file was gone when it was looked for
+    anchor_seq = models.BigIntegerField(null=True, blank=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    sealed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("录像分段")
+        verbose_name_plural = _("录像分段")
+        ordering = ["start_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["call", "participant", "kind", "epoch", "seq"], name="uniq_segment_seq"
+            )
+        ]
+        indexes = [models.Index(fields=["recording", "kind", "start_at"])]
+
+    def __str__(self) -> str:
+        return self.storage_key
+
+    @property
+    def sealed(self) -> bool:
+        """Its digests are known: sealed by its writer, or salvaged after the writer died."""
+        return self.complete or self.salvaged
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.end_at is None:
+            return None
+        return (self.end_at - self.start_at).total_seconds()
+
+
+def as_timestamp(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()

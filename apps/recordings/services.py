@@ -1,0 +1,533 @@
+"""Every write to recordings: capture (called by the media job through database_sync_to_async),
+composition (called by the compose job), each with its audit event.
+
+Audit actions: ``recording.capture_started`` / ``recording.capture_stopped`` (per media-job
+epoch), ``recording.segment_sealed`` (one per raw segment, digests in details),
+``recording.segment_salvaged`` / ``recording.segment_missing`` (a segment whose writer died),
+``recording.segment_failed``, ``recording.compose_requested``, ``recording.compose_started``,
+``recording.composed`` (the MP4's digests, plus the SM3 of the manifest of the segments it was
+made from), ``recording.compose_failed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, TypedDict
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from apps.audit.models import canonical_json, sm3_hex
+from apps.audit.services import SYSTEM, record_event
+from apps.calls.models import Call, Participant
+from apps.recordings.models import (
+    Recording,
+    RecordingSegment,
+    RecordingState,
+    SegmentKind,
+)
+from apps.recordings.storage import FileKey, StoredFile
+from apps.security.models import Purpose
+from apps.security.services import create_data_key, unwrap_data_key
+from remotebank import queues
+from remotebank.errors import NotFound, ServiceError
+
+logger = logging.getLogger(__name__)
+
+COMPOSE_JOB = "apps.recordings.jobs.compose_recording"
+CODECS = {SegmentKind.VIDEO: frozenset({"vp8"}), SegmentKind.AUDIO: frozenset({"opus"})}
+
+
+def segment_key(
+    *, call_id: uuid.UUID | str, epoch: int, role: str, participant_id: int, kind: str,
+    stream: int, seq: int,
+) -> str:  # fmt: skip
+    """Storage key of a raw segment: everything needed to place it is in the name too."""
+    call_hex = uuid.UUID(str(call_id)).hex
+    return (
+        f"calls/{call_hex}/e{epoch:03d}/{role}-p{participant_id}-{kind}"
+        f"-s{stream:02d}-{seq:05d}.webm"
+    )
+
+
+def composed_key(*, call_id: uuid.UUID | str, attempt: int) -> str:
+    return f"calls/{uuid.UUID(str(call_id)).hex}/composed-{attempt:02d}.mp4"
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+# --- capture (media job) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaptureContext:
+    """What a media job needs to write a call's segments, handed over once per epoch."""
+
+    recording_id: uuid.UUID
+    call_id: uuid.UUID
+    epoch: int
+    file_key: FileKey | None  # None when RECORDINGS_ENCRYPT is off
+
+
+def begin_capture(*, call_id: uuid.UUID | str, epoch: int) -> CaptureContext:
+    """The call's recording (created on first use) and the key its files are written under."""
+    call = Call.objects.filter(pk=call_id).first()
+    if call is None:
+        raise NotFound("call_not_found", "no such call")
+    with transaction.atomic():
+        recording = Recording.objects.select_for_update().filter(call=call).first()
+        if recording is None:
+            try:
+                with transaction.atomic():
+                    recording = Recording.objects.create(call=call)
+            except IntegrityError:  # another epoch created it at the same moment
+                recording = Recording.objects.select_for_update().get(call=call)
+        file_key = None
+        if settings.RECORDINGS_ENCRYPT:
+            if recording.data_key_id is None:
+                data_key, key = create_data_key(
+                    purpose=Purpose.RECORDING, owner_type="call", owner_id=str(call.pk)
+                )
+                recording.data_key = data_key
+                recording.save(update_fields=["data_key"])
+            else:
+                data_key = recording.data_key
+                key = unwrap_data_key(data_key, reason=f"recording.capture:e{epoch}")
+            file_key = FileKey(key_id=data_key.id, key=key, suite=data_key.suite)
+        record_event(
+            action="recording.capture_started",
+            actor=SYSTEM,
+            object_type="recording",
+            object_id=recording.pk,
+            call_id=call.pk,
+            details={"epoch": epoch, "encrypted": file_key is not None},
+        )
+    return CaptureContext(
+        recording_id=recording.pk, call_id=call.pk, epoch=epoch, file_key=file_key
+    )
+
+
+class OpenOp(TypedDict):
+    op: Literal["open"]
+    storage_key: str
+    participant_id: int
+    role: str
+    kind: str
+    codec: str
+    epoch: int
+    stream: int
+    seq: int
+    start_at: float
+    clock_source: str
+    clock_rate: int
+    rtp_first: int
+    width: int | None
+    height: int | None
+    encrypted: bool
+
+
+class SealOp(TypedDict):
+    op: Literal["seal"]
+    storage_key: str
+    start_at: float
+    end_at: float
+    clock_source: str
+    rtp_last: int
+    packets: int
+    bytes: int
+    sm3: str
+    sha256: str
+
+
+class FailOp(TypedDict):
+    op: Literal["fail"]
+    storage_key: str
+    error: str
+
+
+CaptureOp = OpenOp | SealOp | FailOp
+
+
+def apply_capture_ops(*, recording_id: uuid.UUID, ops: list[CaptureOp]) -> int:
+    """Segments opened, sealed or failed since the last call, in order, in one transaction.
+
+    Batched because the media job writes from one queue per call: a segment's seal and the
+    next one's open usually travel together. Kept to the fewest statements (this runs for
+    every segment of every call): the recording row is read, not locked or updated (its
+    first/last media times are set once per epoch by `capture_stopped`). Returns the number
+    of ops applied.
+    """
+    if not ops:
+        return 0
+    with transaction.atomic():
+        recording = Recording.objects.only("id", "call_id").filter(pk=recording_id).first()
+        if recording is None:
+            raise NotFound("recording_not_found", "no such recording")
+        for op in ops:
+            kind = op["op"]
+            if kind == "open":
+                _open_segment(recording, op)
+            elif kind == "seal":
+                _seal_segment(recording, op)
+            elif kind == "fail":
+                _fail_segment(recording, op)
+            else:
+                raise ServiceError("bad_op", f"unknown capture op {kind!r}")
+    return len(ops)
+
+
+# (call id, participant id) pairs already checked: a participant never changes calls.
+_known_participants: set[tuple[uuid.UUID, int]] = set()
+
+
+def _check_participant(call_id: uuid.UUID, participant_id: int) -> None:
+    if (call_id, participant_id) in _known_participants:
+        return
+    if not Participant.objects.filter(pk=participant_id, call_id=call_id).exists():
+        raise NotFound("participant_not_found", "no such participant in this call")
+    if len(_known_participants) > 100_000:
+        _known_participants.clear()
+    _known_participants.add((call_id, participant_id))
+
+
+def _open_segment(recording: Recording, op: OpenOp) -> RecordingSegment:
+    if op["codec"].lower() not in CODECS.get(op["kind"], frozenset()):
+        raise ServiceError("bad_codec", f"{op['kind']} segments are never {op['codec']}")
+    _check_participant(recording.call_id, op["participant_id"])
+    return RecordingSegment.objects.create(
+        recording=recording,
+        call_id=recording.call_id,
+        participant_id=op["participant_id"],
+        role=op["role"],
+        kind=op["kind"],
+        codec=op["codec"].lower(),
+        epoch=op["epoch"],
+        stream=op["stream"],
+        seq=op["seq"],
+        start_at=_dt(op["start_at"]),
+        clock_source=op["clock_source"],
+        clock_rate=op["clock_rate"],
+        rtp_first=op["rtp_first"],
+        width=op["width"],
+        height=op["height"],
+        storage_key=op["storage_key"],
+        encrypted=op["encrypted"],
+    )
+
+
+def _segment_for(recording: Recording, storage_key: str) -> RecordingSegment:
+    try:  # get(), not first(): no ORDER BY / LIMIT to compile and run for a unique key
+        return RecordingSegment.objects.select_for_update().get(
+            recording=recording, storage_key=storage_key
+        )
+    except RecordingSegment.DoesNotExist:
+        raise NotFound("segment_not_found", f"no segment {storage_key}") from None
+
+
+def _seal_segment(recording: Recording, op: SealOp) -> RecordingSegment:
+    segment = _segment_for(recording, op["storage_key"])
+    if segment.sealed:
+        raise ServiceError("segment_sealed", f"{segment.storage_key} is already sealed")
+    segment.start_at = _dt(op["start_at"])
+    segment.end_at = _dt(max(op["end_at"], op["start_at"]))
+    segment.clock_source = op["clock_source"]
+    segment.rtp_last = op["rtp_last"]
+    segment.packets = op["packets"]
+    segment.bytes = op["bytes"]
+    segment.sm3 = op["sm3"]
+    segment.sha256 = op["sha256"]
+    segment.complete = True
+    segment.sealed_at = timezone.now()
+    event = record_event(
+        action="recording.segment_sealed",
+        actor=SYSTEM,
+        object_type="recording_segment",
+        object_id=segment.pk,  # the key is in details (object ids are <= 64)
+        call_id=recording.call_id,
+        details=_segment_details(segment),
+    )
+    segment.anchor_seq = event.seq
+    segment.save(
+        update_fields=[
+            "start_at", "end_at", "clock_source", "rtp_last", "packets", "bytes", "sm3",
+            "sha256", "complete", "sealed_at", "anchor_seq",
+        ]
+    )  # fmt: skip
+    return segment
+
+
+def _segment_details(segment: RecordingSegment) -> dict[str, Any]:
+    return {
+        "recording": str(segment.recording_id),
+        "key": segment.storage_key,
+        "role": segment.role,
+        "kind": segment.kind,
+        "epoch": segment.epoch,
+        "stream": segment.stream,
+        "seq": segment.seq,
+        "start_at": segment.start_at.isoformat(),
+        "end_at": segment.end_at.isoformat() if segment.end_at else None,
+        "packets": segment.packets,
+        "bytes": segment.bytes,
+        "sm3": segment.sm3,
+        "sha256": segment.sha256,
+    }
+
+
+def _fail_segment(recording: Recording, op: FailOp) -> None:
+    segment = RecordingSegment.objects.filter(
+        recording=recording, storage_key=op["storage_key"]
+    ).first()
+    record_event(
+        action="recording.segment_failed",
+        actor=SYSTEM,
+        object_type="recording_segment",
+        object_id=segment.pk if segment is not None else op["storage_key"][-64:],
+        call_id=recording.call_id,
+        details={
+            "key": op["storage_key"],
+            "error": op["error"][:200],
+            "known": segment is not None,
+        },
+    )
+
+
+def capture_stopped(
+    *, recording_id: uuid.UUID, epoch: int, summary: dict[str, Any]
+) -> None:  # fmt: skip
+    """The media job of `epoch` wrote its last segment (the call ended or moved on)."""
+    with transaction.atomic():
+        recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
+        if recording is None:
+            raise NotFound("recording_not_found", "no such recording")
+        span = recording.segments.filter(complete=True).aggregate(
+            first=Min("start_at"), last=Max("end_at")
+        )
+        recording.first_media_at, recording.last_media_at = span["first"], span["last"]
+        recording.save(update_fields=["first_media_at", "last_media_at"])
+        record_event(
+            action="recording.capture_stopped",
+            actor=SYSTEM,
+            object_type="recording",
+            object_id=recording.pk,
+            call_id=recording.call_id,
+            details={"epoch": epoch, **summary},
+        )
+
+
+# --- composition -----------------------------------------------------------------------------
+
+
+def request_composition(*, call_id: uuid.UUID | str) -> Recording | None:
+    """The call ended: compose its recording once the media job has finished writing.
+
+    Runs inside the transaction that ended the call; the job is enqueued after the commit.
+    Returns None when the call never had media (nothing was recorded).
+    """
+    with transaction.atomic():
+        recording = Recording.objects.select_for_update().filter(call_id=call_id).first()
+        if recording is None:
+            return None
+        recording.compose_requested_at = timezone.now()
+        recording.save(update_fields=["compose_requested_at"])
+        record_event(
+            action="recording.compose_requested",
+            actor=SYSTEM,
+            object_type="recording",
+            object_id=recording.pk,
+            call_id=recording.call_id,
+            details={},
+        )
+        recording_id = recording.pk
+        transaction.on_commit(lambda: enqueue_composition(recording_id=recording_id))
+    return recording
+
+
+def enqueue_composition(*, recording_id: uuid.UUID | str, again: bool = False) -> str:
+    """Put the compose job on the `compose` queue; returns its id (one id per recording).
+
+    django-rq defers the enqueue to the commit when called inside a transaction."""
+    import django_rq
+    from rq import Retry
+
+    retries = settings.RECORDINGS_COMPOSE_RETRIES
+    job_id = f"compose-{uuid.UUID(str(recording_id)).hex}"
+    django_rq.get_queue(queues.COMPOSE).enqueue(
+        COMPOSE_JOB,
+        str(recording_id),
+        again=again,
+        job_id=job_id,
+        job_timeout=settings.RQ_QUEUES[queues.COMPOSE]["DEFAULT_TIMEOUT"],
+        result_ttl=7 * 24 * 3600,
+        failure_ttl=30 * 24 * 3600,
+        # Immediate retries: they need no RQ scheduler (a delayed retry would wait forever on a
+        # worker started without --with-scheduler); each attempt waits for the capture anyway.
+        retry=Retry(max=retries) if retries else None,
+    )
+    return job_id
+
+
+def begin_composition(*, recording_id: uuid.UUID | str, job_id: str = "") -> Recording:
+    with transaction.atomic():
+        recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
+        if recording is None:
+            raise NotFound("recording_not_found", "no such recording")
+        if not recording.can_move_to(RecordingState.COMPOSING):
+            raise ServiceError("wrong_state", f"recording is {recording.state}")
+        recording.state = RecordingState.COMPOSING
+        recording.compose_attempts += 1
+        recording.compose_started_at = timezone.now()
+        recording.compose_job_id = job_id[:100]
+        recording.progress = 0.0
+        recording.error = ""
+        recording.save(
+            update_fields=[
+                "state", "compose_attempts", "compose_started_at", "compose_job_id",
+                "progress", "error",
+            ]
+        )  # fmt: skip
+        record_event(
+            action="recording.compose_started",
+            actor=SYSTEM,
+            object_type="recording",
+            object_id=recording.pk,
+            call_id=recording.call_id,
+            details={"attempt": recording.compose_attempts},
+        )
+    return recording
+
+
+def set_progress(*, recording_id: uuid.UUID | str, progress: float) -> None:
+    """Progress of the running attempt (0..1); not audited, it is not a state change."""
+    Recording.objects.filter(pk=recording_id, state=RecordingState.COMPOSING).update(
+        progress=round(min(max(progress, 0.0), 1.0), 4)
+    )
+
+
+def mark_salvaged(
+    *,
+    segment_id: int,
+    stored: StoredFile | None,
+    end_at: float | None,
+    packets: int,
+) -> RecordingSegment:
+    """A segment whose writer died: record what its file holds now (or that it is gone)."""
+    with transaction.atomic():
+        segment = RecordingSegment.objects.select_for_update().get(pk=segment_id)
+        if segment.sealed:
+            return segment
+        if stored is None or end_at is None:
+            segment.missing = True
+            segment.save(update_fields=["missing"])
+            action = "recording.segment_missing"
+            details: dict[str, Any] = {"key": segment.storage_key, "found": stored is not None}
+        else:
+            segment.salvaged = True
+            segment.end_at = _dt(max(end_at, segment.start_at.timestamp()))
+            segment.bytes = stored.size
+            segment.packets = packets
+            segment.sm3 = stored.sm3
+            segment.sha256 = stored.sha256
+            segment.sealed_at = timezone.now()
+            action = "recording.segment_salvaged"
+            details = _segment_details(segment)
+        event = record_event(
+            action=action,
+            actor=SYSTEM,
+            object_type="recording_segment",
+            object_id=segment.pk,  # the key is in details (object ids are <= 64)
+            call_id=segment.call_id,
+            details=details,
+        )
+        if segment.salvaged:
+            segment.anchor_seq = event.seq
+            segment.save()
+    return segment
+
+
+def manifest_digest(segments: list[RecordingSegment]) -> str:
+    """SM3 over the (key, SM3) list of the segments a composed file was made from."""
+    items = sorted([s.storage_key, s.sm3] for s in segments if s.sealed)
+    return sm3_hex(canonical_json(items))
+
+
+def finish_composition(
+    *,
+    recording_id: uuid.UUID | str,
+    stored: StoredFile,
+    duration: float,
+    timeline_start: float,
+    timeline_end: float,
+    info: dict[str, Any],
+) -> Recording:
+    """The composed file is stored and verified: the recording is ready."""
+    with transaction.atomic():
+        recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
+        if recording is None:
+            raise NotFound("recording_not_found", "no such recording")
+        if recording.state != RecordingState.COMPOSING:
+            raise ServiceError("wrong_state", f"recording is {recording.state}")
+        segments = list(recording.segments.all())
+        manifest = manifest_digest(segments)
+        previous = recording.composed_key
+        recording.state = RecordingState.READY
+        recording.progress = 1.0
+        recording.composed_at = timezone.now()
+        recording.composed_key = stored.key
+        recording.composed_size = stored.size
+        recording.composed_sm3 = stored.sm3
+        recording.composed_sha256 = stored.sha256
+        recording.duration_seconds = round(duration, 3)
+        recording.timeline_start = _dt(timeline_start)
+        recording.timeline_end = _dt(timeline_end)
+        recording.compose_info = {**info, "segments_manifest_sm3": manifest}
+        event = record_event(
+            action="recording.composed",
+            actor=SYSTEM,
+            object_type="recording",
+            object_id=recording.pk,
+            call_id=recording.call_id,
+            details={
+                "key": stored.key,
+                "bytes": stored.size,
+                "sm3": stored.sm3,
+                "sha256": stored.sha256,
+                "duration": round(duration, 3),
+                "timeline_start": recording.timeline_start.isoformat(),
+                "segments": len(segments),
+                "segments_manifest_sm3": manifest,
+                "replaces": previous or None,
+            },
+        )
+        recording.composed_anchor_seq = event.seq
+        recording.save()
+    return recording
+
+
+def fail_composition(*, recording_id: uuid.UUID | str, error: str, final: bool) -> None:
+    """An attempt failed; the recording is `failed` once no retry is left."""
+    with transaction.atomic():
+        recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
+        if recording is None:
+            return
+        recording.error = error[:500]
+        fields = ["error"]
+        if final and recording.can_move_to(RecordingState.FAILED):
+            recording.state = RecordingState.FAILED
+            fields.append("state")
+        recording.save(update_fields=fields)
+        record_event(
+            action="recording.compose_failed",
+            actor=SYSTEM,
+            object_type="recording",
+            object_id=recording.pk,
+            call_id=recording.call_id,
+            details={"error": error[:200], "final": final, "attempt": recording.compose_attempts},
+        )

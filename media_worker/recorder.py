@@ -1,0 +1,773 @@
+"""Server-side recording of a live call: every incoming track, as it arrives, remuxed.
+
+Each received track's encoded packets (VP8, Opus) come from its `ForwardingSource` sink and
+are remuxed with PyAV into short WebM segments: no decoding, no encoding
+(shared/MEASURED.md: remuxing adds ~1% of a core per call, recording with aiortc's
+MediaRecorder ~30-50%). Segments are cut at the first video keyframe after
+``RECORDINGS_SEGMENT_SECONDS`` (a keyframe is requested upstream when one is due) and are
+written as "live" Matroska (clusters of at most a second, handed to storage as they close,
+small encryption chunks), so a media worker killed with ``kill -9`` leaves every segment
+playable up to its last second or so.
+
+Threads and the loop: the sink runs on the media loop and only copies the packet's bytes and
+queues them; one writer thread per call muxes, encrypts and hashes (`SegmentWriter`). The
+database is reached only through `apps.recordings.services`, wrapped with
+``database_sync_to_async``, from one queue per call, so a segment's row is created before it
+is sealed.
+
+Time: every segment row carries the server wall-clock time of its first packet. It comes
+from the track's RTP -> wall-clock mapping (`RtpWallClock`: RTCP sender reports once they
+arrive, which keeps a sender's audio and video in sync; arrival time before), shifted into
+the server's clock by the smallest (arrival - sender time) seen for that participant, so a
+phone whose clock is off still lands at the right server time. Within a segment, packet
+timestamps are the RTP timestamps, unwrapped (2**32) and re-timed across discontinuities
+(a sender that resets or leaps its timestamps), and a discontinuity starts a new segment,
+so the file's own timeline is never stretched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import logging
+import queue
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import av
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from apps.recordings import services as recording_services
+from apps.recordings.storage import RecordingStorage, StoredFile, get_storage
+from media_worker.aiortc_forwarding import ForwardingSource, FrameInfo, vp8_frame_size
+from media_worker.compose import opus_head
+
+logger = logging.getLogger(__name__)
+
+db = database_sync_to_async
+
+CLOCK_RATES = {"video": 90_000, "audio": 48_000}
+RECORDED_CODECS = {"video": "vp8", "audio": "opus"}
+# A track silent this long has its open segment sealed (its next packet opens a new one).
+IDLE_SEAL_SECONDS = 2.0
+# RTP time running this much ahead of arrival time (or going back) is a discontinuity.
+JUMP_SECONDS = 1.0
+# A mapped wall clock this far from the packet's arrival is not trusted (bad or stale SR).
+MAX_CLOCK_SKEW_SECONDS = 2.0
+# Matroska muxer: streaming layout ("live": no seeks, no cues), clusters of at most 1 s,
+# and every closed cluster handed to storage at once.
+MUX_OPTIONS = {"live": "1", "cluster_time_limit": "1000", "flush_packets": "1"}
+
+# --------------------------------------------------------------------------------------------
+# Opus in Matroska
+
+
+def _ebml(element_id: int, payload: bytes) -> bytes:
+    size = (1 << 56 | len(payload)).to_bytes(8, "big")  # 8-byte EBML size (RFC 8794 4.4)
+    return element_id.to_bytes((element_id.bit_length() + 7) // 8, "big") + size + payload
+
+
+def _ebml_uint(element_id: int, value: int) -> bytes:
+    return _ebml(element_id, value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))
+
+
+def _opus_template_webm() -> bytes:
+    """A minimal WebM with one Opus track carrying `opus_head()` and one silent frame.
+
+    PyAV can only give a stream CodecPrivate through a template stream (a muxing stream has
+    no extradata setter), and an encoder-made template would bring libopus' pre-skip (312)
+    along, which the muxer turns into a CodecDelay that drops 6.5 ms at every segment start.
+    Element ids: RFC 9559 (Matroska).
+    """
+    header = _ebml(
+        0x1A45DFA3,
+        _ebml_uint(0x4286, 1) + _ebml_uint(0x42F7, 1) + _ebml_uint(0x42F2, 4)
+        + _ebml_uint(0x42F3, 8) + _ebml(0x4282, b"webm") + _ebml_uint(0x4287, 4)
+        + _ebml_uint(0x4285, 2),
+    )  # fmt: skip
+    info = _ebml(0x1549A966, _ebml_uint(0x2AD7B1, 1_000_000))
+    audio = _ebml(0xE1, _ebml(0xB5, struct.pack(">d", 48_000.0)) + _ebml_uint(0x9F, 2))
+    track = _ebml(
+        0xAE,
+        _ebml_uint(0xD7, 1) + _ebml_uint(0x73C5, 1) + _ebml_uint(0x83, 2)
+        + _ebml(0x86, b"A_OPUS") + _ebml(0x63A2, opus_head()) + audio,
+    )  # fmt: skip
+    # One SimpleBlock: track 1, timecode 0, keyframe, an Opus CELT silence frame (RFC 6716).
+    cluster = _ebml(0x1F43B675, _ebml_uint(0xE7, 0) + _ebml(0xA3, b"\x81\x00\x00\x80\xf8\xff\xfe"))
+    return header + _ebml(0x18538067, info + _ebml(0x1654AE6B, track) + cluster)
+
+
+_template_local = threading.local()
+
+
+def _opus_template_stream() -> av.stream.Stream:
+    stream = getattr(_template_local, "opus", None)
+    if stream is None:
+        import io
+
+        container = av.open(io.BytesIO(_opus_template_webm()))
+        stream = container.streams.audio[0]
+        _template_local.opus = stream
+        _template_local.opus_container = container  # keeps the stream alive
+    return stream
+
+
+# --------------------------------------------------------------------------------------------
+# Writer thread
+
+
+class SegmentMuxer:
+    """Remuxes one track's encoded packets into one WebM file (synchronous; any thread).
+
+    `sink` is a file-like object without seek (a storage writer): the muxer streams. Packet
+    timestamps are in the track's RTP clock (1/90000 video, 1/48000 audio) from the segment's
+    first packet; the file stores milliseconds, as Matroska does.
+    """
+
+    def __init__(
+        self, sink: Any, kind: str, *, size: tuple[int, int] | None, meta: dict[str, str]
+    ) -> None:
+        self.sink = sink
+        self.kind = kind
+        self.packets = 0
+        self.dropped = 0
+        self.container = av.open(sink, "w", format="webm", container_options=MUX_OPTIONS)
+        try:
+            self.container.metadata.update(meta)
+            if kind == "video":
+                width, height = size or (0, 0)
+                self.stream = self.container.add_mux_stream("vp8", width=width, height=height)
+            else:
+                self.stream = self.container.add_stream_from_template(_opus_template_stream())
+            self.time_base = fractions.Fraction(1, CLOCK_RATES[kind])
+            self.stream.time_base = self.time_base
+        except BaseException:
+            self.container.close()
+            raise
+
+    def write(self, data: bytes, pts: int, keyframe: bool) -> bool:
+        """Mux one packet; False if the muxer refused it (e.g. its timestamp)."""
+        packet = av.Packet(data)
+        packet.pts = packet.dts = pts
+        packet.time_base = self.time_base
+        packet.stream = self.stream
+        packet.is_keyframe = keyframe
+        try:
+            self.container.mux_one(packet)
+        except (av.error.ValueError, ValueError):
+            self.dropped += 1
+            return False
+        self.packets += 1
+        return True
+
+    def close(self) -> None:
+        self.container.close()
+
+
+@dataclass
+class _OpenFile:
+    key: str
+    sink: Any
+    muxer: SegmentMuxer
+    failed: str = ""
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    token: int
+    stored: StoredFile | None
+    packets: int
+    error: str = ""
+
+
+class SegmentWriter:
+    """One thread that muxes, encrypts and hashes the segments of one call.
+
+    The loop only ever puts items on a queue (`open`, `packet`, `close`); results come back
+    on the loop through `on_result`.
+    """
+
+    _OPEN, _PACKET, _CLOSE, _STOP = range(4)
+
+    def __init__(
+        self,
+        *,
+        storage: RecordingStorage,
+        file_key: Any,
+        loop: asyncio.AbstractEventLoop,
+        on_result: Callable[[SegmentResult], None],
+        name: str = "recorder",
+    ) -> None:
+        self.storage = storage
+        self.file_key = file_key
+        self.loop = loop
+        self.on_result = on_result
+        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._files: dict[int, _OpenFile] = {}
+        self._done: asyncio.Future[None] = loop.create_future()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    # -- called on the loop ---------------------------------------------------------------------
+
+    def open(self, token: int, key: str, kind: str, meta: dict[str, str], size: Any) -> None:
+        self._queue.put((self._OPEN, token, key, kind, meta, size))
+
+    def packet(self, token: int, data: bytes, pts: int, keyframe: bool) -> None:
+        self._queue.put((self._PACKET, token, data, pts, keyframe))
+
+    def close(self, token: int) -> None:
+        self._queue.put((self._CLOSE, token))
+
+    async def stop(self) -> None:
+        """Close whatever is still open and end the thread (without blocking the loop)."""
+        self._queue.put((self._STOP,))
+        await asyncio.shield(self._done)
+
+    # -- the thread -----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                item = self._queue.get()
+                op = item[0]
+                if op == self._PACKET:
+                    self._packet(*item[1:])
+                elif op == self._OPEN:
+                    self._open(*item[1:])
+                elif op == self._CLOSE:
+                    self._close(item[1])
+                else:
+                    for token in list(self._files):
+                        self._close(token)
+                    return
+        except Exception:  # pragma: no cover - a bug here must not leave stop() hanging
+            logger.exception("recorder thread failed")
+        finally:
+            self.loop.call_soon_threadsafe(_resolve, self._done)
+
+    def _open(self, token: int, key: str, kind: str, meta: dict[str, str], size: Any) -> None:
+        sink = None
+        try:
+            sink = self.storage.open_write(key, file_key=self.file_key, live=True)
+            muxer = SegmentMuxer(sink, kind, size=size, meta=meta)
+            self._files[token] = _OpenFile(key, sink, muxer)
+        except Exception as exc:
+            logger.exception("could not open recording segment %s", key)
+            if sink is not None:
+                sink.abort()
+            self._result(SegmentResult(token, None, 0, f"open: {type(exc).__name__}: {exc}"))
+
+    def _packet(self, token: int, data: bytes, pts: int, keyframe: bool) -> None:
+        file = self._files.get(token)
+        if file is None or file.failed:
+            return
+        try:
+            if not file.muxer.write(data, pts, keyframe) and file.muxer.dropped in (1, 100):
+                logger.warning("segment %s: the muxer refused a packet", file.key)
+        except Exception as exc:  # storage failed (disk full...): this segment is lost
+            logger.exception("segment %s: write failed", file.key)
+            file.failed = f"write: {type(exc).__name__}: {exc}"
+
+    def _close(self, token: int) -> None:
+        file = self._files.pop(token, None)
+        if file is None:
+            return
+        packets = file.muxer.packets
+        if file.failed:
+            with contextlib.suppress(Exception):
+                file.muxer.close()
+            file.sink.abort()
+            self._result(SegmentResult(token, None, packets, file.failed))
+            return
+        try:
+            file.muxer.close()
+            stored = file.sink.close()
+        except Exception as exc:
+            logger.exception("segment %s: could not be sealed", file.key)
+            with contextlib.suppress(Exception):
+                file.sink.abort()
+            self._result(SegmentResult(token, None, packets, f"close: {exc}"))
+            return
+        self._result(SegmentResult(token, stored, packets))
+
+    def _result(self, result: SegmentResult) -> None:
+        self.loop.call_soon_threadsafe(self.on_result, result)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+# --------------------------------------------------------------------------------------------
+# Per track, on the loop
+
+
+class _Unwrap:
+    """32-bit RTP timestamps to a continuous integer timeline (RFC 3550 section 5.1 wraps)."""
+
+    __slots__ = ("ext", "last")
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+        self.ext = 0
+
+    def __call__(self, timestamp: int) -> int:
+        if self.last is None:
+            self.last = self.ext = timestamp
+            return timestamp
+        delta = (timestamp - self.last) & 0xFFFFFFFF
+        if delta >= 1 << 31:
+            delta -= 1 << 32
+        self.last = timestamp
+        self.ext += delta
+        return self.ext
+
+
+@dataclass
+class ParticipantClock:
+    """Sender wall clock (RTCP SR) -> server wall clock, for one participant: the smallest
+    (arrival - sender time) seen over both of its tracks, i.e. its clock offset plus the
+    least network delay. One offset for both tracks keeps their SR-given sync."""
+
+    offset: float | None = None
+
+    def observe(self, arrival: float, sender_time: float) -> None:
+        delta = arrival - sender_time
+        if self.offset is None or delta < self.offset:
+            self.offset = delta
+
+
+@dataclass
+class _Segment:
+    token: int
+    key: str
+    seq: int
+    ext_first: int
+    rtp_first: int
+    first_arrival: float
+    start_at: float
+    clock_source: str
+    ext_last: int = 0
+    rtp_last: int = 0
+    last_arrival: float = 0.0
+    last_step: int = 0
+    packets: int = 0
+    cut_wanted: bool = False
+    keyframe_asked: float = 0.0
+    closed: bool = False
+    end_at: float = 0.0
+
+
+class TrackRecorder:
+    """All segments of one participant's audio or video within one media-job epoch."""
+
+    def __init__(self, call: CallRecorder, participant_id: int, role: str, kind: str) -> None:
+        self.call = call
+        self.participant_id = participant_id
+        self.role = role
+        self.kind = kind
+        self.rate = CLOCK_RATES[kind]
+        self.source: ForwardingSource | None = None
+        self.stream = 0
+        self.seq = 0
+        self.segment: _Segment | None = None
+        self.dropped = 0
+        self.discontinuities = 0
+        self._unwrap = _Unwrap()
+        self._rebase = 0
+        self._last_ext: int | None = None
+        self._last_arrival = 0.0
+        self._size: tuple[int, int] | None = None
+        self.failed_until = 0.0  # after a storage failure, wait before opening another file
+        self._sink = self._on_packet  # one bound method, so remove_sink finds it
+
+    @property
+    def clock(self) -> ParticipantClock:
+        return self.call.participant_clock(self.participant_id)
+
+    def attach(self, source: ForwardingSource) -> None:
+        """A new incoming stream (first connection, a reconnect): a new stream number."""
+        self.detach()
+        self.source = source
+        self.stream += 1
+        self._unwrap = _Unwrap()
+        self._rebase = 0
+        self._last_ext = None
+        source.add_sink(self._sink)
+
+    def detach(self) -> None:
+        self.close_segment()  # while the source's clock is still at hand
+        if self.source is not None:
+            self.source.remove_sink(self._sink)
+            self.source = None
+
+    # -- packets ---------------------------------------------------------------------------------
+
+    def _on_packet(self, packet: av.Packet, info: FrameInfo) -> None:
+        source = self.source
+        if source is None:
+            return
+        if info.codec.lower() != RECORDED_CODECS[self.kind]:  # the job negotiates only these
+            self.dropped += 1
+            return
+        arrival = info.arrival_time
+        if source.clock.sender_reports:
+            self.clock.observe(arrival, info.wallclock)
+        ext = self._unwrap(info.rtp_timestamp) + self._rebase
+        segment = self.segment
+        if self._last_ext is not None:
+            step = ext - self._last_ext
+            elapsed = arrival - self._last_arrival
+            if step <= 0 and step > -JUMP_SECONDS * self.rate:
+                self.dropped += 1  # repeated or late frame: keep the timeline monotonic
+                return
+            if step <= 0 or step > (elapsed + JUMP_SECONDS) * self.rate:
+                # The sender's timestamps jumped: continue by arrival time, and cut.
+                new_ext = self._last_ext + max(round(elapsed * self.rate), 1)
+                self._rebase += new_ext - ext
+                ext = new_ext
+                self.discontinuities += 1
+                if segment is not None:
+                    segment.cut_wanted = True
+        video = self.kind == "video"
+        data = bytes(packet)
+        if video and info.keyframe:
+            size = vp8_frame_size(data) if info.codec.lower() == "vp8" else None
+            if segment is not None and size is not None and size != self._size:
+                segment.cut_wanted = True
+            self._size = size or self._size
+        if segment is not None:
+            age = (ext - segment.ext_first) / self.rate
+            due = segment.cut_wanted or age >= self.call.segment_seconds
+            if due and (not video or info.keyframe):
+                self.close_segment()
+                segment = None
+            elif due and arrival - segment.keyframe_asked > 1.0:
+                segment.keyframe_asked = arrival
+                source.request_keyframe()
+        if segment is None:
+            if arrival < self.failed_until:
+                self.dropped += 1
+                self._last_ext, self._last_arrival = ext, arrival
+                return
+            if video and not info.keyframe:
+                self.dropped += 1  # a segment must start where a decoder can
+                source.request_keyframe()
+                self._last_ext, self._last_arrival = ext, arrival
+                return
+            segment = self._open_segment(ext, info)
+        else:
+            segment.last_step = ext - segment.ext_last
+        segment.ext_last = ext
+        segment.rtp_last = info.rtp_timestamp
+        segment.last_arrival = arrival
+        segment.packets += 1
+        self._last_ext, self._last_arrival = ext, arrival
+        self.call.writer.packet(segment.token, data, ext - segment.ext_first, info.keyframe)
+
+    def _open_segment(self, ext: int, info: FrameInfo) -> _Segment:
+        self.seq += 1
+        call = self.call
+        key = recording_services.segment_key(
+            call_id=call.call_id,
+            epoch=call.epoch,
+            role=self.role,
+            participant_id=self.participant_id,
+            kind=self.kind,
+            stream=self.stream,
+            seq=self.seq,
+        )
+        start_at, clock_source = self.wallclock(info.rtp_timestamp, info.arrival_time)
+        segment = _Segment(
+            token=call.next_token(),
+            key=key,
+            seq=self.seq,
+            ext_first=ext,
+            rtp_first=info.rtp_timestamp,
+            first_arrival=info.arrival_time,
+            start_at=start_at,
+            clock_source=clock_source,
+            ext_last=ext,
+            rtp_last=info.rtp_timestamp,
+            last_arrival=info.arrival_time,
+        )
+        self.segment = segment
+        size = self._size if self.kind == "video" else None
+        meta = {
+            "title": key,
+            "creation_time": datetime.fromtimestamp(start_at, UTC).isoformat(),
+            "REMOTEBANK_CALL": str(call.call_id),
+            "REMOTEBANK_EPOCH": str(call.epoch),
+            "REMOTEBANK_ROLE": self.role,
+            "REMOTEBANK_SEQ": str(self.seq),
+        }
+        call.writer.open(segment.token, key, self.kind, meta, size)
+        call.segments[segment.token] = (self, segment)
+        call.queue_op(
+            {
+                "op": "open",
+                "storage_key": key,
+                "participant_id": self.participant_id,
+                "role": self.role,
+                "kind": self.kind,
+                "codec": "vp8" if self.kind == "video" else "opus",
+                "epoch": call.epoch,
+                "stream": self.stream,
+                "seq": self.seq,
+                "start_at": start_at,
+                "clock_source": clock_source,
+                "clock_rate": self.rate,
+                "rtp_first": info.rtp_timestamp,
+                "width": size[0] if size else None,
+                "height": size[1] if size else None,
+                "encrypted": call.encrypted,
+            }
+        )
+        return segment
+
+    def wallclock(self, rtp_timestamp: int, arrival: float) -> tuple[float, str]:
+        """Server wall-clock time of an RTP timestamp of this track, and where it came from."""
+        source = self.source
+        offset = self.clock.offset
+        if source is not None:
+            mapped = source.clock.to_wallclock(rtp_timestamp)
+            if mapped is not None:
+                if source.clock.source == "rtcp-sr" and offset is not None:
+                    mapped += offset
+                    origin = "rtcp-sr"
+                else:
+                    origin = "arrival"
+                if abs(mapped - arrival) <= MAX_CLOCK_SKEW_SECONDS:
+                    return mapped, origin
+        return arrival, "arrival"
+
+    def close_segment(self) -> None:
+        segment = self.segment
+        if segment is None:
+            return
+        self.segment = None
+        segment.closed = True
+        # Start again with the latest mapping (a sender report may have come since), and the
+        # end from the file's own timeline, so row and file always agree.
+        segment.start_at, segment.clock_source = self.wallclock(
+            segment.rtp_first, segment.first_arrival
+        )
+        frame = min(max(segment.last_step, 1), self.rate // 5)
+        if segment.packets <= 1:
+            frame = self.rate // 50 if self.kind == "audio" else self.rate // 15
+        length = (segment.ext_last - segment.ext_first + frame) / self.rate
+        segment.end_at = segment.start_at + length
+        self.call.writer.close(segment.token)
+
+    def housekeeping(self, now: float) -> None:
+        segment = self.segment
+        if segment is None:
+            return
+        if (self.source is not None and self.source.ended) or (
+            now - segment.last_arrival > IDLE_SEAL_SECONDS
+        ):
+            self.close_segment()
+
+
+# --------------------------------------------------------------------------------------------
+# Per call
+
+
+@dataclass
+class RecorderStats:
+    segments_opened: int = 0
+    segments_sealed: int = 0
+    segments_failed: int = 0
+    bytes: int = 0
+    packets: int = 0
+    db_errors: int = 0
+    tracks: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+class CallRecorder:
+    """Records every incoming track of one call for one media-job epoch.
+
+    ``recorder = await CallRecorder.start(call_id, epoch)``, then ``recorder.attach(...)``
+    for every new incoming track, and ``await recorder.close()`` when the job stops.
+    """
+
+    def __init__(
+        self,
+        *,
+        call_id: uuid.UUID,
+        epoch: int,
+        context: recording_services.CaptureContext,
+        storage: RecordingStorage | None = None,
+        segment_seconds: float | None = None,
+    ) -> None:
+        self.call_id = call_id
+        self.epoch = epoch
+        self.context = context
+        self.encrypted = context.file_key is not None
+        self.segment_seconds = float(segment_seconds or settings.RECORDINGS_SEGMENT_SECONDS)
+        self.loop = asyncio.get_running_loop()
+        self.writer = SegmentWriter(
+            storage=storage or get_storage(),
+            file_key=context.file_key,
+            loop=self.loop,
+            on_result=self._on_result,
+            name=f"recorder-{call_id.hex[:8]}-e{epoch}",
+        )
+        self.tracks: dict[tuple[int, str], TrackRecorder] = {}
+        self.segments: dict[int, tuple[TrackRecorder, _Segment]] = {}
+        self.stats = RecorderStats()
+        self.closed = False
+        self._clocks: dict[int, ParticipantClock] = {}
+        self._token = 0
+        self._ops: list[recording_services.CaptureOp] = []
+        self._ops_ready = asyncio.Event()
+        self._db_task = asyncio.ensure_future(self._db_loop())
+        self._housekeeping = asyncio.ensure_future(self._housekeeping_loop())
+
+    @classmethod
+    async def start(
+        cls, call_id: uuid.UUID | str, epoch: int, **kwargs: Any
+    ) -> CallRecorder:  # fmt: skip
+        context = await db(recording_services.begin_capture)(call_id=call_id, epoch=epoch)
+        return cls(call_id=context.call_id, epoch=epoch, context=context, **kwargs)
+
+    def participant_clock(self, participant_id: int) -> ParticipantClock:
+        clock = self._clocks.get(participant_id)
+        if clock is None:
+            clock = self._clocks[participant_id] = ParticipantClock()
+        return clock
+
+    def next_token(self) -> int:
+        self._token += 1
+        self.stats.segments_opened += 1
+        return self._token
+
+    def attach(self, *, participant_id: int, role: str, source: ForwardingSource) -> None:
+        """Record `source` (a participant's audio or video) from now on."""
+        if self.closed:
+            return
+        kind = source.kind
+        if kind not in CLOCK_RATES:
+            return
+        track = self.tracks.get((participant_id, kind))
+        if track is None:
+            track = self.tracks[(participant_id, kind)] = TrackRecorder(
+                self, participant_id, role, kind
+            )
+        track.attach(source)
+
+    def queue_op(self, op: recording_services.CaptureOp) -> None:
+        self._ops.append(op)
+        self._ops_ready.set()
+
+    def _on_result(self, result: SegmentResult) -> None:
+        entry = self.segments.pop(result.token, None)
+        if entry is None:
+            return
+        track, segment = entry
+        if result.stored is None:
+            self.stats.segments_failed += 1
+            self.queue_op({"op": "fail", "storage_key": segment.key, "error": result.error})
+            if not segment.closed:  # failed when opening: stop feeding it, retry later
+                track.segment = None
+                track.failed_until = time.time() + 5.0
+            return
+        self.stats.segments_sealed += 1
+        self.stats.bytes += result.stored.size
+        self.stats.packets += result.packets
+        self.queue_op(
+            {
+                "op": "seal",
+                "storage_key": segment.key,
+                "start_at": segment.start_at,
+                "end_at": segment.end_at,
+                "clock_source": segment.clock_source,
+                "rtp_last": segment.rtp_last,
+                "packets": result.packets,
+                "bytes": result.stored.size,
+                "sm3": result.stored.sm3,
+                "sha256": result.stored.sha256,
+            }
+        )
+
+    async def _db_loop(self) -> None:
+        while True:
+            await self._ops_ready.wait()
+            self._ops_ready.clear()
+            batch, self._ops = self._ops, []
+            if batch:
+                await self._apply(batch)
+            if self.closed and not self._ops:
+                return
+
+    async def _apply(self, batch: list[recording_services.CaptureOp]) -> None:
+        apply = db(recording_services.apply_capture_ops)
+        for delay in (0.5, 1.0, 2.0, None):
+            try:
+                await apply(recording_id=self.context.recording_id, ops=batch)
+                return
+            except Exception:
+                if delay is None:
+                    break
+                logger.warning("recording ops for call %s failed; retrying", self.call_id)
+                await asyncio.sleep(delay)
+        # Isolate what keeps failing; apply the rest.
+        for op in batch:
+            try:
+                await apply(recording_id=self.context.recording_id, ops=[op])
+            except Exception:
+                self.stats.db_errors += 1
+                logger.exception("recording op %s for %s failed", op["op"], op["storage_key"])
+
+    async def _housekeeping_loop(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(1.0)
+            now = time.time()
+            for track in list(self.tracks.values()):
+                try:
+                    track.housekeeping(now)
+                except Exception:
+                    logger.exception("recorder housekeeping failed for call %s", self.call_id)
+
+    async def close(self) -> RecorderStats:
+        """Seal every open segment, wait for the files and rows, record the epoch's end."""
+        if self.closed:
+            return self.stats
+        for track in self.tracks.values():
+            track.detach()
+        self._housekeeping.cancel()
+        await self.writer.stop()
+        self.closed = True
+        self._ops_ready.set()
+        with contextlib.suppress(Exception):
+            await self._db_task
+        for (participant_id, kind), track in self.tracks.items():
+            self.stats.tracks[f"{participant_id}-{kind}"] = {
+                "streams": track.stream,
+                "segments": track.seq,
+                "dropped": track.dropped,
+                "discontinuities": track.discontinuities,
+            }
+        try:
+            await db(recording_services.capture_stopped)(
+                recording_id=self.context.recording_id,
+                epoch=self.epoch,
+                summary={
+                    "segments": self.stats.segments_sealed,
+                    "failed": self.stats.segments_failed,
+                    "bytes": self.stats.bytes,
+                },
+            )
+        except Exception:
+            logger.exception("could not record the end of capture for call %s", self.call_id)
+        return self.stats
