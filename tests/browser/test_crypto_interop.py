@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from tests.browser.support import (
     DESKTOP,
     PHONE,
     SHANGHAI,
     issue_link,
-    launch,
     new_context,
     orm,
     require_static,
@@ -28,16 +26,6 @@ from tests.browser.support import (
 from tests.live import daphne
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def record_frames(page: Page, frames: list[tuple[str, str]]) -> None:

@@ -8,11 +8,10 @@ ringing call; both sides see the call and chat both ways with delivery receipts.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import expect
 
 from apps.accounts.demo import DEMO_PASSWORD
 from tests.browser.support import (
@@ -21,7 +20,6 @@ from tests.browser.support import (
     SHANGHAI,
     SHOTS,
     issue_link,
-    launch,
     new_context,
     orm,
     require_static,
@@ -30,16 +28,6 @@ from tests.browser.support import (
 from tests.live import daphne
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def test_customer_queues_agent_answers_and_both_chat_with_receipts(demo, browser):
