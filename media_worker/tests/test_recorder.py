@@ -483,66 +483,6 @@ def _ntp(unix_seconds: float) -> int:
     return (seconds << 32) | int((unix_seconds % 1) * 2**32)
 
 
-def test_recording_costs_little_cpu_per_call_minute(clock, fake_db, settings, tmp_path):
-    """Goal: < 0.6 CPU-seconds per call-minute (two parties, audio and video), encrypted;
-    here without the database (see below)."""
-    settings.RECORDINGS_ROOT = tmp_path
-    settings.RECORDINGS_ENCRYPT = True
-    file_key = FileKey(key_id=uuid.uuid4(), key=os.urandom(16), suite="gm")
-    seconds = 30.0
-    # Real bitstreams at a real camera's rate (~600 kbit/s): encoded before timing.
-    video = []
-    encoder = Vp8Encoder()
-    encoder.target_bitrate = 600_000
-    rng = np.random.default_rng(1)
-    for index in range(int(seconds * 15)):
-        image = render_pattern(PARTICIPANT, index)
-        image[:480] = np.clip(image[:480] + rng.integers(-20, 21, (480, 640)), 0, 255)
-        frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
-        frame.pts, frame.time_base = index * 6000, fractions.Fraction(1, 90_000)
-        payloads, _ = encoder.encode(frame, force_keyframe=index % 60 == 0)
-        video.append(b"".join(vp8_depayload(p) for p in payloads))
-    opus = OpusEncoder()
-    silence = av.AudioFrame.from_ndarray(np.zeros((1, 960), np.int16), format="s16", layout="mono")
-    silence.sample_rate = 48_000
-    audio: list[bytes] = []
-    index = 0
-    while len(audio) < seconds * 50:
-        silence.pts = index * 960
-        audio += opus.encode(silence)[0]
-        index += 1
-
-    async def scenario(record: bool) -> float:
-        parties = [Sender(participant=p) for p in (1, 2)]
-        recorder = make_recorder(LocalStorage(), file_key) if record else None
-        if recorder:
-            for party in parties:
-                for source in party.sources.values():
-                    recorder.attach(participant_id=party.participant, role="agent", source=source)
-        cpu = time.process_time()
-        for step in range(int(seconds * 50)):
-            for party in parties:
-                feed(party.audio, OPUS, audio[step], step * 960)
-                if step % 10 in (0, 3, 7):
-                    index = step // 10 * 3 + (0, 3, 7).index(step % 10)
-                    feed(party.video, VP8, video[index], index * 6000)
-            clock.now += 0.02
-            if step % 50 == 0:
-                await asyncio.sleep(0)
-        if recorder:
-            await recorder.close()
-        return time.process_time() - cpu
-
-    baseline = asyncio.run(scenario(record=False))
-    recording = asyncio.run(scenario(record=True))
-    per_minute = (recording - baseline) * 60 / seconds
-    print(f"recording: {per_minute:.3f} CPU-s per call-minute (forwarding alone {baseline:.3f} s)")
-    # The budget is 0.6 s; the database's share (a row opened and sealed per segment, with
-    # its audit event: ~3-4 ms per segment boundary on PostgreSQL, ~60 per call-minute)
-    # comes on top of what is measured here.
-    assert per_minute < 0.4
-
-
 def test_real_peer_connection_is_recorded_with_sender_report_clock(fake_db, storage):
     store, file_key, keys = storage
 
