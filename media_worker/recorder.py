@@ -56,6 +56,7 @@ db = database_sync_to_async
 
 CLOCK_RATES = {"video": 90_000, "audio": 48_000}
 RECORDED_CODECS = {"video": "vp8", "audio": "opus"}
+SOURCES = ("camera", "screen", "whisper", "announce")  # RecordingSegment.source
 # A track silent this long has its open segment sealed (its next packet opens a new one).
 IDLE_SEAL_SECONDS = 2.0
 # RTP time running this much ahead of arrival time (or going back) is a discontinuity.
@@ -371,11 +372,14 @@ class _Segment:
 class TrackRecorder:
     """All segments of one participant's audio or video within one media-job epoch."""
 
-    def __init__(self, call: CallRecorder, participant_id: int, role: str, kind: str) -> None:
+    def __init__(
+        self, call: CallRecorder, participant_id: int, role: str, kind: str, origin: str = "camera"
+    ) -> None:
         self.call = call
         self.participant_id = participant_id
         self.role = role
         self.kind = kind
+        self.origin = origin  # RecordingSegment.source: camera, screen, whisper, announce
         self.rate = CLOCK_RATES[kind]
         self.source: ForwardingSource | None = None
         self.stream = 0
@@ -486,6 +490,7 @@ class TrackRecorder:
             kind=self.kind,
             stream=self.stream,
             seq=self.seq,
+            source=self.origin,
         )
         start_at, clock_source = self.wallclock(info.rtp_timestamp, info.arrival_time)
         segment = _Segment(
@@ -509,6 +514,7 @@ class TrackRecorder:
             "REMOTEBANK_CALL": str(call.call_id),
             "REMOTEBANK_EPOCH": str(call.epoch),
             "REMOTEBANK_ROLE": self.role,
+            "REMOTEBANK_SOURCE": self.origin,
             "REMOTEBANK_SEQ": str(self.seq),
         }
         call.writer.open(segment.token, key, self.kind, meta, size)
@@ -520,6 +526,7 @@ class TrackRecorder:
                 "participant_id": self.participant_id,
                 "role": self.role,
                 "kind": self.kind,
+                "source": self.origin,
                 "codec": "vp8" if self.kind == "video" else "opus",
                 "epoch": call.epoch,
                 "stream": self.stream,
@@ -623,7 +630,7 @@ class CallRecorder:
             on_result=self._on_result,
             name=f"recorder-{call_id.hex[:8]}-e{epoch}",
         )
-        self.tracks: dict[tuple[int, str], TrackRecorder] = {}
+        self.tracks: dict[tuple[int, str, str], TrackRecorder] = {}  # participant, kind, source
         self.segments: dict[int, tuple[TrackRecorder, _Segment]] = {}
         self.stats = RecorderStats()
         self.closed = False
@@ -652,19 +659,40 @@ class CallRecorder:
         self.stats.segments_opened += 1
         return self._token
 
-    def attach(self, *, participant_id: int, role: str, source: ForwardingSource) -> None:
-        """Record `source` (a participant's audio or video) from now on."""
+    def attach(
+        self,
+        *,
+        participant_id: int,
+        role: str,
+        source: ForwardingSource | str = "camera",
+        track: ForwardingSource | None = None,
+    ) -> None:
+        """Record a participant's incoming audio or video from now on.
+
+        ``attach(participant_id=, role=, track=<ForwardingSource>, source="screen")`` names
+        what the track is (`RecordingSegment.source`: camera, screen, whisper, announce); the
+        older ``attach(participant_id=, role=, source=<ForwardingSource>)`` records a camera.
+        Each (participant, kind, source) is its own series of segments.
+        """
         if self.closed:
             return
-        kind = source.kind
+        if isinstance(source, str):
+            if track is None:
+                raise TypeError("attach(track=...) is the ForwardingSource to record")
+            origin = source
+        else:
+            track, origin = source, "camera"
+        if origin not in SOURCES:
+            raise ValueError(f"unknown recording source {origin!r}")
+        kind = track.kind
         if kind not in CLOCK_RATES:
             return
-        track = self.tracks.get((participant_id, kind))
-        if track is None:
-            track = self.tracks[(participant_id, kind)] = TrackRecorder(
-                self, participant_id, role, kind
+        recorder = self.tracks.get((participant_id, kind, origin))
+        if recorder is None:
+            recorder = self.tracks[(participant_id, kind, origin)] = TrackRecorder(
+                self, participant_id, role, kind, origin
             )
-        track.attach(source)
+        recorder.attach(track)
 
     def queue_op(self, op: recording_services.CaptureOp) -> None:
         self._ops.append(op)
@@ -751,8 +779,10 @@ class CallRecorder:
         self._ops_ready.set()
         with contextlib.suppress(Exception):
             await self._db_task
-        for (participant_id, kind), track in self.tracks.items():
-            self.stats.tracks[f"{participant_id}-{kind}"] = {
+        for (participant_id, kind, origin), track in self.tracks.items():
+            what = kind if origin == "camera" else f"{origin}-{kind}"
+            name = f"{participant_id}-{what}"
+            self.stats.tracks[name] = {
                 "streams": track.stream,
                 "segments": track.seq,
                 "dropped": track.dropped,

@@ -10,7 +10,7 @@ class RecordingsConfig(AppConfig):
 
         from apps.audit.hooks import register_bundle_contributor, register_digest_verifier
         from apps.calls.models import CallStateChange
-        from apps.recordings import receivers, selectors, verification
+        from apps.recordings import receivers, selectors, signaling, timeline, verification  # noqa: F401
 
         post_save.connect(
             receivers.compose_when_call_ends,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -91,6 +92,15 @@ class SegmentKind(models.TextChoices):
     VIDEO = "video", _("视频")
 
 
+class SegmentSource(models.TextChoices):
+    CAMERA = "camera", _("摄像头")
+    SCREEN = "screen", _("屏幕共享")
+    # A supervisor's whisper to the agent: kept raw as evidence, never in the composed file.
+    WHISPER = "whisper", _("主管耳语")
+    # Server announcements (TTS): mixed into the composed audio.
+    ANNOUNCE = "announce", _("系统播报")
+
+
 class RecordingSegment(models.Model):
     """One raw segment of one incoming track: WebM (VP8 or Opus, remuxed, never re-encoded).
 
@@ -106,6 +116,9 @@ class RecordingSegment(models.Model):
     )
     role = models.CharField(max_length=16)
     kind = models.CharField(max_length=8, choices=SegmentKind.choices)
+    source = models.CharField(
+        max_length=16, choices=SegmentSource.choices, default=SegmentSource.CAMERA
+    )
     codec = models.CharField(max_length=16)
     epoch = models.PositiveIntegerField()  # the media job that wrote it
     # The nth incoming stream of this participant and kind within the epoch (a reconnect
@@ -140,7 +153,8 @@ class RecordingSegment(models.Model):
         ordering = ["start_at", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["call", "participant", "kind", "epoch", "seq"], name="uniq_segment_seq"
+                fields=["call", "participant", "kind", "source", "epoch", "seq"],
+                name="uniq_segment_seq",
             )
         ]
         indexes = [models.Index(fields=["recording", "kind", "start_at"])]
@@ -158,6 +172,51 @@ class RecordingSegment(models.Model):
         if self.end_at is None:
             return None
         return (self.end_at - self.start_at).total_seconds()
+
+
+class KeyPointSource(models.TextChoices):
+    AGENT = "agent", _("座席打点")
+    AUTO = "auto", _("系统打点")
+
+
+class KeyPoint(models.Model):
+    """A marker (打点) on the call's timeline: its server wall-clock time and what it marks.
+
+    `recording` is set when the call has one (it is created with the media); the composed
+    MP4 carries every key point as a chapter (`timeline_start` maps `at` into the file)."""
+
+    call = models.ForeignKey(Call, on_delete=models.PROTECT, related_name="key_points")
+    recording = models.ForeignKey(
+        Recording, null=True, blank=True, on_delete=models.PROTECT, related_name="key_points"
+    )
+    at = models.DateTimeField(_("时间"), db_index=True)
+    code = models.CharField(_("打点"), max_length=40)
+    text = models.CharField(_("说明"), max_length=200, blank=True)
+    source = models.CharField(
+        max_length=8, choices=KeyPointSource.choices, default=KeyPointSource.AGENT
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    transaction_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("打点")
+        verbose_name_plural = _("打点")
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.code}@{self.at:%H:%M:%S}"
+
+    @property
+    def title(self) -> str:
+        """What the chapter and the timeline show: the free text, or the code's label."""
+        from apps.recordings.keypoints import FREE, label
+
+        if self.code == FREE:
+            return self.text
+        return f"{label(self.code)}: {self.text}" if self.text else label(self.code)
 
 
 def as_timestamp(value: datetime | None) -> float | None:

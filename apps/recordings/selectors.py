@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apps.calls.models import Call
-from apps.recordings.models import Recording, RecordingSegment
+from apps.recordings.models import KeyPoint, Recording, RecordingSegment
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class CompositionPlan:
     ended_at: float | None
     attempt: int
     segments: list[SegmentRef] = field(default_factory=list)
-    # Key points (打点) will arrive here as (wall clock, title) and become MP4 chapters.
+    # Key points (打点) as (wall clock, title): they become MP4 chapters.
     chapters: list[tuple[float, str]] = field(default_factory=list)
 
 
@@ -91,6 +91,7 @@ def composition_plan(recording_id: uuid.UUID | str) -> CompositionPlan:
         ended_at=call.ended_at.timestamp() if call.ended_at else None,
         attempt=recording.compose_attempts,
         segments=segments,
+        chapters=[(p.at.timestamp(), p.title) for p in KeyPoint.objects.filter(call=call)],
     )
 
 

@@ -14,23 +14,29 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypedDict
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from apps.audit.models import canonical_json, sm3_hex
-from apps.audit.services import SYSTEM, record_event
-from apps.calls.models import Call, Participant
+from apps.audit.models import ActorType, canonical_json, sm3_hex
+from apps.audit.services import SYSTEM, Actor, record_event
+from apps.calls.models import Call, CallState, Participant
+from apps.recordings import keypoints
 from apps.recordings.models import (
+    KeyPoint,
+    KeyPointSource,
     Recording,
     RecordingSegment,
     RecordingState,
     SegmentKind,
+    SegmentSource,
 )
+from apps.recordings.signals import recording_ready
 from apps.recordings.storage import FileKey, StoredFile
 from apps.security.models import Purpose
 from apps.security.services import create_data_key, unwrap_data_key
@@ -45,12 +51,14 @@ CODECS = {SegmentKind.VIDEO: frozenset({"vp8"}), SegmentKind.AUDIO: frozenset({"
 
 def segment_key(
     *, call_id: uuid.UUID | str, epoch: int, role: str, participant_id: int, kind: str,
-    stream: int, seq: int,
+    stream: int, seq: int, source: str = SegmentSource.CAMERA,
 ) -> str:  # fmt: skip
-    """Storage key of a raw segment: everything needed to place it is in the name too."""
+    """Storage key of a raw segment: everything needed to place it is in the name too (a
+    camera's segments carry no source part; a screen share's, whisper's or announcement's do)."""
     call_hex = uuid.UUID(str(call_id)).hex
+    what = kind if source == SegmentSource.CAMERA else f"{source}-{kind}"
     return (
-        f"calls/{call_hex}/e{epoch:03d}/{role}-p{participant_id}-{kind}"
+        f"calls/{call_hex}/e{epoch:03d}/{role}-p{participant_id}-{what}"
         f"-s{stream:02d}-{seq:05d}.webm"
     )
 
@@ -114,7 +122,11 @@ def begin_capture(*, call_id: uuid.UUID | str, epoch: int) -> CaptureContext:
     )
 
 
-class OpenOp(TypedDict):
+class _OpenOpBase(TypedDict, total=False):
+    source: str  # SegmentSource; camera when absent
+
+
+class OpenOp(_OpenOpBase):
     op: Literal["open"]
     storage_key: str
     participant_id: int
@@ -201,7 +213,11 @@ def _open_segment(recording: Recording, op: OpenOp) -> RecordingSegment:
     if op["codec"].lower() not in CODECS.get(op["kind"], frozenset()):
         raise ServiceError("bad_codec", f"{op['kind']} segments are never {op['codec']}")
     _check_participant(recording.call_id, op["participant_id"])
+    source = op.get("source") or SegmentSource.CAMERA
+    if source not in SegmentSource.values:
+        raise ServiceError("bad_source", f"unknown segment source {source!r}")
     return RecordingSegment.objects.create(
+        source=source,
         recording=recording,
         call_id=recording.call_id,
         participant_id=op["participant_id"],
@@ -269,6 +285,7 @@ def _segment_details(segment: RecordingSegment) -> dict[str, Any]:
         "key": segment.storage_key,
         "role": segment.role,
         "kind": segment.kind,
+        "source": segment.source,
         "epoch": segment.epoch,
         "stream": segment.stream,
         "seq": segment.seq,
@@ -508,6 +525,9 @@ def finish_composition(
         )
         recording.composed_anchor_seq = event.seq
         recording.save()
+        transaction.on_commit(
+            lambda: recording_ready.send(sender=Recording, recording=recording), robust=True
+        )
     return recording
 
 
@@ -531,3 +551,100 @@ def fail_composition(*, recording_id: uuid.UUID | str, error: str, final: bool) 
             call_id=recording.call_id,
             details={"error": error[:200], "final": final, "attempt": recording.compose_attempts},
         )
+
+
+# --- key points (打点) ------------------------------------------------------------------------
+
+KEY_POINT_TEXT_MAX = 200
+# How far a key point's stated time may lie from the call's span (clock skew of a caller).
+KEY_POINT_SLACK = timedelta(seconds=5)
+
+
+def mark_key_point(
+    *,
+    call: Call,
+    code: str,
+    text: str = "",
+    actor: Actor,
+    source: str = KeyPointSource.AGENT,
+    at: datetime | None = None,
+    transaction_id: str = "",
+) -> KeyPoint:
+    """Mark a key point on a connected call at `at` (server wall clock, default now).
+
+    Codes come from `apps.recordings.keypoints` (free text needs `text`). Audited as
+    ``keypoint.marked``; the call's sockets get a ``keypoint.marked`` event after the commit.
+    """
+    from apps.calls.events import call_group, push
+
+    if not keypoints.is_known(code):
+        raise ServiceError("unknown_key_point", "no such key point code")
+    if not isinstance(text, str):
+        raise ServiceError("bad_text", "text must be a string")
+    text = " ".join(text.split())
+    if len(text) > KEY_POINT_TEXT_MAX:
+        raise ServiceError("text_too_long", f"at most {KEY_POINT_TEXT_MAX} characters")
+    if "\x00" in text:
+        raise ServiceError("bad_text", "text contains NUL")
+    if code == keypoints.FREE and not text:
+        raise ServiceError("text_required", "a free key point needs a text")
+    if source not in KeyPointSource.values:
+        raise ServiceError("bad_source", "source is agent or auto")
+    if not isinstance(transaction_id, str) or len(transaction_id) > 64:
+        raise ServiceError("bad_transaction", "transaction_id is at most 64 characters")
+    now = timezone.now()
+    with transaction.atomic():
+        call = Call.objects.select_for_update().get(pk=call.pk)
+        if call.state != CallState.CONNECTED or call.connected_at is None:
+            raise ServiceError("call_not_connected", "key points are marked on a connected call")
+        if at is None:
+            at = now
+        elif timezone.is_naive(at):
+            raise ServiceError("bad_time", "the time must be timezone-aware")
+        elif not (call.connected_at - KEY_POINT_SLACK <= at <= now + KEY_POINT_SLACK):
+            raise ServiceError("bad_time", "the time lies outside the call")
+        user = None
+        if actor.type == ActorType.STAFF and actor.id:
+            user = get_user_model().objects.filter(pk=actor.id).first()
+        point = KeyPoint.objects.create(
+            call=call,
+            recording=Recording.objects.filter(call=call).first(),
+            at=at,
+            code=code,
+            text=text,
+            source=source,
+            created_by=user,
+            transaction_id=transaction_id,
+        )
+        record_event(
+            action="keypoint.marked",
+            actor=actor,
+            object_type="key_point",
+            object_id=point.pk,
+            call_id=call.pk,
+            details={
+                "code": code,
+                "text": text,
+                "at": at.isoformat(),
+                "source": source,
+                "transaction_id": transaction_id,
+            },
+        )
+        push(call_group(call.pk), {"type": "keypoint.marked", **key_point_payload(point)})
+    return point
+
+
+def key_point_payload(point: KeyPoint) -> dict[str, Any]:
+    return {
+        "call_id": str(point.call_id),
+        "key_point": {
+            "id": point.pk,
+            "code": point.code,
+            "label": keypoints.label(point.code),
+            "text": point.text,
+            "title": point.title,
+            "at": point.at.isoformat(),
+            "source": point.source,
+            "transaction_id": point.transaction_id,
+        },
+    }

@@ -530,3 +530,36 @@ def test_real_peer_connection_is_recorded_with_sender_report_clock(fake_db, stor
         ]
     )
     assert dominant_frequency(audio[9600:], 48_000) == pytest.approx(TONE, abs=2)
+
+
+def test_a_screen_share_track_is_its_own_series_of_segments(clock, fake_db, storage):
+    """`attach(track=, source="screen")`: the participant's camera and share don't collide."""
+    store, file_key, _keys = storage
+
+    async def scenario():
+        recorder = make_recorder(store, file_key, segment_seconds=2.0)
+        camera, share = Sender(), Sender(video_ts=5000)
+        recorder.attach(participant_id=PARTICIPANT, role="agent", source=camera.sources["video"])
+        recorder.attach(
+            participant_id=PARTICIPANT, role="agent", track=share.sources["video"], source="screen"
+        )
+        for _ in range(150):  # 3 s of both at 15 fps, interleaved
+            camera.send_video()
+            share.send_video()
+            clock.now += 1 / 15
+            await asyncio.sleep(0)
+        with pytest.raises(ValueError):
+            recorder.attach(
+                participant_id=PARTICIPANT, role="agent", track=share.sources["audio"], source="tv"
+            )
+        return await recorder.close()
+
+    stats = asyncio.run(scenario())
+
+    opened = fake_db.by_key("open")
+    by_source = {s: sorted(k for k, o in opened.items() if o["source"] == s) for s in rec.SOURCES}
+    assert by_source["camera"] and by_source["screen"]
+    assert all("-screen-video-" in k for k in by_source["screen"])
+    assert not any("screen" in k for k in by_source["camera"])
+    assert f"{PARTICIPANT}-screen-video" in stats.tracks and f"{PARTICIPANT}-video" in stats.tracks
+    assert set(fake_db.by_key("seal")) == set(opened)

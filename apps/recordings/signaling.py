@@ -1,0 +1,36 @@
+"""WebSocket messages of recordings, registered on the signaling consumer.
+
+``keypoint.mark`` (agent): ``{"type": "keypoint.mark", "call_id": ..., "code": ..., "text": ...}``
+marks a key point (打点) now on the agent's connected call; the ack carries the key point, and
+every socket of the call gets ``keypoint.marked``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from apps.audit.services import Actor
+from apps.calls.consumers import SignalingConsumer, handles
+from apps.recordings import services
+from remotebank.errors import ServiceError
+
+
+def _mark(*, participant: Any, code: Any, text: Any, actor: Actor) -> dict[str, Any]:
+    point = services.mark_key_point(
+        call=participant.call, code=code, text=text, actor=actor, source="agent"
+    )
+    return services.key_point_payload(point)
+
+
+@handles("keypoint.mark", "agent")
+async def _keypoint_mark(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
+    code, text = message.get("code"), message.get("text", "")
+    if not isinstance(code, str) or not isinstance(text, str):
+        raise ServiceError("bad_message", "code and text are strings")
+    participant = await consumer.participant(message)
+    actor = Actor.staff(consumer.identity.user, consumer.ip)
+    return await database_sync_to_async(_mark)(
+        participant=participant, code=code, text=text, actor=actor
+    )

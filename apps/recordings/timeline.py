@@ -1,0 +1,220 @@
+"""The playback timeline: everything that happened during a recorded call, from every app.
+
+An app registers a source with ``@timeline_source``: ``fn(recording) -> list[TimelineItem]``,
+where a TimelineItem is a plain dict::
+
+    {"at": datetime, "end": datetime | None, "kind": str, "label": str, "detail": str,
+     "severity": "" | "info" | "warning" | "error"}
+
+``at``/``end`` are server wall-clock times (aware datetimes); the playback page maps them onto
+the composed file with ``Recording.timeline_start``. ``kind`` groups items into lanes (this app
+uses ``participant``, ``call_event``, ``key_point``, ``chat``, ``interruption``; apps.qc adds
+QC findings, apps.banking transactions). ``label`` is short and shown in the page's language,
+``detail`` is optional longer text. A failing source is logged and left out, so one broken app
+never hides the rest of the evidence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypedDict
+
+from django.utils.translation import gettext as _
+
+logger = logging.getLogger(__name__)
+
+SEVERITIES = ("", "info", "warning", "error")
+
+
+class TimelineItem(TypedDict):
+    at: datetime
+    end: datetime | None
+    kind: str
+    label: str
+    detail: str
+    severity: str
+
+
+Source = Callable[[Any], list[TimelineItem]]
+_SOURCES: dict[str, Source] = {}
+
+
+def timeline_source(fn: Source) -> Source:
+    """Register `fn` (by module and name: re-registering replaces, e.g. on reload)."""
+    _SOURCES[f"{fn.__module__}.{fn.__qualname__}"] = fn
+    return fn
+
+
+def sources() -> list[Source]:
+    return list(_SOURCES.values())
+
+
+def item(
+    at: datetime,
+    kind: str,
+    label: str,
+    *,
+    end: datetime | None = None,
+    detail: str = "",
+    severity: str = "",
+) -> TimelineItem:
+    return {
+        "at": at,
+        "end": end,
+        "kind": kind,
+        "label": label,
+        "detail": detail,
+        "severity": severity,
+    }
+
+
+def collect(recording: Any) -> list[TimelineItem]:
+    """Every registered source's items, checked and ordered by time."""
+    items: list[TimelineItem] = []
+    for name, fn in list(_SOURCES.items()):
+        try:
+            produced = fn(recording) or []
+        except Exception:
+            logger.exception("timeline source %s failed", name)
+            continue
+        for entry in produced:
+            if not isinstance(entry, dict) or not isinstance(entry.get("at"), datetime):
+                logger.warning("timeline source %s gave an item without a time", name)
+                continue
+            items.append(
+                item(
+                    entry["at"],
+                    str(entry.get("kind") or "other"),
+                    str(entry.get("label") or ""),
+                    end=entry.get("end") if isinstance(entry.get("end"), datetime) else None,
+                    detail=str(entry.get("detail") or ""),
+                    severity=entry.get("severity") if entry.get("severity") in SEVERITIES else "",
+                )
+            )
+    items.sort(key=lambda e: (e["at"], e["kind"], e["label"]))
+    return items
+
+
+def serialize(recording: Any, items: list[TimelineItem]) -> list[dict[str, Any]]:
+    """Items for the page: ISO times plus seconds into the composed file (`t`, `t_end`)."""
+    start = recording.timeline_start
+    length = recording.duration_seconds or 0.0
+
+    def offset(value: datetime | None) -> float | None:
+        if value is None or start is None:
+            return None
+        return round(min(max((value - start).total_seconds(), 0.0), length), 3)
+
+    return [
+        {
+            "at": e["at"].isoformat(),
+            "end": e["end"].isoformat() if e["end"] else None,
+            "t": offset(e["at"]),
+            "t_end": offset(e["end"]),
+            "kind": e["kind"],
+            "label": e["label"],
+            "detail": e["detail"],
+            "severity": e["severity"],
+        }
+        for e in items
+    ]
+
+
+# --- this app's sources ------------------------------------------------------------------------
+
+
+@timeline_source
+def participants(recording: Any) -> list[TimelineItem]:
+    from apps.calls.models import Participant, staff_name
+
+    out: list[TimelineItem] = []
+    for p in Participant.objects.filter(call_id=recording.call_id).select_related("user"):
+        who = p.get_role_display()
+        if p.user_id:
+            who = f"{who} {staff_name(p.user)}"
+        if getattr(p, "visible", True) is False:
+            who = f"{who} ({_('静默监听')})"
+        joined = _("%(who)s 加入") % {"who": who}
+        out.append(item(p.joined_at, "participant", joined, end=p.left_at))
+        if p.left_at:
+            out.append(item(p.left_at, "participant", _("%(who)s 离开") % {"who": who}))
+    return out
+
+
+@timeline_source
+def call_events(recording: Any) -> list[TimelineItem]:
+    """The call's state changes and CallEvents (media, connections; transfers, invites,
+    shares, holds and monitoring from apps.calls carry their own `label` in `data`)."""
+    from apps.calls.models import CallEvent, CallStateChange
+
+    out: list[TimelineItem] = []
+    for change in CallStateChange.objects.filter(call_id=recording.call_id):
+        if change.to_state in ("connected", "ended"):
+            out.append(
+                item(
+                    change.at,
+                    "call_event",
+                    change.get_to_state_display(),
+                    detail=change.reason,
+                )
+            )
+    for event in CallEvent.objects.filter(call_id=recording.call_id):
+        data = event.data if isinstance(event.data, dict) else {}
+        label = data.get("label") or event.get_kind_display()
+        severity = "warning" if event.kind.endswith("_lost") else ""
+        out.append(item(event.at, "call_event", str(label), severity=severity))
+    return out
+
+
+@timeline_source
+def key_points(recording: Any) -> list[TimelineItem]:
+    from apps.recordings.models import KeyPoint
+
+    return [
+        item(
+            p.at,
+            "key_point",
+            p.title,
+            detail=_("系统打点") if p.source == "auto" else "",
+            severity="info",
+        )
+        for p in KeyPoint.objects.filter(call_id=recording.call_id)
+    ]
+
+
+@timeline_source
+def chat(recording: Any) -> list[TimelineItem]:
+    from apps.calls.models import ChatMessage
+
+    return [
+        item(m.created_at, "chat", m.sender.get_role_display(), detail=m.body)
+        for m in ChatMessage.objects.filter(call_id=recording.call_id).select_related("sender")
+    ]
+
+
+@timeline_source
+def interruptions(recording: Any) -> list[TimelineItem]:
+    """The interruption cards the composed file shows (compose_info["gaps"])."""
+    from apps.calls.models import ParticipantRole
+
+    start = recording.timeline_start
+    if start is None:
+        return []
+    roles = dict(ParticipantRole.choices)
+    out: list[TimelineItem] = []
+    for gap in (recording.compose_info or {}).get("gaps", []):
+        if gap.get("card") != "interrupted":
+            continue
+        who = roles.get(gap.get("role"), gap.get("role", ""))
+        out.append(
+            item(
+                start + timedelta(seconds=float(gap["start"])),
+                "interruption",
+                _("%(who)s 音视频中断") % {"who": who},
+                end=start + timedelta(seconds=float(gap["end"])),
+                severity="warning",
+            )
+        )
+    return out
