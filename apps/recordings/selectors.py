@@ -129,3 +129,24 @@ def bundle_items(call: Call) -> list[dict[str, Any]]:
             }
         )
     return items
+
+
+def required_key_points(call: Call) -> list[str]:
+    """Codes the call's business transactions require, in order (apps.banking decides)."""
+    try:
+        from apps.banking.services import required_key_points as banking_required
+    except ImportError:  # a deployment without the banking scenarios
+        return []
+    return [code for code in banking_required(call) if isinstance(code, str)]
+
+
+def key_point_state(call: Call) -> dict[str, Any]:
+    """What the workstation's key-point panel shows for `call`."""
+    from apps.recordings import keypoints
+    from apps.recordings.services import key_point_payload
+
+    return {
+        "catalogue": keypoints.catalogue(),
+        "required": required_key_points(call),
+        "marked": [key_point_payload(p)["key_point"] for p in KeyPoint.objects.filter(call=call)],
+    }

@@ -3,6 +3,10 @@
 ``keypoint.mark`` (agent): ``{"type": "keypoint.mark", "call_id": ..., "code": ..., "text": ...}``
 marks a key point (打点) now on the agent's connected call; the ack carries the key point, and
 every socket of the call gets ``keypoint.marked``.
+
+``keypoint.list`` (agent): ``{"type": "keypoint.list", "call_id": ...}``; the ack carries
+``catalogue`` ([{code, label}]), ``required`` (codes the call's transactions require, in order)
+and ``marked`` (the key points so far), so a reloaded workstation shows them again.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from channels.db import database_sync_to_async
 
 from apps.audit.services import Actor
 from apps.calls.consumers import SignalingConsumer, handles
-from apps.recordings import services
+from apps.recordings import selectors, services
 from remotebank.errors import ServiceError
 
 
@@ -34,3 +38,14 @@ async def _keypoint_mark(consumer: SignalingConsumer, message: dict[str, Any]) -
     return await database_sync_to_async(_mark)(
         participant=participant, code=code, text=text, actor=actor
     )
+
+
+def _state(*, participant: Any) -> dict[str, Any]:
+    return selectors.key_point_state(participant.call)
+
+
+@handles("keypoint.list", "agent")
+async def _keypoint_list(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
+    """The catalogue, the codes the call's business requires (in order) and what is marked."""
+    participant = await consumer.participant(message)
+    return await database_sync_to_async(_state)(participant=participant)

@@ -213,6 +213,8 @@
     remoteVideo: $("remote-video"),
   });
   RB.media = media; // for the console and the browser tests
+  // Feature scripts loaded after this one (keypoints.js, ...) subscribe to the same socket.
+  RB.agent = Object.assign(RB.agent || {}, { client: client, errors: errors });
   const customerName = () => (state.call && state.call.customer_name) || gettext("客户");
   RB.bindMedia(callPanel, media, { peerName: customerName });
   const netCustomer = new RB.NetIndicator($("net-customer"), gettext("客户网络"));

@@ -214,7 +214,19 @@ def test_the_agent_marks_a_key_point_over_the_socket_and_the_call_hears_of_it(ca
         assert ack["key_point"]["title"] == "客户确认: 同意"
         event = await ws.next(lambda m: m["type"] == "keypoint.marked")
         assert event["key_point"]["id"] == ack["key_point"]["id"]
+        listed = await request(ws, {"type": "keypoint.list", "call_id": str(call.pk)})
+        assert [p["id"] for p in listed["marked"]] == [ack["key_point"]["id"]]
+        assert listed["catalogue"][-1]["code"] == "free" and isinstance(listed["required"], list)
         await ws.disconnect()
 
     asyncio.run(scenario())
     assert KeyPoint.objects.get().code == "customer_confirmed"
+
+
+def test_the_workstation_carries_the_key_point_panel_and_its_script(agent):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(agent)
+    page = client.get("/agent/").content.decode()
+    assert "data-keypoints" in page and "js/keypoints.js" in page
