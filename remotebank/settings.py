@@ -293,6 +293,12 @@ RECORDINGS_X264_CRF = env_int("RECORDINGS_X264_CRF", 23)
 RECORDINGS_FONT = env_str("RECORDINGS_FONT", "")
 RECORDINGS_CAPTURE_WAIT_SECONDS = env_float("RECORDINGS_CAPTURE_WAIT_SECONDS", 30.0)
 RECORDINGS_COMPOSE_RETRIES = env_int("RECORDINGS_COMPOSE_RETRIES", 2)
+# Downloads of recordings: a second person (QC, supervisor, auditor) approves each one when
+# on; the watermarked copy is kept this many hours, then purge_recordings removes it.
+RECORDINGS_DOWNLOAD_APPROVAL = env_bool("RECORDINGS_DOWNLOAD_APPROVAL", False)
+RECORDINGS_DOWNLOAD_TTL_HOURS = env_int("RECORDINGS_DOWNLOAD_TTL_HOURS", 24)
+# Retention of business types without a RetentionRule: years, or "forever" (the default).
+RECORDINGS_RETENTION_DEFAULT_YEARS = env_str("RECORDINGS_RETENTION_DEFAULT_YEARS", "forever")
 # --- end of recordings -----------------------------------------------------------------------
 
 # --- browser payload encryption (apps.security.browser) -----------------------------------------

@@ -233,3 +233,57 @@ def _salvage(segment: Any, storage: RecordingStorage, keys: KeyRing) -> None:
         if seconds is not None:
             end_at = segment.start_at.timestamp() + seconds
     services.mark_salvaged(segment_id=segment.pk, stored=stored, end_at=end_at, packets=packets)
+
+
+# --- downloads ---------------------------------------------------------------------------------
+
+
+def download_key(*, call_id: uuid.UUID | str, request_id: uuid.UUID | str) -> str:
+    return f"calls/{uuid.UUID(str(call_id)).hex}/downloads/{uuid.UUID(str(request_id)).hex}.mp4"
+
+
+@job(queues.COMPOSE, timeout=settings.RQ_QUEUES[queues.COMPOSE]["DEFAULT_TIMEOUT"])
+def watermark_download(request_id: str) -> dict[str, Any]:
+    """Make the watermarked copy of an approved download request and store it (encrypted
+    under the recording's key). Progress in ``job.meta`` and on the request row."""
+    from media_worker.watermark import watermark_copy
+
+    rq_job = get_current_job()
+    request = services.begin_watermark(request_id=request_id, job_id=rq_job.id if rq_job else "")
+    recording = request.recording
+    try:
+        storage = get_storage()
+        keys = KeyRing(reason=f"recording.download:{request.pk}")
+        file_key = _file_key(recording.pk, keys)
+        key = download_key(call_id=recording.call_id, request_id=request.pk)
+        if storage.exists(key):  # a crashed earlier run
+            storage.delete(key)
+
+        def progress(value: float) -> None:
+            stage(rq_job, "watermarking", value * 0.95)
+            services.set_download_progress(request_id=request.pk, progress=value * 0.95)
+
+        stage(rq_job, "watermarking", 0.0)
+        reader = storage.open_read(recording.composed_key, keys=keys)
+        try:
+            with storage.scratch_file(".mp4") as path:
+                result = watermark_copy(
+                    reader,  # type: ignore[arg-type]
+                    path,
+                    lines=request.watermark_text.split(" / "),
+                    font=settings.RECORDINGS_FONT or None,
+                    preset=settings.RECORDINGS_X264_PRESET,
+                    crf=settings.RECORDINGS_X264_CRF,
+                    progress=progress,
+                )
+                stage(rq_job, "storing", 0.97)
+                stored = storage.import_file(key, path, file_key=file_key)
+        finally:
+            reader.close()
+        services.finish_watermark(request_id=request.pk, stored=stored)
+    except Exception as exc:
+        logger.exception("watermarking download %s failed", request_id)
+        services.fail_watermark(request_id=request.pk, error=f"{type(exc).__name__}: {exc}")
+        raise
+    stage(rq_job, "ready", 1.0)
+    return {"request": str(request.pk), "key": key, "frames": result.frames}

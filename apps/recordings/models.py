@@ -73,6 +73,14 @@ class Recording(models.Model):
     duration_seconds = models.FloatField(null=True, blank=True)
     # Layout version, encoder settings, interruptions shown (gaps), frame and sample counts.
     compose_info = models.JSONField(default=dict, blank=True)
+    # Legal hold (法律保全): while set, nothing of the recording is deleted, whatever retention
+    # says. Set and cleared through services (audited).
+    legal_hold = models.BooleanField(_("法律保全"), default=False)
+    legal_hold_reason = models.CharField(max_length=200, blank=True)
+    legal_hold_since = models.DateTimeField(null=True, blank=True)
+    # Retention ended and the files were deleted: the row (digests, anchors) stays as evidence
+    # that the recording existed and what it was.
+    purged_at = models.DateTimeField(_("已清除"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("双录录像")
@@ -146,6 +154,7 @@ class RecordingSegment(models.Model):
     anchor_seq = models.BigIntegerField(null=True, blank=True)
     opened_at = models.DateTimeField(default=timezone.now)
     sealed_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)  # file deleted by retention
 
     class Meta:
         verbose_name = _("录像分段")
@@ -217,6 +226,77 @@ class KeyPoint(models.Model):
         if self.code == FREE:
             return self.text
         return f"{label(self.code)}: {self.text}" if self.text else label(self.code)
+
+
+class RetentionRule(models.Model):
+    """How long recordings of one business type are kept, counted from the call's end.
+
+    Keyed by the business type's code (apps.banking owns business types); `years` empty means
+    forever. A business type without a rule follows ``RECORDINGS_RETENTION_DEFAULT_YEARS``."""
+
+    business_code = models.CharField(_("业务类型代码"), max_length=64, unique=True)
+    years = models.PositiveSmallIntegerField(
+        _("保存年限"), null=True, blank=True, help_text=_("留空表示永久保存")
+    )
+    note = models.CharField(_("依据"), max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("保存期限")
+        verbose_name_plural = _("保存期限")
+        ordering = ["business_code"]
+
+    def __str__(self) -> str:
+        return f"{self.business_code}: {self.years if self.years is not None else 'forever'}"
+
+
+class DownloadState(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", _("待审批")
+    QUEUED = "queued", _("排队中")
+    PREPARING = "preparing", _("生成中")
+    READY = "ready", _("可下载")
+    REJECTED = "rejected", _("已拒绝")
+    FAILED = "failed", _("生成失败")
+    EXPIRED = "expired", _("已过期")
+
+
+class DownloadRequest(models.Model):
+    """A request to download a recording: a stated reason, an optional second person's
+    approval (RECORDINGS_DOWNLOAD_APPROVAL), then a copy with a visible watermark naming
+    the requester and the time, made by a job on the compose queue and kept for a while."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    recording = models.ForeignKey(Recording, on_delete=models.PROTECT, related_name="downloads")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(_("下载事由"), max_length=500)
+    state = models.CharField(max_length=20, choices=DownloadState.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=200, blank=True)
+    watermark_text = models.CharField(max_length=200, blank=True)
+    progress = models.FloatField(default=0.0)
+    job_id = models.CharField(max_length=100, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    copy_key = models.CharField(max_length=300, blank=True)
+    copy_size = models.BigIntegerField(null=True, blank=True)
+    copy_sm3 = models.CharField(max_length=64, blank=True)
+    copy_sha256 = models.CharField(max_length=64, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    downloads = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("录像下载申请")
+        verbose_name_plural = _("录像下载申请")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"download {self.pk} of {self.recording_id}"
 
 
 def as_timestamp(value: datetime | None) -> float | None:

@@ -150,3 +150,74 @@ def key_point_state(call: Call) -> dict[str, Any]:
         "required": required_key_points(call),
         "marked": [key_point_payload(p)["key_point"] for p in KeyPoint.objects.filter(call=call)],
     }
+
+
+# --- who may see what -------------------------------------------------------------------------
+
+#: Staff who see every recording; agents see those of their own calls; nobody else any.
+REVIEW_ROLES = ("supervisor", "qc_reviewer", "auditor")
+#: Who may download (with a reason) and who may approve someone else's download.
+DOWNLOAD_ROLES = REVIEW_ROLES
+APPROVER_ROLES = ("supervisor", "auditor")
+HOLD_ROLES = ("supervisor", "auditor")
+
+
+def user_roles(user: Any) -> set[str]:
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    return set(user.groups.values_list("name", flat=True))
+
+
+def viewable_recordings(user: Any) -> Any:
+    """The recordings `user` may open, as a queryset (none for a user with no role)."""
+    roles = user_roles(user)
+    qs = Recording.objects.select_related("call", "call__agent", "call__business_type")
+    if roles & set(REVIEW_ROLES):
+        return qs
+    if "agent" in roles:
+        return qs.filter(call__agent__user=user)
+    return qs.none()
+
+
+def recording_for_viewer(user: Any, recording_id: Any) -> Recording:
+    """The recording if `user` may see it; NotFound otherwise (no hint that it exists)."""
+    from remotebank.errors import NotFound
+
+    try:
+        rid = uuid.UUID(str(recording_id))
+    except ValueError:
+        raise NotFound("recording_not_found", "no such recording") from None
+    recording = viewable_recordings(user).filter(pk=rid).first()
+    if recording is None:
+        raise NotFound("recording_not_found", "no such recording")
+    return recording
+
+
+def search_recordings(
+    user: Any,
+    *,
+    number: str = "",
+    employee_no: str = "",
+    business: str = "",
+    state: str = "",
+    date_from: Any = None,
+    date_to: Any = None,
+) -> Any:
+    qs = viewable_recordings(user)
+    if number:
+        qs = qs.filter(call__number__icontains=number)
+    if employee_no:
+        qs = qs.filter(call__agent__employee_no=employee_no)
+    if business:
+        qs = qs.filter(call__business_type__code=business)
+    if state == "hold":
+        qs = qs.filter(legal_hold=True)
+    elif state == "purged":
+        qs = qs.filter(purged_at__isnull=False)
+    elif state:
+        qs = qs.filter(state=state, purged_at__isnull=True)
+    if date_from is not None:
+        qs = qs.filter(created_at__date__gte=date_from)
+    if date_to is not None:
+        qs = qs.filter(created_at__date__lte=date_to)
+    return qs.order_by("-created_at")

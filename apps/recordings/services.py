@@ -648,3 +648,289 @@ def key_point_payload(point: KeyPoint) -> dict[str, Any]:
             "transaction_id": point.transaction_id,
         },
     }
+
+
+# --- playback, downloads, legal hold (双录回放 / 下载 / 法律保全) ------------------------------
+
+WATERMARK_JOB = "apps.recordings.jobs.watermark_download"
+REASON_MIN, REASON_MAX = 4, 500
+
+
+def record_view(*, recording: Recording, actor: Actor, what: str = "page") -> None:
+    """A staff member opened the playback page (`page`) or started streaming it (`stream`)."""
+    record_event(
+        action="recording.viewed" if what == "page" else "recording.streamed",
+        actor=actor,
+        object_type="recording",
+        object_id=recording.pk,
+        call_id=recording.call_id,
+        details={"key": recording.composed_key, "sm3": recording.composed_sm3},
+    )
+
+
+def _playable(recording: Recording) -> None:
+    if recording.purged_at is not None:
+        raise ServiceError("recording_purged", "the recording was deleted at the end of retention")
+    if recording.state != RecordingState.READY or not recording.composed_key:
+        raise ServiceError("recording_not_ready", "the recording is not composed yet")
+
+
+def request_download(*, recording: Recording, user: Any, reason: Any, actor: Actor) -> Any:
+    """Ask for a watermarked copy. Refused without a reason; waits for a second person's
+    approval when RECORDINGS_DOWNLOAD_APPROVAL is on, else the copy is made at once."""
+    from apps.recordings import selectors
+    from apps.recordings.models import DownloadRequest, DownloadState
+    from remotebank.errors import Forbidden
+
+    if not selectors.user_roles(user) & set(selectors.DOWNLOAD_ROLES):
+        raise Forbidden("download_not_allowed", "your role may not download recordings")
+    if not isinstance(reason, str):
+        raise ServiceError("reason_required", "a reason is required to download a recording")
+    reason = " ".join(reason.split())
+    if len(reason) < REASON_MIN:
+        raise ServiceError("reason_required", "a reason is required to download a recording")
+    if len(reason) > REASON_MAX or "\x00" in reason:
+        raise ServiceError("reason_too_long", f"the reason is at most {REASON_MAX} characters")
+    _playable(recording)
+    approval = bool(settings.RECORDINGS_DOWNLOAD_APPROVAL)
+    with transaction.atomic():
+        request = DownloadRequest.objects.create(
+            recording=recording,
+            requested_by=user,
+            reason=reason,
+            state=DownloadState.PENDING_APPROVAL if approval else DownloadState.QUEUED,
+        )
+        record_event(
+            action="recording.download_requested",
+            actor=actor,
+            object_type="recording_download",
+            object_id=request.pk,
+            call_id=recording.call_id,
+            details={
+                "recording": str(recording.pk),
+                "reason": reason,
+                "approval_required": approval,
+            },
+        )
+        if not approval:
+            _queue_watermark(request)
+    return request
+
+
+def decide_download(*, request_id: Any, user: Any, approve: bool, note: str, actor: Actor) -> Any:
+    """A second person approves or rejects a pending download (never the requester)."""
+    from apps.recordings import selectors
+    from apps.recordings.models import DownloadRequest, DownloadState
+    from remotebank.errors import Forbidden
+
+    if not selectors.user_roles(user) & set(selectors.APPROVER_ROLES):
+        raise Forbidden("approval_not_allowed", "your role may not approve downloads")
+    if not isinstance(note, str) or len(note) > 200:
+        raise ServiceError("bad_note", "the note is a text of at most 200 characters")
+    with transaction.atomic():
+        request = (
+            DownloadRequest.objects.select_for_update()
+            .select_related("recording")
+            .filter(pk=request_id)
+            .first()
+        )
+        if request is None:
+            raise NotFound("download_not_found", "no such download request")
+        if request.requested_by_id == user.pk:
+            raise Forbidden("second_person_required", "someone else must approve your download")
+        if request.state != DownloadState.PENDING_APPROVAL:
+            raise ServiceError("wrong_state", f"the request is {request.state}")
+        request.decided_by = user
+        request.decided_at = timezone.now()
+        request.decision_note = note.strip()
+        request.state = DownloadState.QUEUED if approve else DownloadState.REJECTED
+        request.save(update_fields=["decided_by", "decided_at", "decision_note", "state"])
+        record_event(
+            action="recording.download_approved" if approve else "recording.download_rejected",
+            actor=actor,
+            object_type="recording_download",
+            object_id=request.pk,
+            call_id=request.recording.call_id,
+            details={"recording": str(request.recording_id), "note": request.decision_note},
+        )
+        if approve:
+            _queue_watermark(request)
+    return request
+
+
+def _queue_watermark(request: Any) -> None:
+    request_id = request.pk
+    transaction.on_commit(lambda: enqueue_watermark(request_id=request_id))
+
+
+def enqueue_watermark(*, request_id: uuid.UUID | str) -> str:
+    import django_rq
+
+    job_id = f"watermark-{uuid.UUID(str(request_id)).hex}"
+    django_rq.get_queue(queues.COMPOSE).enqueue(
+        WATERMARK_JOB,
+        str(request_id),
+        job_id=job_id,
+        job_timeout=settings.RQ_QUEUES[queues.COMPOSE]["DEFAULT_TIMEOUT"],
+        result_ttl=24 * 3600,
+        failure_ttl=7 * 24 * 3600,
+    )
+    return job_id
+
+
+def watermark_text(request: Any) -> list[str]:
+    """The lines burned into the copy: who (name and login) and when (Beijing time)."""
+    from zoneinfo import ZoneInfo
+
+    from apps.calls.models import staff_name
+
+    user = request.requested_by
+    when = timezone.now().astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+    return [
+        f"下载人 {staff_name(user)} ({user.get_username()})",
+        f"下载时间 {when} 北京时间",
+        f"申请 {str(request.pk)[:8]}",
+    ]
+
+
+def begin_watermark(*, request_id: Any, job_id: str = "") -> Any:
+    from apps.recordings.models import DownloadRequest, DownloadState
+
+    with transaction.atomic():
+        request = (
+            DownloadRequest.objects.select_for_update()
+            .select_related("recording", "requested_by")
+            .get(pk=request_id)
+        )
+        if request.state not in (DownloadState.QUEUED, DownloadState.PREPARING):
+            raise ServiceError("wrong_state", f"the request is {request.state}")
+        _playable(request.recording)
+        request.state = DownloadState.PREPARING
+        request.progress = 0.0
+        request.job_id = job_id[:100]
+        request.watermark_text = " / ".join(watermark_text(request))[:200]
+        request.save(update_fields=["state", "progress", "job_id", "watermark_text"])
+    return request
+
+
+def set_download_progress(*, request_id: Any, progress: float) -> None:
+    from apps.recordings.models import DownloadRequest, DownloadState
+
+    DownloadRequest.objects.filter(pk=request_id, state=DownloadState.PREPARING).update(
+        progress=round(min(max(progress, 0.0), 1.0), 4)
+    )
+
+
+def finish_watermark(*, request_id: Any, stored: StoredFile) -> Any:
+    from datetime import timedelta as _td
+
+    from apps.recordings.models import DownloadRequest, DownloadState
+
+    with transaction.atomic():
+        request = DownloadRequest.objects.select_for_update().get(pk=request_id)
+        request.state = DownloadState.READY
+        request.progress = 1.0
+        request.copy_key = stored.key
+        request.copy_size = stored.size
+        request.copy_sm3 = stored.sm3
+        request.copy_sha256 = stored.sha256
+        request.ready_at = timezone.now()
+        request.expires_at = request.ready_at + _td(hours=settings.RECORDINGS_DOWNLOAD_TTL_HOURS)
+        request.save()
+        record_event(
+            action="recording.download_prepared",
+            actor=SYSTEM,
+            object_type="recording_download",
+            object_id=request.pk,
+            call_id=request.recording.call_id,
+            details={
+                "key": stored.key,
+                "bytes": stored.size,
+                "sm3": stored.sm3,
+                "sha256": stored.sha256,
+                "watermark": request.watermark_text,
+            },
+        )
+    return request
+
+
+def fail_watermark(*, request_id: Any, error: str) -> None:
+    from apps.recordings.models import DownloadRequest, DownloadState
+
+    with transaction.atomic():
+        request = DownloadRequest.objects.select_for_update().filter(pk=request_id).first()
+        if request is None:
+            return
+        request.state = DownloadState.FAILED
+        request.error = error[:500]
+        request.save(update_fields=["state", "error"])
+        record_event(
+            action="recording.download_failed",
+            actor=SYSTEM,
+            object_type="recording_download",
+            object_id=request.pk,
+            call_id=request.recording.call_id,
+            details={"error": error[:200]},
+        )
+
+
+def record_download(*, request: Any, actor: Actor, range_start: int = 0) -> None:
+    """The requester fetched the watermarked copy (audited on every fetch)."""
+    from django.db.models import F
+
+    from apps.recordings.models import DownloadRequest
+
+    DownloadRequest.objects.filter(pk=request.pk).update(downloads=F("downloads") + 1)
+    record_event(
+        action="recording.downloaded",
+        actor=actor,
+        object_type="recording_download",
+        object_id=request.pk,
+        call_id=request.recording.call_id,
+        details={
+            "recording": str(request.recording_id),
+            "reason": request.reason,
+            "sm3": request.copy_sm3,
+            "range_start": range_start,
+        },
+    )
+
+
+def set_legal_hold(
+    *, recording: Recording, on: bool, reason: Any, user: Any, actor: Actor
+) -> Recording:
+    """Set or clear the legal hold (法律保全); both need a reason and are audited."""
+    from apps.recordings import selectors
+    from remotebank.errors import Forbidden
+
+    if not selectors.user_roles(user) & set(selectors.HOLD_ROLES):
+        raise Forbidden("hold_not_allowed", "your role may not set legal holds")
+    if not isinstance(reason, str) or len(" ".join(reason.split())) < REASON_MIN:
+        raise ServiceError("reason_required", "a reason is required")
+    reason = " ".join(reason.split())
+    if len(reason) > 200:
+        raise ServiceError("reason_too_long", "the reason is at most 200 characters")
+    with transaction.atomic():
+        recording = Recording.objects.select_for_update().get(pk=recording.pk)
+        if recording.legal_hold == on:
+            raise ServiceError(
+                "hold_unchanged", "the legal hold is already " + ("on" if on else "off")
+            )
+        if on and recording.purged_at is not None:
+            raise ServiceError("recording_purged", "the recording's files are already deleted")
+        before = {"legal_hold": recording.legal_hold, "reason": recording.legal_hold_reason}
+        recording.legal_hold = on
+        recording.legal_hold_reason = reason if on else ""
+        recording.legal_hold_since = timezone.now() if on else None
+        recording.save(update_fields=["legal_hold", "legal_hold_reason", "legal_hold_since"])
+        record_event(
+            action="recording.legal_hold_set" if on else "recording.legal_hold_cleared",
+            actor=actor,
+            object_type="recording",
+            object_id=recording.pk,
+            call_id=recording.call_id,
+            before=before,
+            after={"legal_hold": on, "reason": recording.legal_hold_reason},
+            details={"reason": reason},
+        )
+    return recording
