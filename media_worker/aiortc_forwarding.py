@@ -286,6 +286,9 @@ class ReceiverTap:
         self.ended = False
         self._sink: PacketSink | None = None
         self._on_end: Callable[[], None] | None = None
+        # Frame encryption (apps/security/frames.py): turns each received frame into its
+        # plaintext, or None to drop it; runs before keyframe detection and everything else.
+        self.frame_filter: Callable[[bytes], bytes | None] | None = None
         self._media_ssrc: int | None = None
         self._time_base: fractions.Fraction | None = None
         self._mapper = getattr(receiver, _RECEIVER_MAPPER)
@@ -363,6 +366,10 @@ class ReceiverTap:
                 codec.name.lower(), fractions.Fraction(1, codec.clockRate)
             )
         data = encoded_frame.data
+        if self.frame_filter is not None:
+            data = self.frame_filter(data)
+            if data is None:
+                return  # did not authenticate, or replayed: the filter counted it
         keyframe = is_keyframe(codec.name, data)
         # _handle_rtp_packet has just rebased the timestamp with this mapper; undo it.
         rtp_timestamp = (encoded_frame.timestamp + self._mapper._origin) & 0xFFFFFFFF

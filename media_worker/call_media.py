@@ -34,6 +34,7 @@ from django.conf import settings
 
 from apps.calls import media as media_services
 from apps.calls.events import EVENT, call_group
+from media_worker import frame_crypto  # frame encryption: media_worker/frame_crypto.py
 from media_worker.aiortc_forwarding import (
     ForwardingSource,
     enable_forwarding,
@@ -160,6 +161,7 @@ class ParticipantMedia:
     last_frames: int = 0
     last_stats_at: float = field(default_factory=time.monotonic)
     width: int = 0
+    frames: Any = None  # frame_crypto: the FrameCipher when its page encrypts frames
     height: int = 0
 
 
@@ -182,6 +184,7 @@ class CallMedia:
         self.channel = ""
         self.tasks: set[asyncio.Task[Any]] = set()
         self.recorder: CallRecorder | None = None  # recording: every incoming track
+        self.frame_keys = frame_crypto.FrameKeyring(call_id)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -329,6 +332,11 @@ class CallMedia:
             await participant.pc.addIceCandidate(candidate)
 
     async def _on_offer(self, participant_id: int, role: str, message: dict[str, Any]) -> None:
+        try:  # frame encryption (media_worker/frame_crypto.py), per the deployment's setting
+            frame_cipher = await self.frame_keys.for_offer(message["payload"])
+        except frame_crypto.Refused as exc:
+            await self._reply(message["reply_channel"], _error(message, exc.code, exc.text))
+            return
         previous = self.participants.pop(participant_id, None)
         if previous is not None:
             previous.closing = True
@@ -343,12 +351,15 @@ class CallMedia:
             pc=pc,
             reply_channel=message["reply_channel"],
             reconnect=previous is not None,
+            frames=frame_cipher,
         )
         self.participants[participant_id] = participant
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
+            if participant.frames is not None:  # decrypt before forwarding and recording
+                frame_crypto.protect_receiver(receiver, participant.frames)
             source = ForwardingSource(track, receiver)
             if track.kind == "video":
                 source.add_sink(lambda packet, info: _note_size(participant, packet))
@@ -389,7 +400,7 @@ class CallMedia:
                 transceiver.setCodecPreferences(codecs)
                 track = SlotTrack(self.slots[(OTHER_ROLE[role], kind)])
                 participant.sent[kind] = track
-                sender = pc.addTrack(track)
+                sender = pc.addTrack(frame_crypto.protect_track(track, participant.frames))
                 watch_keyframe_requests(sender)
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
@@ -482,6 +493,7 @@ async def _participant_stats(p: ParticipantMedia) -> dict[str, Any]:
         "fps": round((frames - p.last_frames) / elapsed, 1),
     }
     row["quality"] = _quality(row)
+    row.update(frame_crypto.stats_fields(p.frames))
     p.last_bytes_in, p.last_bytes_out, p.last_frames, p.last_stats_at = (
         bytes_in,
         bytes_out,

@@ -307,4 +307,10 @@ RECORDINGS_RETENTION_DEFAULT_YEARS = env_str("RECORDINGS_RETENTION_DEFAULT_YEARS
 STATICFILES_DIRS += [("vendor/sm-crypto", BASE_DIR / "node_modules" / "sm-crypto" / "dist")]
 # "optional": plain chat text is still accepted; "required": refused with encryption_required.
 PAYLOAD_ENCRYPTION = env_str("PAYLOAD_ENCRYPTION", "optional")
+# Frame-level media encryption on top of DTLS-SRTP (apps/security/frames.py, docs/security.md):
+# "off"; "preferred" (pages that support encoded transforms encrypt, others such as SDK
+# clients stay on DTLS-SRTP only); "required" (a media offer without it is refused).
+MEDIA_FRAME_ENCRYPTION = env_str("MEDIA_FRAME_ENCRYPTION", "preferred")
+if MEDIA_FRAME_ENCRYPTION not in ("off", "preferred", "required"):
+    raise ImproperlyConfigured("MEDIA_FRAME_ENCRYPTION must be off, preferred or required")
 # --- end of browser payload encryption ----------------------------------------------------------

@@ -22,6 +22,7 @@ from apps.calls.events import agent_group, call_group
 from apps.calls.identity import Identity, identify
 from apps.calls.models import CallState, Participant
 from apps.security import browser as payload_crypto
+from apps.security import frames as frame_crypto
 from remotebank.errors import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -358,7 +359,14 @@ async def _crypto_key(consumer: SignalingConsumer, message: dict[str, Any]) -> d
         call_id=participant.call_id, key_id=message.get("key_id"), wrapped=message.get("wrapped")
     )
     consumer.payload_key = key
-    return {"key_id": key.key_id, "suite": key.suite, "cipher": key.badge}
+    ack: dict[str, Any] = {"key_id": key.key_id, "suite": key.suite, "cipher": key.badge}
+    # Frame encryption (apps/security/frames.py): the call's frame key, sealed under this key.
+    frame_key = await db(frame_crypto.frame_key_for_socket)(
+        call_id=participant.call_id, payload_key=key
+    )
+    if frame_key is not None:
+        ack["frame_key"] = frame_key
+    return ack
 
 
 @handles("chat.ack", "agent", "customer")
@@ -381,7 +389,15 @@ async def _media_offer(consumer: SignalingConsumer, message: dict[str, Any]) -> 
         raise ServiceError("bad_sdp", "sdp must be an SDP offer")
     if len(sdp) > MAX_SDP_CHARS:
         raise ServiceError("bad_sdp", "sdp too large")
-    await _to_media_job(consumer, message, "offer", {"sdp": sdp})
+    payload: dict[str, Any] = {"sdp": sdp}
+    frames = message.get("frame_encryption")  # the suite the page encrypts frames with
+    if frames is not None:
+        if frames not in ("gm", "intl"):
+            raise ServiceError("bad_message", "frame_encryption must be gm or intl")
+        if consumer.payload_key is None:
+            raise ServiceError("no_payload_key", "negotiate a key with crypto.key first")
+        payload["frame_encryption"] = frames
+    await _to_media_job(consumer, message, "offer", payload)
 
 
 @handles("media.candidate", "agent", "customer")

@@ -717,6 +717,9 @@
       preferCodec(audio, "audio", "opus");
       preferCodec(video, "video", this.caps.video_codec || "VP8");
 
+      // Frame encryption (framecrypto.js): transforms go on before the offer is made.
+      const frameSuite = RB.frameCrypto ? await RB.frameCrypto.attach(pc, this.client) : null;
+      this.checkCurrent(pc);
       await pc.setLocalDescription(await pc.createOffer());
       await waitGathering(pc);
       this.checkCurrent(pc);
@@ -733,6 +736,7 @@
       }, ANSWER_TIMEOUT_MS);
       const fields = { sdp: pc.localDescription.sdp };
       if (this.role === "agent") fields.call_id = this.call.call_id;
+      if (frameSuite) fields.frame_encryption = frameSuite;
       try {
         // The answer may come before or after the ack; either failing fails the attempt.
         const acked = this.client.request("media.offer", fields, { id: id });

@@ -222,7 +222,12 @@
         .newSession(params)
         .then((made) =>
           this.request("crypto.key", { call_id: callId, key_id: params.key_id, wrapped: made.wrapped })
-            .then(() => made.session)
+            .then((ack) =>
+              // The call's frame key, sealed under this session (framecrypto.js).
+              ack.frame_key && RB.frameCrypto
+                ? RB.frameCrypto.accept(made.session, ack.frame_key).then(() => made.session)
+                : made.session
+            )
         )
         .then((session) => {
           if (this.ws !== ws) return null;
@@ -240,6 +245,7 @@
 
     dropPayload() {
       if (this.payload || this.payloadReady) this.emit("payload", { state: "off" });
+      if (RB.frameCrypto) RB.frameCrypto.forget();
       this.payload = null;
       this.payloadReady = null;
       this.payloadKeyId = null;

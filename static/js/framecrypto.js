@@ -1,0 +1,125 @@
+/* Frame encryption on the page (docs/security.md "Frame encryption").
+ *
+ * The call's frame key arrives in the ack of this socket's `crypto.key`, sealed under the
+ * socket's payload key (signal.js hands it to accept()). attach(pc) puts an
+ * RTCRtpScriptTransform on every sender and receiver of the peer connection, run by
+ * framecrypto-worker.js, before the offer is made; media.js then tells the server
+ * `frame_encryption: <suite>` in media.offer. The key is kept in the worker's memory only.
+ * The protection indicator ([data-media-protection], includes/media_protection.html) shows
+ * "DTLS-SRTP" or "DTLS-SRTP + frame encryption (cipher)".
+ */
+(function () {
+  "use strict";
+
+  const RB = (window.RB = window.RB || {});
+  const here = document.currentScript && document.currentScript.src;
+  const WORKER_URL = here ? here.replace(/framecrypto\.js([?#].*)?$/, "framecrypto-worker.js") : null;
+
+  function vendor(name) {
+    const el = document.querySelector('script[src*="sm-crypto/' + name + '"]');
+    return el ? el.src : null;
+  }
+
+  class FrameCrypto {
+    constructor() {
+      this.supported = typeof window.RTCRtpScriptTransform === "function" && !!WORKER_URL;
+      this.worker = null;
+      this.mode = "off"; // the deployment's setting, once a frame key arrived: preferred | required
+      this.suite = null;
+      this.cipher = null;
+      this.hasKey = false;
+      this.active = false; // the current peer connection encrypts its frames
+      this.requests = new Map();
+      this.seq = 0;
+    }
+
+    ensureWorker() {
+      if (this.worker) return this.worker;
+      this.worker = new Worker(WORKER_URL);
+      this.worker.onmessage = (event) => {
+        const m = event.data || {};
+        const done = this.requests.get(m.id);
+        if (done) {
+          this.requests.delete(m.id);
+          done(m);
+        }
+      };
+      const scripts = [vendor("sm3.js"), vendor("sm4.js")].filter(Boolean);
+      this.worker.postMessage({ type: "init", scripts: scripts });
+      return this.worker;
+    }
+
+    /** The `frame_key` of a crypto.key ack: {mode, suite, cipher, enc} opened with `session`. */
+    async accept(session, frameKey) {
+      this.mode = frameKey.mode;
+      this.suite = frameKey.suite;
+      this.cipher = frameKey.cipher;
+      if (!this.supported) {
+        this.show();
+        return;
+      }
+      const body = await session.open(frameKey.enc);
+      this.ensureWorker().postMessage({ type: "key", suite: frameKey.suite, key: body.key });
+      this.hasKey = true;
+      this.show();
+    }
+
+    forget() {
+      if (this.worker) this.worker.postMessage({ type: "forget" });
+      this.hasKey = false;
+      this.active = false;
+      this.mode = "off";
+      this.show();
+    }
+
+    /**
+     * Before createOffer: put the transforms on `pc` when this deployment encrypts frames and
+     * the key is here. Resolves with the suite to announce in media.offer, or null.
+     */
+    async attach(pc, client) {
+      const ready = client.payload || (client.payloadReady && (await client.payloadReady));
+      this.active = false;
+      if (!ready || !this.hasKey || !this.supported || this.mode === "off") {
+        this.show();
+        return null;
+      }
+      const worker = this.ensureWorker();
+      for (const transceiver of pc.getTransceivers()) {
+        const kind = transceiver.receiver.track && transceiver.receiver.track.kind;
+        transceiver.sender.transform = new RTCRtpScriptTransform(worker, { op: "encrypt", kind: kind });
+        transceiver.receiver.transform = new RTCRtpScriptTransform(worker, { op: "decrypt", kind: kind });
+      }
+      this.active = true;
+      this.show();
+      return this.suite;
+    }
+
+    /** The worker's counters: {sealed, opened, dropped, nokey, bytes, ms}. */
+    stats() {
+      if (!this.worker) return Promise.resolve(null);
+      this.seq += 1;
+      const id = this.seq;
+      return new Promise((resolve) => {
+        this.requests.set(id, (m) => resolve(Object.assign({ suite: m.suite }, m.stats)));
+        this.worker.postMessage({ type: "stats", id: id });
+      });
+    }
+
+    show() {
+      for (const el of document.querySelectorAll("[data-media-protection]")) {
+        const label = el.querySelector("[data-protection-label]");
+        const on = this.active;
+        el.dataset.mediaProtection = on ? "frames" : "dtls";
+        el.dataset.cipher = on ? this.cipher : "";
+        if (label) {
+          label.textContent = on
+            ? el.dataset.labelFrames.replace("%(cipher)s", this.cipher)
+            : el.dataset.labelDtls;
+        }
+      }
+    }
+  }
+
+  RB.frameCrypto = new FrameCrypto();
+  document.addEventListener("DOMContentLoaded", () => RB.frameCrypto.show());
+})();
