@@ -301,6 +301,17 @@ RECORDINGS_DOWNLOAD_TTL_HOURS = env_int("RECORDINGS_DOWNLOAD_TTL_HOURS", 24)
 RECORDINGS_RETENTION_DEFAULT_YEARS = env_str("RECORDINGS_RETENTION_DEFAULT_YEARS", "forever")
 # --- end of recordings -----------------------------------------------------------------------
 
+# --- quality inspection (apps.qc, media_worker/qc.py, media_worker/vision.py) ----------------
+QC_RETRIES = env_int("QC_RETRIES", 2)  # immediate retries of a failed QC job
+# Thresholds of media_worker.qc.QcOptions (seconds unless named otherwise), overridable here.
+QC_OPTIONS = {
+    "sample_fps": env_float("QC_SAMPLE_FPS", 4.0),
+    "gap_seconds": env_float("QC_GAP_SECONDS", 2.0),
+    "silence_seconds": env_float("QC_SILENCE_SECONDS", 3.0),
+    "min_face_share": env_float("QC_MIN_FACE_SHARE", 0.8),
+}
+# --- end of quality inspection ---------------------------------------------------------------
+
 # --- browser payload encryption (apps.security.browser) -----------------------------------------
 # sm-crypto's browser bundles, installed from package.json by `make install` (npm ci), served as
 # /static/vendor/sm-crypto/{sm2,sm3,sm4}.js.

@@ -1,0 +1,101 @@
+"""Quality inspection (质检): one automatic report per inspected recording, with findings.
+
+A report is made by the QC job (`apps.qc.jobs.run_qc`, queue ``qc``) when a recording becomes
+ready; its findings sit on the call's timeline both as seconds into the composed file
+(`start_offset` / `end_offset`) and as server wall-clock times (`start_at` / `end_at`).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from apps.calls.models import Call, Participant
+from apps.recordings.models import Recording
+
+
+class ReportState(models.TextChoices):
+    QUEUED = "queued", _("排队中")
+    RUNNING = "running", _("质检中")
+    DONE = "done", _("已完成")
+    FAILED = "failed", _("质检失败")
+
+
+class Verdict(models.TextChoices):
+    PASS = "pass", _("通过")
+    NEEDS_REVIEW = "needs_review", _("待复核")
+    FAIL = "fail", _("不通过")
+
+
+class Severity(models.TextChoices):
+    INFO = "info", _("提示")
+    WARNING = "warning", _("警告")
+    ERROR = "error", _("严重")
+
+
+class Category(models.TextChoices):
+    COMPLETE = "complete", _("完整性")
+    MEDIA = "media", _("音视频质量")
+    VISION = "vision", _("画面合规")
+    COMPLIANCE = "compliance", _("业务合规")
+
+
+class QcReport(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    recording = models.ForeignKey(Recording, on_delete=models.PROTECT, related_name="qc_reports")
+    call = models.ForeignKey(Call, on_delete=models.PROTECT, related_name="qc_reports")
+    state = models.CharField(
+        _("状态"), max_length=16, choices=ReportState.choices, default=ReportState.QUEUED
+    )
+    verdict = models.CharField(_("结论"), max_length=16, choices=Verdict.choices, blank=True)
+    score = models.PositiveSmallIntegerField(_("得分"), null=True, blank=True)
+    progress = models.FloatField(_("进度"), default=0.0)
+    attempts = models.PositiveIntegerField(default=0)
+    job_id = models.CharField(max_length=100, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    # The composed file inspected (its SM3 at the time: a recomposed file gets a new report).
+    composed_sm3 = models.CharField(max_length=64, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    analysis_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("质检报告")
+        verbose_name_plural = _("质检报告")
+        ordering = ["-requested_at"]
+        indexes = [models.Index(fields=["verdict", "requested_at"])]
+
+    def __str__(self) -> str:
+        return f"qc {self.pk} of {self.recording_id}: {self.verdict or self.state}"
+
+
+class QcFinding(models.Model):
+    report = models.ForeignKey(QcReport, on_delete=models.CASCADE, related_name="findings")
+    category = models.CharField(_("类别"), max_length=16, choices=Category.choices)
+    code = models.CharField(_("问题"), max_length=40)
+    severity = models.CharField(_("级别"), max_length=8, choices=Severity.choices)
+    # Seconds into the composed file (second 0 = Recording.timeline_start) and wall clock;
+    # empty for a finding about the whole recording (a missing key point).
+    start_offset = models.FloatField(null=True, blank=True)
+    end_offset = models.FloatField(null=True, blank=True)
+    start_at = models.DateTimeField(null=True, blank=True)
+    end_at = models.DateTimeField(null=True, blank=True)
+    participant = models.ForeignKey(
+        Participant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    role = models.CharField(max_length=16, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("质检发现")
+        verbose_name_plural = _("质检发现")
+        ordering = ["start_offset", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.start_offset}-{self.end_offset}"
