@@ -242,7 +242,7 @@ def _agent_state(identity: Identity) -> dict[str, Any]:
     if call is not None:
         state["call_id"] = str(call.pk)
         state["call"] = selectors.call_summary(call)
-        state["chat"] = selectors.chat_history(call)
+        # No chat in hello: it follows as `chat.history`, encrypted, after crypto.key.
     pending = agent.offers.filter(state="pending").select_related(
         "call", "call__business_type", "call__customer"
     )
@@ -261,7 +261,7 @@ def _customer_state(identity: Identity) -> dict[str, Any]:
         state.update(position=position, estimated_wait_s=wait)
     elif call.state == CallState.CONNECTED:
         state["call"] = selectors.call_summary(call)
-        state["chat"] = selectors.chat_history(call)
+        # No chat in hello: it follows as `chat.history`, encrypted, after crypto.key.
     return state
 
 
@@ -366,6 +366,15 @@ async def _crypto_key(consumer: SignalingConsumer, message: dict[str, Any]) -> d
     )
     if frame_key is not None:
         ack["frame_key"] = frame_key
+    # The call's chat so far, now that it can travel encrypted (docs/protocol.md).
+    history = await db(selectors.chat_history)(participant.call)
+    await consumer.send_json(
+        {
+            "type": "chat.history",
+            "call_id": str(participant.call_id),
+            "enc": key.seal({"messages": history}),
+        }
+    )
     return ack
 
 

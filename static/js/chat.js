@@ -62,6 +62,10 @@
       this.cipherBadge.hidden = true;
       this.form.parentNode.insertBefore(this.cipherBadge, this.form);
       client.on("payload", (p) => this.showCipher(p));
+      // The call's history arrives encrypted once this socket's key is agreed (never in hello).
+      client.on("chat.history", (e) => {
+        if (e.call_id === this.getCallId()) this.reset(e.messages || []);
+      });
     }
 
     /** "已加密 SM4" / "已加密 AES" while chat travels encrypted on this socket. */

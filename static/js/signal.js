@@ -202,7 +202,9 @@
       if (!session) return null;
       try {
         const body = await session.open(msg.enc);
-        const event = Object.assign({}, msg, { text: body.text });
+        // chat.history carries {messages}; chat.message and the like carry {text}.
+        const opened = body.messages ? { messages: body.messages } : { text: body.text };
+        const event = Object.assign({}, msg, opened);
         delete event.enc;
         return event;
       } catch (err) {
