@@ -119,6 +119,11 @@ def seed_demo() -> DemoSummary:
                 customer=customer, id_number=id_number, phone=phone, address=address, actor=SYSTEM
             )
     ApiClient.objects.get_or_create(key_id="demo-mobile-bank", defaults={"name": "演示手机银行"})
+    from apps.banking.gateway.sandbox import seed_sandbox  # the sandbox core's own tables
+
+    seed_sandbox(
+        [(f"DEMO{i:04d}", name, *demo_identity(i)[:2]) for i, name in enumerate(CUSTOMERS, start=1)]
+    )
     return DemoSummary(
         agents=[a[0] for a in AGENTS],
         staff=[s[0] for s in STAFF],

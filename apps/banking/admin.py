@@ -1,9 +1,51 @@
 from django.contrib import admin
 
-from apps.banking.models import BusinessType
+from apps.banking.models import BusinessType, Transaction, TransactionEvent
+from apps.banking.selectors import visible_transactions
 
 
 @admin.register(BusinessType)
 class BusinessTypeAdmin(admin.ModelAdmin):
     list_display = ["code", "name_zh", "name_en", "skill", "requires_recording", "active"]
     list_filter = ["skill", "active", "requires_recording"]
+
+
+class TransactionEventInline(admin.TabularInline):
+    model = TransactionEvent
+    extra = 0
+    can_delete = False
+    fields = ["at", "kind", "from_state", "to_state", "detail", "severity"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Transaction)
+class TransactionAdmin(admin.ModelAdmin):
+    """Read-only: transactions change only through the services (audited state machine)."""
+
+    list_display = ["id", "scenario", "state", "call", "customer", "created_at", "core_reference"]
+    list_filter = ["scenario", "state"]
+    search_fields = ["call__number", "core_reference"]
+    inlines = [TransactionEventInline]
+    fields = [
+        "id", "call", "scenario", "state", "customer", "created_by", "created_at", "summary",
+        "identity", "authorization_scope", "authorization_expires", "authorized_at",
+        "confirmed_at", "signature_sm3", "submitted_at", "finished_at", "result_code",
+        "result_message", "core_reference", "receipt_sm3",
+    ]  # fmt: skip
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        """Agents see only the transactions of calls they took part in."""
+        return visible_transactions(request.user)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

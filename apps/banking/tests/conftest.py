@@ -1,0 +1,110 @@
+"""Connected calls of each business, and helpers that play the agent's and customer's parts."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+from PIL import Image, ImageDraw
+
+from apps.accounts.services import set_presence_by_agent
+from apps.audit.services import Actor
+from apps.banking import services
+from apps.banking.gateway import pin as pin_gateway
+from apps.calls import services as calls
+from apps.calls.models import Call, CallOffer, OfferState, Participant
+from apps.security.services import clear_key_caches
+
+
+@pytest.fixture(autouse=True)
+def banking_settings(settings):
+    settings.MASTER_KEY = "00112233445566778899aabbccddeeff" * 2
+    settings.CRYPTO_SUITE = "gm"
+    clear_key_caches()
+    pin_gateway.reset_client()
+    yield settings
+    clear_key_caches()
+
+
+@pytest.fixture(autouse=True)
+def no_media_job(monkeypatch):
+    import apps.calls.media
+
+    monkeypatch.setattr(apps.calls.media, "heartbeat", lambda call_id: None)
+
+
+def connect_call(api_client_obj, user, *, customer: str = "DEMO0001", business: str) -> Call:
+    """`customer`'s call for `business`, connected to `user` (an agent)."""
+    ticket, token = calls.issue_entry_ticket(
+        client=api_client_obj,
+        customer_reference=customer,
+        customer_name="",
+        business_code=business,
+        location=None,
+    )
+    calls.redeem_entry_ticket(token=token)
+    set_presence_by_agent(user=user, state="ready")
+    queued = calls.join_queue(ticket_id=ticket.pk, location=None)
+    calls.dispatch()
+    offer = CallOffer.objects.select_related("agent").get(call=queued, state=OfferState.PENDING)
+    assert offer.agent.user_id == user.pk
+    calls.accept_offer(offer_id=offer.pk, agent=offer.agent)
+    return Call.objects.get(pk=queued.pk)
+
+
+@pytest.fixture
+def make_call(api_client_obj, demo):
+    from django.contrib.auth import get_user_model
+
+    def make(business: str, customer: str = "DEMO0001", agent: str = "agent01") -> Call:
+        user = get_user_model().objects.get(username=agent)
+        return connect_call(api_client_obj, user, customer=customer, business=business)
+
+    return make
+
+
+def customer_of(call: Call) -> Participant:
+    return Participant.objects.get(call=call, role="customer")
+
+
+def signature_png() -> str:
+    """A drawn signature as the pad exports it (base64 PNG, transparent background)."""
+    image = Image.new("RGBA", (400, 160), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.line(
+        [(20, 120), (80, 30), (140, 130), (220, 40), (300, 120), (380, 50)],
+        fill=(0, 0, 0, 255),
+        width=5,
+    )
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return base64.b64encode(out.getvalue()).decode()
+
+
+def envelope(tx, field: str, pin: str, **kwargs) -> dict[str, str]:
+    return pin_gateway.seal_pin_for_tests(
+        pin,
+        transaction_id=str(tx.pk),
+        field=field,
+        params=pin_gateway.gateway_key_params(),
+        **kwargs,
+    )
+
+
+def confirm(tx, user, *, checks=None):
+    """Agent verifies identity and asks; customer confirms and signs."""
+    tx = services.verify_identity(
+        transaction_id=tx.pk, checks=checks or {"id_card": True, "face": True}, user=user
+    )
+    tx = services.request_confirmation(transaction_id=tx.pk, user=user)
+    return services.confirm_by_customer(
+        transaction_id=tx.pk,
+        participant=customer_of(tx.call),
+        accept=True,
+        signature=signature_png(),
+    )
+
+
+def customer_actor(call: Call) -> Actor:
+    return Actor.customer(call.customer_id)
