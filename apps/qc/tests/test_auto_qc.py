@@ -10,7 +10,8 @@ import pytest
 from rq import SimpleWorker
 
 from apps.audit.models import AuditEvent
-from apps.calls.models import Participant
+from apps.audit.services import Actor
+from apps.calls.models import Call, Participant
 from apps.qc.models import QcReport, ReportState, Verdict
 from apps.qc.tests import synth
 from apps.qc.tests.conftest import at, record_packets
@@ -25,6 +26,16 @@ pytestmark = pytest.mark.django_db
 
 CALL_SECONDS = 40.0
 MEDIA_FROM, MEDIA_TO = 0.5, 39.5
+# debit_pin_reset requires these, in this order (apps.banking.scenarios).
+REQUIRED = ["identity_shown", "face_verified", "customer_confirmed", "signed", "pin_entered"]
+
+
+def add_transaction(call, agent, *, scenario: str = "debit_pin_reset", state: str = "completed"):
+    from apps.banking.models import Transaction
+
+    return Transaction.objects.create(
+        call=call, scenario=scenario, state=state, customer=call.customer, created_by=agent
+    )
 
 
 def customer_picture(defects: bool):
@@ -41,12 +52,21 @@ def customer_picture(defects: bool):
     )
 
 
-def record_call(call, *, defects: bool) -> Recording:
-    """A 40 s call: both parties' camera and microphone from 0.5 s to 39.5 s. With defects:
-    the customer out of frame 10-15 s, black 20-23 s; nobody audible 26-30 s; the agent's
-    media missing 32-37 s (a reconnect without any event explaining it)."""
+def record_call(call, agent, *, defects: bool) -> Recording:
+    """A 40 s call with a PIN reset: both parties' camera and microphone from 0.5 s to 39.5 s,
+    the required key points marked 2 s apart from 3 s. With defects: the customer out of
+    frame 10-15 s, black 20-23 s; nobody audible 26-30 s; the agent's media missing 32-37 s
+    (a reconnect without any event explaining it); the customer's signature never marked."""
     t0 = float(int(time.time()) - 120)
     Participant.objects.filter(call=call).update(joined_at=at(t0))
+    Call.objects.filter(pk=call.pk).update(connected_at=at(t0))
+    add_transaction(call, agent)
+    for index, code in enumerate(REQUIRED):
+        if defects and code == "signed":
+            continue
+        recordings.mark_key_point(
+            call=call, code=code, actor=Actor.staff(agent), at=at(t0 + 3 + 2 * index)
+        )
     context = recordings.begin_capture(call_id=call.pk, epoch=1)
     silent = [(26.0, 30.0)] if defects else []
     seconds = MEDIA_TO - MEDIA_FROM
@@ -97,8 +117,8 @@ def spans(report: QcReport) -> list[tuple[str, str, float | None, float | None]]
     )  # fmt: skip
 
 
-def test_a_clean_recording_passes(call, django_capture_on_commit_callbacks):
-    recording = record_call(call, defects=False)
+def test_a_clean_recording_passes(call, agent, django_capture_on_commit_callbacks):
+    recording = record_call(call, agent, defects=False)
 
     report = compose_and_inspect(recording, django_capture_on_commit_callbacks)
 
@@ -113,12 +133,14 @@ def test_a_clean_recording_passes(call, django_capture_on_commit_callbacks):
     assert actions == ["qc.requested", "qc.started", "qc.completed"]
 
 
-def test_known_defects_are_found_where_they_are(call, django_capture_on_commit_callbacks):
-    recording = record_call(call, defects=True)
+def test_known_defects_are_found_where_they_are(call, agent, django_capture_on_commit_callbacks):
+    recording = record_call(call, agent, defects=True)
 
     report = compose_and_inspect(recording, django_capture_on_commit_callbacks)
 
-    found = spans(report)
+    missing = report.findings.get(code="key_point_missing")
+    assert missing.data == {"key_point": "signed"} and missing.severity == "error"
+    found = [f for f in spans(report) if f[0] != "key_point_missing"]
     expected = [
         ("black", "customer", 20.0, 23.0),
         ("gap", "agent", 32.0, 37.0),
@@ -136,5 +158,31 @@ def test_known_defects_are_found_where_they_are(call, django_capture_on_commit_c
     assert abs((gap.start_at - recording.timeline_start).total_seconds() - 32.0) <= 0.5
     # The findings are a playback timeline source.
     qc_items = [i for i in timeline.collect(recording) if i["kind"] == "qc"]
-    assert len(qc_items) == len(found)
+    assert len(qc_items) == len(found) + 1
     assert {i["severity"] for i in qc_items} == {"error", "warning"}
+
+
+def test_key_points_out_of_order_fail(call, agent):
+    from apps.qc.compliance import key_point_findings
+
+    t0 = float(int(time.time()) - 60)
+    Call.objects.filter(pk=call.pk).update(connected_at=at(t0))
+    add_transaction(call, agent)
+    order = ["face_verified", "identity_shown", "customer_confirmed", "signed", "pin_entered"]
+    for index, code in enumerate(order):
+        recordings.mark_key_point(
+            call=call, code=code, actor=Actor.staff(agent), at=at(t0 + 2 * index)
+        )
+    recording = recordings.begin_capture(call_id=call.pk, epoch=1)
+    recording = Recording.objects.get(pk=recording.recording_id)
+    Recording.objects.filter(pk=recording.pk).update(timeline_start=at(t0))
+    recording.refresh_from_db()
+    findings = key_point_findings(call, recording)
+    # face_verified was marked before identity_shown, which the scenario wants first.
+    assert [(f["code"], f["data"], f["start"]) for f in findings] == [
+        (
+            "key_point_order",
+            {"key_point": "face_verified", "expected_after": "identity_shown"},
+            0.0,
+        )
+    ]

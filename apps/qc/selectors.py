@@ -1,0 +1,133 @@
+"""Reads of apps.qc: the 应录未录 report (transactions that needed a recording and have no
+passing one), reports for the pages, and who may see them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from apps.qc.models import QcReport, ReportState, Verdict
+
+#: Who sees QC reports and the misses report: QC reviewers and supervisors.
+QC_ROLES = ("qc_reviewer", "supervisor")
+
+#: Why a transaction counts as "should have been recorded, was not" (应录未录).
+MISS_REASONS = {
+    "no_recording": "没有录像",
+    "recording_failed": "录像合成失败",
+    "recording_pending": "录像尚未就绪",
+    "not_inspected": "尚未质检",
+    "qc_failed": "质检不通过",
+    "needs_review": "待人工复核",
+}
+
+#: Transaction states that mean no business was done: nothing needed recording.
+NOT_DONE_STATES = ("draft", "cancelled")
+
+
+def user_roles(user: Any) -> set[str]:
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    return set(user.groups.values_list("name", flat=True))
+
+
+def can_inspect(user: Any) -> bool:
+    return bool(user_roles(user) & set(QC_ROLES))
+
+
+@dataclass(frozen=True)
+class Miss:
+    transaction_id: str
+    scenario: str
+    scenario_name: str
+    tx_state: str
+    call_id: str
+    call_number: str
+    agent_employee_no: str
+    at: datetime
+    reason: str
+    recording_id: str | None
+    report_id: str | None
+
+    @property
+    def reason_label(self) -> str:
+        return MISS_REASONS[self.reason]
+
+
+def recording_misses(*, since: datetime | None = None, until: datetime | None = None) -> list[Miss]:
+    """Every transaction whose scenario requires recording and whose call has no recording
+    that passed QC (the latest finished report's verdict), oldest first."""
+    try:
+        from apps.banking import scenarios
+        from apps.banking.models import Transaction
+    except ImportError:  # a deployment without the banking scenarios
+        return []
+    from apps.recordings.models import Recording, RecordingState
+
+    txs = Transaction.objects.exclude(state__in=NOT_DONE_STATES).select_related(
+        "call", "call__agent"
+    )
+    if since is not None:
+        txs = txs.filter(created_at__gte=since)
+    if until is not None:
+        txs = txs.filter(created_at__lt=until)
+    txs = list(txs.order_by("created_at"))
+    recordings = {
+        r.call_id: r for r in Recording.objects.filter(call_id__in={t.call_id for t in txs})
+    }
+    latest: dict[Any, QcReport] = {}
+    for report in QcReport.objects.filter(
+        call_id__in={t.call_id for t in txs}, state=ReportState.DONE
+    ).order_by("finished_at"):
+        latest[report.call_id] = report
+    misses = []
+    for tx in txs:
+        scenario = scenarios.get(tx.scenario)
+        if scenario is None or not scenario.requires_recording:
+            continue
+        recording = recordings.get(tx.call_id)
+        report = latest.get(tx.call_id)
+        if recording is None:
+            reason = "no_recording"
+        elif recording.state == RecordingState.FAILED:
+            reason = "recording_failed"
+        elif recording.state != RecordingState.READY:
+            reason = "recording_pending"
+        elif report is None:
+            reason = "not_inspected"
+        elif report.verdict == Verdict.PASS:
+            continue
+        elif report.verdict == Verdict.FAIL:
+            reason = "qc_failed"
+        else:
+            reason = "needs_review"
+        misses.append(
+            Miss(
+                transaction_id=str(tx.pk),
+                scenario=tx.scenario,
+                scenario_name=scenario.name,
+                tx_state=tx.state,
+                call_id=str(tx.call_id),
+                call_number=tx.call.number,
+                agent_employee_no=tx.call.agent.employee_no if tx.call.agent_id else "",
+                at=tx.created_at,
+                reason=reason,
+                recording_id=str(recording.pk) if recording else None,
+                report_id=str(report.pk) if report else None,
+            )
+        )
+    return misses
+
+
+def report_for_viewer(user: Any, report_id: Any) -> QcReport | None:
+    if not can_inspect(user):
+        return None
+    try:
+        rid = uuid.UUID(str(report_id))
+    except ValueError:
+        return None
+    return (
+        QcReport.objects.select_related("recording", "call", "call__agent").filter(pk=rid).first()
+    )

@@ -1,0 +1,103 @@
+"""应录未录 (the report of transactions without a passing recording) and the QC pages' access."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.audit.models import AuditEvent
+from apps.qc import services
+from apps.qc.models import QcFinding, QcReport, ReportState
+from apps.qc.selectors import recording_misses
+from apps.qc.tests.test_auto_qc import add_transaction
+from apps.recordings.models import Recording, RecordingState
+
+pytestmark = pytest.mark.django_db
+
+
+def ready_recording(call) -> Recording:
+    now = timezone.now()
+    return Recording.objects.create(
+        call=call, state=RecordingState.READY, timeline_start=now, timeline_end=now,
+        duration_seconds=10.0, composed_key=f"calls/{call.pk.hex}/composed-01.mp4",
+    )  # fmt: skip
+
+
+def finished_report(recording, findings) -> QcReport:
+    report = QcReport.objects.create(recording=recording, call=recording.call)
+    services.begin_run(report_id=report.pk)
+    return services.finish_run(
+        report_id=report.pk, findings=findings, metrics={}, analysis_seconds=1.0
+    )
+
+
+GAP = {"category": "complete", "code": "gap", "severity": "error", "start": 1.0, "end": 4.0}
+
+
+def test_every_transaction_needing_a_recording_without_a_passing_one_is_listed(call, agent):
+    tx = add_transaction(call, agent)
+    assert [(m.transaction_id, m.reason) for m in recording_misses()] == [
+        (str(tx.pk), "no_recording")
+    ]
+    recording = ready_recording(call)
+    assert [m.reason for m in recording_misses()] == ["not_inspected"]
+    failed = finished_report(recording, [GAP])
+    assert failed.verdict == "fail" and failed.score == 75
+    assert [m.reason for m in recording_misses()] == ["qc_failed"]
+    out = StringIO()
+    with pytest.raises(SystemExit) as exit_:
+        call_command("recording_misses", "--json", stdout=out)
+    assert exit_.value.code == 1
+    rows = json.loads(out.getvalue())["misses"]
+    assert rows[0]["transaction"] == str(tx.pk) and rows[0]["qc_report"] == str(failed.pk)
+    # A later report that passes clears it; a cancelled transaction never counts.
+    finished_report(recording, [])
+    assert recording_misses() == []
+    add_transaction(call, agent, state="cancelled")
+    assert recording_misses() == []
+    call_command("recording_misses", stdout=StringIO())  # exit 0: no SystemExit
+
+
+def test_verdicts_follow_the_worst_finding():
+    warning = {**GAP, "severity": "warning"}
+    assert services.conclude([]) == ("pass", 100)
+    assert services.conclude([warning, warning]) == ("needs_review", 90)
+    assert services.conclude([warning, GAP]) == ("fail", 70)
+
+
+def test_qc_pages_are_for_qc_reviewers_and_supervisors_only(
+    client, call, agent, supervisor, auditor
+):
+    add_transaction(call, agent)
+    report = finished_report(ready_recording(call), [GAP])
+    qc01 = get_user_model().objects.get(username="qc01")
+    pages = [
+        reverse("qc-reports"),
+        reverse("qc-report", args=[report.pk]),
+        reverse("qc-misses"),
+    ]
+    for user in (agent, auditor):
+        client.force_login(user)
+        for url in pages:
+            assert client.get(url).status_code == 404, (user, url)
+    for user in (qc01, supervisor):
+        client.force_login(user)
+        listing = client.get(pages[0])
+        assert listing.status_code == 200 and call.number in listing.content.decode()
+        page = client.get(pages[1])
+        assert page.status_code == 200
+        body = page.content.decode()
+        assert 'data-code="gap"' in body and 'data-t="1.000000"' in body
+        assert str(report.pk) in client.get(pages[2]).content.decode()
+    assert client.get(reverse("qc-report", args=[uuid.uuid4()])).status_code == 404
+    viewed = AuditEvent.objects.filter(action="qc.report_viewed", object_id=str(report.pk))
+    assert viewed.count() == 2
+    assert QcFinding.objects.get(report=report).start_at is not None
+    assert report.state == ReportState.DONE

@@ -1,0 +1,92 @@
+"""QC pages for QC reviewers and supervisors: reports, one report with its player and
+findings, and the 应录未录 list. Anyone else gets 404. Opening a report is audited."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from apps.audit.services import Actor, record_event
+from apps.qc import selectors, services
+from apps.qc.models import QcReport, Verdict
+
+
+def _inspector(request: HttpRequest) -> None:
+    if not selectors.can_inspect(request.user):
+        raise Http404("no QC pages for this user")
+
+
+def _day(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
+    except ValueError:
+        return None
+
+
+@login_required
+@require_GET
+def report_list(request: HttpRequest) -> HttpResponse:
+    _inspector(request)
+    verdict = request.GET.get("verdict", "")
+    reports = QcReport.objects.select_related("call", "call__agent").order_by("-requested_at")
+    if verdict in Verdict.values:
+        reports = reports.filter(verdict=verdict)
+    page = Paginator(reports, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "qc/reports.html",
+        {"page": page, "verdict": verdict, "verdicts": Verdict.choices},
+    )
+
+
+@login_required
+@require_GET
+def report_detail(request: HttpRequest, report_id: Any) -> HttpResponse:
+    report = selectors.report_for_viewer(request.user, report_id)
+    if report is None:
+        raise Http404("no such report")
+    record_event(
+        action="qc.report_viewed",
+        actor=Actor.staff(request.user, request.META.get("REMOTE_ADDR")),
+        object_type="qc_report",
+        object_id=report.pk,
+        call_id=report.call_id,
+        details={},
+    )
+    recording = report.recording
+    findings = [
+        {
+            "finding": f,
+            "label": services.label(f.code),
+        }
+        for f in report.findings.select_related("participant").all()
+    ]
+    playable = recording.state == "ready" and recording.purged_at is None
+    return render(
+        request,
+        "qc/report.html",
+        {
+            "report": report,
+            "recording": recording,
+            "call": report.call,
+            "findings": findings,
+            "video_url": reverse("recording-video", args=[recording.pk]) if playable else "",
+            "playback_url": reverse("recording-playback", args=[recording.pk]),
+        },
+    )
+
+
+@login_required
+@require_GET
+def misses(request: HttpRequest) -> HttpResponse:
+    _inspector(request)
+    since, until = _day(request.GET.get("from", "")), _day(request.GET.get("to", ""))
+    rows = selectors.recording_misses(since=since, until=until)
+    return render(request, "qc/misses.html", {"misses": rows, "q": request.GET})
