@@ -14,6 +14,7 @@ urlpatterns = [
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("admin/", admin.site.urls),
     path("recordings/", include("apps.recordings.urls")),
+    path("banking/", include("apps.banking.urls")),
     path("qc/", include("apps.qc.urls")),
     path("", include("apps.calls.urls")),
 ]

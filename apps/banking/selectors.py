@@ -45,7 +45,7 @@ def transaction_payload(tx: Transaction) -> dict[str, Any]:
         "scenario": tx.scenario,
         "name": scenario.name if scenario else tx.scenario,
         "state": tx.state,
-        "state_label": TxState(tx.state).label,
+        "state_label": str(TxState(tx.state).label),
         "summary": summary,
         "steps": scenario.describe()["steps"] if scenario else [],
         "identity": tx.identity.get("checks", {}),
