@@ -1,6 +1,13 @@
 """The media of one call: a peer connection per participant, encoded frames forwarded between
 them (no decode, no re-encode), heartbeat, stats, takeover.
 
+Any number of participants (customer, agents, guests, supervisors; docs/media.md "Several
+participants"): every client offers a fixed transceiver layout, and the job decides, per
+subscriber, which participant feeds which of its receiving slots (`CallMedia._route`), from
+the call's collaboration state in the database (`apps.calls.media.routing_state`: who is in
+the call, visible or monitoring, whispering, on hold, sharing). No renegotiation: a change of
+routing switches `Slot` sources, and the client is told with `media.slots`.
+
 Runs on the media worker's shared loop (media_worker.jobs). Reaches the database only through
 apps.calls.media service functions wrapped with database_sync_to_async.
 """
@@ -20,6 +27,7 @@ from typing import Any
 import av
 import redis.asyncio as aioredis
 from aiortc import (
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
@@ -43,6 +51,7 @@ from media_worker.aiortc_forwarding import (
     watch_keyframe_requests,
 )
 from media_worker.recorder import CallRecorder  # recording: media_worker/recorder.py
+from media_worker.vision import LiveVision  # live compliance check: media_worker/vision.py
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +59,12 @@ logger = logging.getLogger(__name__)
 # implements VP8 and Opus (RFC 7742, RFC 7874), so the answer only ever accepts those.
 VIDEO_MIME = "video/VP8"
 AUDIO_MIME = "audio/opus"
-OTHER_ROLE = {"customer": "agent", "agent": "customer"}
+# Transceiver layout of an offer, by kind and order (docs/protocol.md "Media layout"):
+#   audio #0 sendrecv: own microphone / slot 0      video #0 sendrecv: own camera / slot 0
+#   video #1 sendrecv: own screen share / the call's share (from someone else)
+#   audio #n, video #n+1 (n >= 1) recvonly: slot n
+# A client offering only audio #0 and video #0 (1:1 layout) receives slot 0 and no share.
+MAX_REMOTE = 3  # slots a client needs at most: four video participants per call
 # Where a forwarded stream switches to a new source, the next timestamps continue one frame on.
 PTS_STEP = {"video": 3000, "audio": 960}  # 90 kHz at 30 fps; 48 kHz at 20 ms
 
@@ -67,6 +81,8 @@ class Slot:
         self.tracks: set[SlotTrack] = set()
 
     def set(self, source: ForwardingSource | None) -> None:
+        if source is self.source:
+            return
         self.source = source
         for track in list(self.tracks):
             track.switch()
@@ -145,13 +161,39 @@ class SlotTrack(MediaStreamTrack):
 
 
 @dataclass
+class Subscription:
+    """What one participant receives: a slot per kind for each other participant it can see
+    (`assigned[i]` is the participant in slot i), and the call's share. It outlives the
+    participant's peer connections, so a reconnect continues the same streams."""
+
+    audio: list[Slot]
+    video: list[Slot]
+    screen: Slot
+    assigned: list[int | None]
+    announced: Any = None  # the last media.slots sent
+
+    @classmethod
+    def sized(cls, audio: int, video: int) -> Subscription:
+        return cls(
+            audio=[Slot("audio") for _ in range(audio)],
+            video=[Slot("video") for _ in range(video)],
+            screen=Slot("video"),
+            assigned=[None] * min(max(audio, video), MAX_REMOTE),
+        )
+
+    def slots(self) -> list[Slot]:
+        return [*self.audio, *self.video, self.screen]
+
+
+@dataclass
 class ParticipantMedia:
     participant_id: int
     role: str
     pc: RTCPeerConnection
     reply_channel: str
+    # "audio", "video" (camera) and "screen" (share), as received from this participant
     sources: dict[str, ForwardingSource] = field(default_factory=dict)
-    sent: dict[str, SlotTrack] = field(default_factory=dict)
+    sent: list[SlotTrack] = field(default_factory=list)
     reconnect: bool = False
     announced: bool = False
     closing: bool = False
@@ -172,10 +214,10 @@ class CallMedia:
     def __init__(self, call_id: str, epoch: int) -> None:
         self.call_id = call_id
         self.epoch = epoch
-        self.slots = {
-            (role, kind): Slot(kind) for role in OTHER_ROLE for kind in ("audio", "video")
-        }
         self.participants: dict[int, ParticipantMedia] = {}
+        self.subscriptions: dict[int, Subscription] = {}
+        # apps.calls.media.routing_state: who is in the call and how media may flow
+        self.policy: dict[str, Any] = {"participants": {}, "share": None, "on_hold": False}
         self.stopping = asyncio.Event()
         self.host = socket.gethostname()
         self.pid = os.getpid()
@@ -185,6 +227,7 @@ class CallMedia:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.recorder: CallRecorder | None = None  # recording: every incoming track
         self.frame_keys = frame_crypto.FrameKeyring(call_id)
+        self.vision = LiveVision(call_id)  # live check of the customer's camera (vision.py)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -233,6 +276,7 @@ class CallMedia:
         for participant in list(self.participants.values()):
             participant.closing = True
             await participant.pc.close()
+        self.vision.close()  # live vision check
         # --- recording: seal every segment before the heartbeat goes (compose waits for that)
         if self.recorder is not None:
             try:
@@ -292,6 +336,8 @@ class CallMedia:
                     await self._on_signal(message)
                 elif kind == EVENT and message["event"].get("type") == "call.ended":
                     self.stopping.set()
+                elif kind == EVENT and message["event"].get("type") == "media.refresh":
+                    await self._refresh()
             except Exception:
                 logger.exception("media signal failed for call %s", self.call_id)
 
@@ -303,13 +349,14 @@ class CallMedia:
     async def _on_signal(self, message: dict[str, Any]) -> None:
         participant_id = int(message["participant_id"])
         role = message["role"]
-        if role not in OTHER_ROLE:
-            await self._reply(
-                message["reply_channel"],
-                _error(message, "not_allowed", "role has no media in a 1:1 call"),
-            )
-            return
         if message["kind"] == "offer":
+            await self._refresh(route=False)
+            if participant_id not in self.policy["participants"]:
+                await self._reply(
+                    message["reply_channel"],
+                    _error(message, "not_allowed", "not a participant of this call"),
+                )
+                return
             await self._on_offer(participant_id, role, message)
         elif message["kind"] == "candidate":
             participant = self.participants.get(participant_id)
@@ -340,10 +387,14 @@ class CallMedia:
         previous = self.participants.pop(participant_id, None)
         if previous is not None:
             previous.closing = True
-            for kind in previous.sent:
-                previous.sent[kind].stop()
+            for sent in previous.sent:
+                sent.stop()
             await previous.pc.close()
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=_ice_servers()))
+        # max-bundle: aiortc's default ("balanced") leaves a second video transceiver on a
+        # transport it discards when it applies BUNDLE, so that transceiver never starts.
+        pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=_ice_servers(), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
         enable_forwarding(pc)
         participant = ParticipantMedia(
             participant_id=participant_id,
@@ -357,18 +408,20 @@ class CallMedia:
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
-            receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
+            transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
+            name = _source_name(pc, transceiver)
+            if name is None:  # a receive-only slot the client sends on anyway: ignored
+                return
             if participant.frames is not None:  # decrypt before forwarding and recording
-                frame_crypto.protect_receiver(receiver, participant.frames)
-            source = ForwardingSource(track, receiver)
-            if track.kind == "video":
+                frame_crypto.protect_receiver(transceiver.receiver, participant.frames)
+            source = ForwardingSource(track, transceiver.receiver)
+            if name == "video":
                 source.add_sink(lambda packet, info: _note_size(participant, packet))
-            participant.sources[track.kind] = source
-            self.slots[(role, track.kind)].set(source)
-            if self.recorder is not None:  # recording
-                self.recorder.attach(
-                    participant_id=participant.participant_id, role=role, source=source
-                )
+            participant.sources[name] = source
+            self._record(participant, name, source)
+            if name == "video" and participant.role == "customer":  # live vision check
+                self.vision.watch(participant.participant_id, source)
+            self._route()
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -381,15 +434,29 @@ class CallMedia:
             elif state in ("failed", "closed") and not participant.closing:
                 participant.closing = True
                 await self._participant_event(participant, "lost")
-                for kind, source in participant.sources.items():
-                    slot = self.slots[(role, kind)]
-                    if slot.source is source:
-                        slot.set(None)
+                if self.participants.get(participant.participant_id) is participant:
+                    participant.sources.clear()
+                    self._route()
 
         try:
             offer = RTCSessionDescription(sdp=message["payload"]["sdp"], type="offer")
             await pc.setRemoteDescription(offer)
-            for transceiver in pc.getTransceivers():
+            transceivers = pc.getTransceivers()
+            audio = [t for t in transceivers if t.kind == "audio"]
+            video = [t for t in transceivers if t.kind == "video"]
+            # video #1 is the share transceiver; the other videos are slots in order
+            video_slots = video[:1] + video[2:]
+            sub = self.subscriptions.get(participant_id)
+            if sub is None or (len(sub.audio), len(sub.video)) != (len(audio), len(video_slots)):
+                sub = self.subscriptions[participant_id] = Subscription.sized(
+                    len(audio), len(video_slots)
+                )
+            sub.announced = None  # a new connection is told its slots again
+            feeds = {id(t): s for t, s in zip(audio, sub.audio, strict=True)}
+            feeds.update({id(t): s for t, s in zip(video_slots, sub.video, strict=True)})
+            if len(video) > 1:
+                feeds[id(video[1])] = sub.screen
+            for transceiver in transceivers:
                 kind = transceiver.kind
                 mime = VIDEO_MIME if kind == "video" else AUDIO_MIME
                 codecs = [
@@ -398,10 +465,11 @@ class CallMedia:
                     if c.mimeType.lower() in (mime.lower(), f"{kind}/rtx")
                 ]
                 transceiver.setCodecPreferences(codecs)
-                track = SlotTrack(self.slots[(OTHER_ROLE[role], kind)])
-                participant.sent[kind] = track
+                track = SlotTrack(feeds[id(transceiver)])
+                participant.sent.append(track)
                 sender = pc.addTrack(frame_crypto.protect_track(track, participant.frames))
-                watch_keyframe_requests(sender)
+                # addTrack fills this transceiver: the first of its kind
+                watch_keyframe_requests(sender)  # without a track, in offer order
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
         except Exception as exc:  # malformed or unusable SDP: refuse it, keep the call
@@ -421,6 +489,113 @@ class CallMedia:
         await self._reply(
             message["reply_channel"],
             {"type": "media.answer", "re": message.get("re"), "sdp": pc.localDescription.sdp},
+        )
+        self._route()
+
+    # -- routing ------------------------------------------------------------------------------
+
+    async def _refresh(self, *, route: bool = True) -> None:
+        """Read the call's collaboration state again (after `media.refresh`, before an offer)."""
+        policy = await db(media_services.routing_state)(call_id=self.call_id)
+        if policy is None:
+            return
+        self.policy = policy
+        for participant_id in list(self.participants):
+            if participant_id not in policy["participants"]:  # left, removed, transferred away
+                gone = self.participants.pop(participant_id)
+                gone.closing = True
+                self.subscriptions.pop(participant_id, None)
+                for sent in gone.sent:
+                    sent.stop()
+                await gone.pc.close()
+        if route:
+            self._route()
+
+    def _flows(self, publisher: dict[str, Any], subscriber: dict[str, Any]) -> tuple[bool, bool]:
+        """(audio, video) from one participant to another under the call's policy."""
+        if not publisher["visible"]:  # a monitoring supervisor: whisper reaches agents only
+            return publisher["mode"] == "whisper" and subscriber["role"] == "agent", False
+        held = "customer" in (publisher["role"], subscriber["role"])
+        if self.policy["on_hold"] and subscriber["visible"] and held:
+            return False, False  # the customer neither hears nor is heard while on hold
+        return True, True
+
+    def _route(self) -> None:
+        """Point every subscriber's slots at the sources it should receive now."""
+        people: dict[int, dict[str, Any]] = self.policy["participants"]
+        sharer = self.policy["share"]
+        for sid, sub in self.subscriptions.items():
+            me = people.get(sid)
+            wanted: dict[int, tuple[bool, bool]] = {}
+            if me is not None:
+                for pid, them in people.items():
+                    if pid != sid and any(flow := self._flows(them, me)):
+                        wanted[pid] = flow
+            # Keep everyone in the slot they had; newcomers take free slots, whispering
+            # supervisors first, then in order of joining.
+            assigned = [pid if pid in wanted else None for pid in sub.assigned]
+            for pid in sorted(wanted, key=lambda p: (people[p]["visible"], p)):
+                if pid not in assigned and None in assigned:
+                    assigned[assigned.index(None)] = pid
+            sub.assigned = assigned
+            for index, pid in enumerate(assigned):
+                sender = self.participants.get(pid) if pid is not None else None
+                audio, video = wanted.get(pid, (False, False)) if sender else (False, False)
+                if index < len(sub.audio):
+                    sub.audio[index].set(sender.sources.get("audio") if audio else None)
+                if index < len(sub.video):
+                    sub.video[index].set(sender.sources.get("video") if video else None)
+            shown = None
+            if me is not None and sharer in people and sharer != sid:
+                shown = sharer if self._flows(people[sharer], me)[1] else None
+            source = self.participants.get(shown) if shown is not None else None
+            sub.screen.set(source.sources.get("screen") if source else None)
+            self._announce(sid, sub, wanted, shown)
+
+    def _announce(
+        self, sid: int, sub: Subscription, wanted: dict[int, tuple[bool, bool]], shown: int | None
+    ) -> None:
+        """Tell the subscriber who is in which slot (`media.slots`), when that changed."""
+        participant = self.participants.get(sid)
+        if participant is None or participant.closing:
+            return
+        people = self.policy["participants"]
+
+        def who(pid: int) -> dict[str, Any]:
+            return {"participant_id": pid, "role": people[pid]["role"], "name": people[pid]["name"]}
+
+        slots = [
+            {"index": i, **who(pid), "audio": wanted[pid][0], "video": wanted[pid][1]}
+            for i, pid in enumerate(sub.assigned)
+            if pid is not None
+        ]
+        event = {
+            "type": "media.slots",
+            "call_id": self.call_id,
+            "slots": slots,
+            "share": who(shown) if shown is not None else None,
+            "on_hold": self.policy["on_hold"],
+        }
+        if event == sub.announced:
+            return
+        sub.announced = event
+        self._spawn(self._reply(participant.reply_channel, event))
+
+    def _record(self, participant: ParticipantMedia, name: str, source: ForwardingSource) -> None:
+        """Hand a received track to the recorder (contract 3: the share as source="screen")."""
+        if self.recorder is None:
+            return
+        origin = "screen" if name == "screen" else "camera"
+        info = self.policy["participants"].get(participant.participant_id) or {}
+        if info.get("role") == "supervisor" and not info.get("visible", True):
+            if name != "audio":
+                return  # a silent monitor's picture is not part of the call
+            origin = "whisper"
+        self.recorder.attach(
+            participant_id=participant.participant_id,
+            role=participant.role,
+            track=source,
+            source=origin,
         )
 
     async def _participant_event(self, participant: ParticipantMedia, state: str) -> None:
@@ -449,6 +624,17 @@ class CallMedia:
                     logger.exception("stats failed for call %s", self.call_id)
             if rows:
                 await db(media_services.publish_stats)(call_id=self.call_id, participants=rows)
+
+
+def _source_name(pc: RTCPeerConnection, transceiver: Any) -> str | None:
+    """What a receiving transceiver carries in the offer layout: "audio", "video", "screen"."""
+    same = [t for t in pc.getTransceivers() if t.kind == transceiver.kind]
+    index = same.index(transceiver)
+    if index == 0:
+        return transceiver.kind
+    if transceiver.kind == "video" and index == 1:
+        return "screen"
+    return None
 
 
 def _note_size(participant: ParticipantMedia, packet: av.Packet) -> None:

@@ -18,7 +18,7 @@ from django.conf import settings
 
 from apps.accounts.services import set_presence_by_agent
 from apps.calls import media, selectors, services
-from apps.calls.events import agent_group, call_group
+from apps.calls.events import agent_group, call_group, staff_group
 from apps.calls.identity import Identity, identify
 from apps.calls.models import CallState, Participant
 from apps.security import browser as payload_crypto
@@ -27,13 +27,17 @@ from remotebank.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 CHAT_BURST = 20  # messages per CHAT_WINDOW seconds per socket
 CHAT_WINDOW = 10.0
 WATCHDOG_SECONDS = 2.0  # how often a socket in a live call checks its media job's heartbeat
 
 Handler = Callable[["SignalingConsumer", dict[str, Any]], Awaitable[dict[str, Any] | None]]
 HANDLERS: dict[str, tuple[frozenset[str], Handler]] = {}
+# hello state of socket roles other apps add (apps.calls.signaling: supervisor, guest)
+HELLO_STATES: dict[str, Callable[[Identity], dict[str, Any]]] = {}
+# Every role that takes part in a call's media and chat.
+CALL_ROLES = ("agent", "customer", "guest", "supervisor")
 
 
 def handles(kind: str, *roles: str) -> Callable[[Handler], Handler]:
@@ -66,6 +70,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if self.identity.role == "agent":
             await self._join(agent_group(self.identity.user.pk))
             state = await db(_agent_state)(self.identity)
+        elif self.identity.role in HELLO_STATES:
+            if self.identity.user is not None:
+                await self._join(agent_group(self.identity.user.pk))
+            state = await db(HELLO_STATES[self.identity.role])(self.identity)
         else:
             state = await db(_customer_state)(self.identity)
         if state.get("call_id"):
@@ -134,7 +142,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         """Channel-layer type "rb.event" (apps.calls.events.EVENT): forward to the client."""
         event = message["event"]
         kind = event.get("type")
-        if kind == "call.connected" and self.identity.role == "agent":
+        staff = self.identity.user is not None
+        # an agent's accepted call; a colleague invited, a transfer taken, a supervisor monitoring
+        if (kind == "call.connected" and self.identity.role == "agent") or (
+            kind == "call.joined" and staff
+        ):
             await self._enter_call(event["call"]["call_id"])
         if kind == "chat.message" and self.payload_key is not None and "text" in event:
             # Encrypted per recipient: each socket has its own key.
@@ -142,8 +154,14 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             event["enc"] = self.payload_key.seal({"text": message["event"]["text"]})
         await self.send_json(event)
         ended_here = kind == "call.ended" and event.get("call_id") == self.call_id
-        if ended_here and self.identity.role == "agent":
+        if ended_here and self.identity.role != "customer":
             await self._leave_call()
+        elif (
+            kind == "participant.left"
+            and event.get("call_id") == self.call_id
+            and await db(_left)(self.identity, event.get("participant_id"))
+        ):
+            await self._leave_call()  # removed, transferred away, or left
 
     async def _join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)
@@ -152,6 +170,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def _enter_call(self, call_id: str) -> None:
         self.call_id = call_id
         await self._join(call_group(call_id))
+        if self.identity.user is not None:  # events the customer must not see (monitoring)
+            await self._join(staff_group(call_id))
         if self.identity.role == "customer":
             await db(services.customer_socket_changed)(call_id=call_id, connected=True)
         # A fast media job may have announced itself before this socket joined the group.
@@ -182,9 +202,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def _leave_call(self) -> None:
         self._stop_watchdog()
         self.payload_key = None
-        group = call_group(self.call_id)
-        await self.channel_layer.group_discard(group, self.channel_name)
-        self.groups_joined.discard(group)
+        for group in (call_group(self.call_id), staff_group(self.call_id)):
+            await self.channel_layer.group_discard(group, self.channel_name)
+            self.groups_joined.discard(group)
         self.call_id = None
 
     # -- helpers for handlers ------------------------------------------------------------------
@@ -201,6 +221,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             if participant is None:
                 raise ServiceError("wrong_state", "not in a call yet")
             return participant
+        if self.identity.role == "guest":
+            return await db(services.guest_participant)(participant_id=self.identity.participant_id)
         return await db(services.staff_participant)(
             call_id=message.get("call_id"), user=self.identity.user
         )
@@ -221,6 +243,15 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if len(self.chat_times) >= CHAT_BURST:
             raise ServiceError("rate_limited", "too many messages, slow down")
         self.chat_times.append(now)
+
+
+def _left(identity: Identity, participant_id: Any) -> bool:
+    """Whether the participant that left is this socket's own participation."""
+    if identity.role == "guest":
+        return participant_id == identity.participant_id
+    if identity.user is None:
+        return False  # the customer leaves only when the call ends
+    return Participant.objects.filter(pk=participant_id, user=identity.user).exists()
 
 
 def _refuse_constant(name: str) -> None:
@@ -268,7 +299,7 @@ def _customer_state(identity: Identity) -> dict[str, Any]:
 # -- handlers ------------------------------------------------------------------------------------
 
 
-@handles("ping", "agent", "customer")
+@handles("ping", *CALL_ROLES)
 async def _ping(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
     return {"pong": True}
 
@@ -336,7 +367,7 @@ async def _hangup(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
     await db(services.hangup)(call_id=participant.call_id, participant=participant, ip=consumer.ip)
 
 
-@handles("chat.send", "agent", "customer")
+@handles("chat.send", *CALL_ROLES)
 async def _chat_send(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
     consumer.check_chat_rate()
     participant = await consumer.participant(message)
@@ -347,7 +378,7 @@ async def _chat_send(consumer: SignalingConsumer, message: dict[str, Any]) -> di
     return {"message_id": chat.pk, "client_id": str(chat.client_id)}
 
 
-@handles("crypto.key", "agent", "customer")
+@handles("crypto.key", *CALL_ROLES)
 async def _crypto_key(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
     """The page's fresh symmetric key, encrypted to the call's public key (docs/protocol.md)."""
     if not consumer.call_id:
@@ -378,7 +409,7 @@ async def _crypto_key(consumer: SignalingConsumer, message: dict[str, Any]) -> d
     return ack
 
 
-@handles("chat.ack", "agent", "customer")
+@handles("chat.ack", *CALL_ROLES)
 async def _chat_ack(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
     participant = await consumer.participant(message)
     await db(services.acknowledge_chat)(
@@ -391,7 +422,7 @@ async def _chat_ack(consumer: SignalingConsumer, message: dict[str, Any]) -> Non
 MAX_SDP_CHARS = 32 * 1024
 
 
-@handles("media.offer", "agent", "customer")
+@handles("media.offer", *CALL_ROLES)
 async def _media_offer(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
     sdp = message.get("sdp")
     if not isinstance(sdp, str) or not sdp.startswith("v=0") or "\nm=" not in sdp:
@@ -409,7 +440,7 @@ async def _media_offer(consumer: SignalingConsumer, message: dict[str, Any]) -> 
     await _to_media_job(consumer, message, "offer", payload)
 
 
-@handles("media.candidate", "agent", "customer")
+@handles("media.candidate", *CALL_ROLES)
 async def _media_candidate(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
     candidate = message.get("candidate")
     mid = message.get("sdpMid")

@@ -31,6 +31,11 @@ def call_group(call_id: uuid.UUID | str) -> str:
     return f"call-{uuid.UUID(str(call_id)).hex}"
 
 
+def staff_group(call_id: uuid.UUID | str) -> str:
+    """The staff sockets in a call (agents, supervisors): what the customer must not see."""
+    return f"staff-{uuid.UUID(str(call_id)).hex}"
+
+
 class _Pusher:
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.services import SYSTEM, record_event
-from apps.calls.events import call_group, push
+from apps.calls.events import call_group, push, staff_group
 from apps.calls.models import Call, CallEvent, CallEventKind, CallState, Participant
 from remotebank import queues
 from remotebank.errors import NotFound, ServiceError
@@ -217,8 +217,10 @@ def participant_media_event(
             call_id=participant.call_id,
             details=data,
         )
+        # a silent monitor's connection is news to the staff only
+        group = call_group if participant.visible else staff_group
         push(
-            call_group(participant.call_id),
+            group(participant.call_id),
             {
                 "type": "media.participant",
                 "participant_id": participant.pk,
@@ -244,3 +246,25 @@ def media_config() -> dict[str, Any]:
         "min_fps": settings.MEDIA_MIN_FPS,
         "max_bitrate_kbps": settings.MEDIA_MAX_BITRATE_KBPS,
     }
+
+
+def routing_state(*, call_id: uuid.UUID | str) -> dict[str, Any] | None:
+    """What the media job routes by (media_worker.call_media.CallMedia._route): the call's
+    present participants, whether each is visible and how a supervisor monitors, who shares,
+    and hold. None when the call is gone."""
+    call = Call.objects.filter(pk=call_id).first()
+    if call is None:
+        return None
+    present = {
+        p.pk: {"role": p.role, "visible": p.visible, "mode": p.mode, "name": p.display_name}
+        for p in Participant.objects.filter(call=call, left_at__isnull=True).select_related(
+            "user", "customer"
+        )
+    }
+    share = call.share_participant_id if call.share_participant_id in present else None
+    return {"participants": present, "share": share, "on_hold": call.on_hold}
+
+
+def refresh_media(call_id: uuid.UUID | str) -> None:
+    """Have the call's media job read `routing_state` again once the transaction commits."""
+    push(media_group(call_id), {"type": "media.refresh", "call_id": str(call_id)})

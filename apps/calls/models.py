@@ -68,6 +68,11 @@ class Call(models.Model):
     # The call's media job: the epoch increments each time a new job takes the call over.
     media_epoch = models.PositiveIntegerField(default=0)
     media_started_at = models.DateTimeField(null=True, blank=True)
+    # Collaboration (apps/calls/collab.py): the one screen share of the call, and hold.
+    share_participant = models.ForeignKey(
+        "Participant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    on_hold = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = _("会话")
@@ -127,6 +132,15 @@ class Participant(models.Model):
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT)
     joined_at = models.DateTimeField(default=timezone.now)
     left_at = models.DateTimeField(null=True, blank=True)
+    # False while a supervisor monitors silently: the customer neither sees nor hears them.
+    visible = models.BooleanField(default=True)
+    # A supervisor's monitoring mode: monitor (silent), whisper (heard by agents only), barge.
+    mode = models.CharField(max_length=16, blank=True)
+    invited_by = models.ForeignKey(
+        "Participant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # An external invitee (role guest) has neither user nor customer: the name the inviter gave.
+    guest_name = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["joined_at", "id"]
@@ -140,7 +154,7 @@ class Participant(models.Model):
             return self.customer.display_name
         if self.user_id:
             return staff_name(self.user)
-        return self.role
+        return self.guest_name or self.role
 
 
 class OfferState(models.TextChoices):
@@ -160,6 +174,10 @@ class CallOffer(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(db_index=True)
     responded_at = models.DateTimeField(null=True, blank=True)
+    # A transfer (转接) of a connected call: the agent participant handing the customer over.
+    transfer_from = models.ForeignKey(
+        Participant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -206,6 +224,30 @@ class EntryTicket(models.Model):
         return (now or timezone.now()) >= self.expires_at
 
 
+class InviteTicket(models.Model):
+    """A single-use link inviting an external person (guest) into a live call; only the
+    token's hash is stored. Redeeming it creates the guest's Participant."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True)
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="invites")
+    invited_by = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="+")
+    guest_name = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    participant = models.OneToOneField(
+        Participant, null=True, blank=True, on_delete=models.SET_NULL, related_name="invite"
+    )
+
+    class Meta:
+        verbose_name = _("邀请票据")
+        verbose_name_plural = _("邀请票据")
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+
 class ChatMessage(models.Model):
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="messages")
     sender = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="messages")
@@ -240,6 +282,19 @@ class CallEventKind(models.TextChoices):
     PARTICIPANT_MEDIA_CONNECTED = "participant_media_connected", _("音视频接通")
     PARTICIPANT_MEDIA_LOST = "participant_media_lost", _("音视频断开")
     PARTICIPANT_MEDIA_RECONNECTED = "participant_media_reconnected", _("音视频重连")
+    SHARE_STARTED = "share_started", _("开始共享屏幕")
+    SHARE_STOPPED = "share_stopped", _("结束共享屏幕")
+    HOLD_STARTED = "hold_started", _("保持通话")
+    HOLD_ENDED = "hold_ended", _("恢复通话")
+    PARTICIPANT_INVITED = "participant_invited", _("邀请参与方")
+    PARTICIPANT_JOINED = "participant_joined", _("参与方加入")
+    PARTICIPANT_LEFT = "participant_left", _("参与方离开")
+    PARTICIPANT_REMOVED = "participant_removed", _("移除参与方")
+    MONITOR_STARTED = "monitor_started", _("主管监听")
+    MONITOR_MODE = "monitor_mode", _("主管监听模式变更")
+    TRANSFER_REQUESTED = "transfer_requested", _("发起转接")
+    TRANSFER_COMPLETED = "transfer_completed", _("转接完成")
+    TRANSFER_FAILED = "transfer_failed", _("转接失败")
 
 
 class CallEvent(models.Model):

@@ -27,7 +27,10 @@ def ice_servers() -> list[dict[str, Any]]:
 
 
 def call_summary(call: Call) -> dict[str, Any]:
-    participants = Participant.objects.filter(call=call).select_related("user", "customer")
+    # A supervisor monitoring silently is left out: the customer must not learn of them.
+    participants = Participant.objects.filter(call=call, visible=True).select_related(
+        "user", "customer"
+    )
     return {
         "call_id": str(call.pk),
         "number": call.number,

@@ -406,6 +406,10 @@ def accept_offer(*, offer_id: int, agent: AgentProfile, ip: str | None = None) -
         now = timezone.now()
         if offer.expires_at <= now:
             raise ServiceError("offer_not_pending", "offer expired")
+        if offer.transfer_from_id is not None:  # a transfer of a connected call (collab.py)
+            from apps.calls.collab import accept_transfer
+
+            return accept_transfer(offer=offer, call=call, agent=agent, ip=ip)
         actor = Actor.staff(agent.user, ip)
         offer.state = OfferState.ACCEPTED
         offer.responded_at = now
@@ -455,6 +459,10 @@ def _return_to_queue(offer: CallOffer, state: str, *, actor: Actor) -> None:
         object_id=offer.pk,
         call_id=call.pk,
     )
+    if offer.transfer_from_id is not None:  # the call stays with the first agent (collab.py)
+        from apps.calls.collab import transfer_failed
+
+        transfer_failed(offer=offer, call=call, reason=state)
     if call.state == CallState.RINGING:
         # The call keeps its original queued_at, so it keeps its place in the queue.
         _move_call(call, CallState.QUEUED, reason=f"offer_{state}")
@@ -607,6 +615,18 @@ def customer_participant(*, ticket_id: uuid.UUID) -> Participant | None:
     )
 
 
+def guest_participant(*, participant_id: int | None) -> Participant:
+    """An external invitee's live participation (the socket's session names it)."""
+    participant = (
+        Participant.objects.select_related("call")
+        .filter(pk=participant_id, role=ParticipantRole.GUEST, left_at__isnull=True)
+        .first()
+    )
+    if participant is None:
+        raise NotFound("call_not_found", "no such call")
+    return participant
+
+
 def staff_participant(*, call_id: Any, user: Any) -> Participant:
     """The user's live participation in the call: the one object check for staff actions."""
     try:
@@ -642,6 +662,8 @@ def send_chat(*, participant: Participant, client_id: str, text: str) -> ChatMes
         call = Call.objects.select_for_update().get(pk=participant.call_id)
         if call.state != CallState.CONNECTED:
             raise ServiceError("wrong_state", "chat needs a connected call")
+        if not participant.visible:
+            raise ServiceError("not_allowed", "a silent monitor does not chat; barge in first")
         existing = ChatMessage.objects.filter(call=call, client_id=cid).first()
         if existing is not None:  # a resent message is delivered once
             return existing

@@ -6,6 +6,7 @@ from apps.calls import views
 urlpatterns = [
     path("api/v1/entry-tickets", views.api_entry_tickets, name="api-entry-tickets"),
     path("h5/enter/<str:token>", views.enter, name="customer-enter"),
+    path("h5/invite/<str:token>", views.guest_enter, name="guest-enter"),
     path("h5/", views.customer_call, name="customer-call"),
     path("agent/", views.workstation, name="agent-workstation"),
 ]

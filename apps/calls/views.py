@@ -16,8 +16,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts.models import ApiClient, Customer, Role
 from apps.accounts.services import agent_profile_for, has_role, verify_signed_request
 from apps.banking.models import BusinessType
-from apps.calls import services
-from apps.calls.identity import CUSTOMER_SESSION_KEY
+from apps.calls import collab, services
+from apps.calls.identity import CUSTOMER_SESSION_KEY, GUEST_SESSION_KEY
 from remotebank.errors import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -106,8 +106,24 @@ def enter(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_GET
+def guest_enter(request: HttpRequest, token: str) -> HttpResponse:
+    """Redeem an invite link once: the external invitee joins the call on the H5 call page."""
+    try:
+        participant = collab.redeem_invite(token=token, ip=client_ip(request))
+    except ServiceError as exc:
+        logger.warning("invite ticket refused: %s", exc.code)
+        status = 410 if exc.code in ("ticket_used", "ticket_expired", "call_ended") else 404
+        if exc.code == "call_full":
+            status = 409
+        return render(request, "calls/ticket_error.html", {"code": exc.code}, status=status)
+    request.session.flush()  # a guest session never carries a staff or customer login
+    request.session[GUEST_SESSION_KEY] = {"participant_id": participant.pk}
+    return redirect("customer-call")
+
+
+@require_GET
 def customer_call(request: HttpRequest) -> HttpResponse:
-    data = request.session.get(CUSTOMER_SESSION_KEY)
+    data = request.session.get(CUSTOMER_SESSION_KEY) or request.session.get(GUEST_SESSION_KEY)
     if not data:
         return render(request, "calls/ticket_error.html", {"code": "no_session"}, status=403)
     return render(request, "calls/customer.html", {"chat_max": settings.CHAT_MAX_CHARS})

@@ -35,7 +35,7 @@ from remotebank_client.errors import (
     ProtocolError,
     TicketRefused,
 )
-from remotebank_client.session import MediaSession, RemoteFeedTrack
+from remotebank_client.session import MediaSession, RemoteFeedTrack, feed_name
 
 __all__ = ["Event", "Participant"]
 
@@ -49,7 +49,25 @@ DEFAULT_TIMEOUT = 10.0
 EVENT_BUFFER = 10_000  # media.stats every 3 s fills this in about 8 hours when nobody reads
 TICKET_CODES = ("ticket_used", "ticket_expired", "ticket_invalid")
 # Messages an agent must scope with the call they are about (docs/protocol.md, "Messages").
-CALL_SCOPED = frozenset({"call.hangup", "chat.send", "chat.ack", "media.offer", "media.candidate"})
+CALL_SCOPED = frozenset(
+    {
+        "call.hangup",
+        "chat.send",
+        "chat.ack",
+        "media.offer",
+        "media.candidate",
+        "share.start",
+        "share.stop",
+        "hold.set",
+        "invite.staff",
+        "invite.guest",
+        "participant.remove",
+        "call.leave",
+        "monitor.mode",
+        "transfer.request",
+    }
+)
+STAFF_ROLES = frozenset({"agent", "supervisor"})
 
 _CSRF_INPUT = re.compile(r"<input[^>]*name=[\"']csrfmiddlewaretoken[\"'][^>]*>", re.IGNORECASE)
 _VALUE_ATTR = re.compile(r"value=[\"']([^\"']+)[\"']")
@@ -155,6 +173,21 @@ class Participant:
         )
         await participant.connect(timeout=timeout)
         return participant
+
+    @classmethod
+    async def guest(cls, base_url: str, invite_url: str, **kwargs: Any) -> Participant:
+        """Redeem a one-time invite link (`invite.guest`'s url) and connect as a guest.
+
+        Raises `TicketRefused` with ticket_used / ticket_expired / ticket_invalid / call_full.
+        """
+        return await cls.customer(base_url, invite_url, **kwargs)
+
+    @classmethod
+    async def supervisor(
+        cls, base_url: str, username: str, password: str, **kwargs: Any
+    ) -> Participant:
+        """Log in as a supervisor (the staff login form) and connect."""
+        return await cls.agent(base_url, username, password, **kwargs)
 
     @classmethod
     async def agent(
@@ -349,7 +382,7 @@ class Participant:
             self.call_state = "ringing"
         elif kind == "call.requeued":
             self.call_state = "queued"
-        elif kind == "call.connected":
+        elif kind in ("call.connected", "call.joined"):
             self.call = event.get("call")
             self.call_id = (self.call or {}).get("call_id", self.call_id)
             self.call_state = "connected"
@@ -369,7 +402,7 @@ class Participant:
             raise Disconnected(self.close_code, self.close_reason)
         ref = f"{self._id_prefix}-{next(self._ids)}"
         message: Event = {"type": kind, "id": ref, **fields}
-        agent_call = self.role == "agent" and self.call_id is not None
+        agent_call = self.role in STAFF_ROLES and self.call_id is not None
         if kind in CALL_SCOPED and agent_call and "call_id" not in fields:
             message["call_id"] = self.call_id
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
@@ -497,14 +530,111 @@ class Participant:
         video: MediaStreamTrack | None = None,
         *,
         timeout: float = 20.0,  # noqa: ASYNC109
+        pair_only: bool = False,
     ) -> None:
         """Connect media to the call's job (protocol steps 1-3) sending `audio` and `video`.
 
-        Waits for `media.ready`, offers one sendrecv audio and one sendrecv video transceiver
-        (receive-only in effect for a kind given as None), and applies the job's answer. The
-        tracks now belong to the participant: `close()` stops them.
+        Waits for `media.ready`, offers the protocol's transceiver layout (own audio and video
+        sendrecv, the share, two more receiving slots; receive-only in effect for a kind given
+        as None; `pair_only`: only audio and video, the 1:1 layout of protocol version 1) and
+        applies the job's answer. The tracks now belong to the participant: `close()` stops
+        them.
         """
-        await self._media.start(audio, video, timeout)
+        await self._media.start(audio, video, timeout, pair_only=pair_only)
+
+    async def start_share(
+        self,
+        track: MediaStreamTrack,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109
+    ) -> Event:
+        """Share `track` (a video track: a screen, a document) with the call.
+
+        Asks the server first (`share.start`; `ProtocolError` "share_busy" while someone else
+        shares), then sends the track on the share transceiver. The track belongs to the
+        participant from now on. Needs `start_media` first.
+        """
+        if not self._media.active:
+            raise RuntimeError("start_media first")
+        ack = await self.request("share.start", timeout=timeout)
+        self._media.set_share(track)
+        return ack
+
+    async def stop_share(self, *, timeout: float = DEFAULT_TIMEOUT) -> Event:  # noqa: ASYNC109
+        """Stop this participant's share (`share.stop`); the track stops too."""
+        track = self._media.share_source
+        self._media.set_share(None)
+        if track is not None:
+            track.stop()
+        return await self.request("share.stop", timeout=timeout)
+
+    async def stop_share_of_other(
+        self,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109
+    ) -> Event:
+        """An agent stops whoever is sharing (`share.stop` from a non-sharer)."""
+        return await self.request("share.stop", timeout=timeout)
+
+    async def next_share_frame(
+        self,
+        timeout: float = 10.0,  # noqa: ASYNC109
+        *,
+        fresh: bool = False,
+    ) -> VideoFrame:
+        """The next frame of the call's share (someone else's), on the share transceiver."""
+        frame = await self._media.next_frame("screen", timeout, fresh)
+        assert isinstance(frame, VideoFrame)
+        return frame
+
+    # -- collaboration (docs/protocol.md "Collaboration") ----------------------------------------
+
+    async def hold(self, on: bool = True) -> Event:
+        """Put the customer on hold (or take them off it)."""
+        return await self.request("hold.set", on=on)
+
+    async def invite_staff(self, username: str) -> Event:
+        """Bring a ready agent or a supervisor into the call; the ack has their participant_id."""
+        return await self.request("invite.staff", username=username)
+
+    async def invite_guest(self, name: str) -> Event:
+        """A single-use invite link for an external person; the ack has `url`."""
+        return await self.request("invite.guest", name=name)
+
+    async def remove_participant(self, participant_id: int) -> Event:
+        return await self.request("participant.remove", participant_id=participant_id)
+
+    async def leave(self) -> Event:
+        """Leave the call without ending it (an invitee; the agent at a warm transfer)."""
+        return await self.request("call.leave")
+
+    async def transfer(self, *, agent: str | None = None, skill: str | None = None) -> Event:
+        """Cold transfer to a ready agent (employee number) or a skill's longest-idle agent."""
+        fields = {"agent": agent} if agent is not None else {"skill": skill}
+        return await self.request("transfer.request", **fields)
+
+    async def live_calls(self) -> list[Event]:
+        """Connected calls a supervisor may monitor."""
+        return list((await self.request("monitor.calls"))["calls"])
+
+    async def monitor(self, call_id: str) -> Event:
+        """Join `call_id` as a silent monitor (supervisors)."""
+        ack = await self.request("monitor.start", call_id=call_id)
+        await self.wait_for("call.joined", lambda e: e["call"]["call_id"] == call_id)
+        return ack
+
+    async def monitor_mode(self, mode: str) -> Event:
+        """ "monitor" (silent), "whisper" (heard by the agents only) or "barge" (visible)."""
+        return await self.request("monitor.mode", mode=mode)
+
+    @property
+    def media_slots(self) -> Event | None:
+        """The last `media.slots`: which participant is in which receiving slot, the share."""
+        return self._media.slots
+
+    def slot_of(self, participant_id: int) -> int | None:
+        """The receiving slot (0-2) the job put `participant_id` in, if any."""
+        return self._media.slot_of(participant_id)
 
     async def reconnect_media(self, *, timeout: float = 20.0) -> None:  # noqa: ASYNC109
         """Close the media connection and negotiate a new one with the same sources."""
@@ -523,9 +653,11 @@ class Participant:
         timeout: float = 10.0,  # noqa: ASYNC109
         *,
         fresh: bool = False,
+        slot: int = 0,
     ) -> VideoFrame:
-        """The next remote video frame (`fresh`: skip frames buffered before this call)."""
-        frame = await self._media.next_frame("video", timeout, fresh)
+        """The next remote video frame of receiving `slot` (0: the 1:1 far side; `fresh`:
+        skip frames buffered before this call)."""
+        frame = await self._media.next_frame(feed_name("video", slot), timeout, fresh)
         assert isinstance(frame, VideoFrame)
         return frame
 
@@ -534,9 +666,11 @@ class Participant:
         timeout: float = 10.0,  # noqa: ASYNC109
         *,
         fresh: bool = False,
+        slot: int = 0,
     ) -> AudioFrame:
-        """The next remote audio frame (`fresh`: skip frames buffered before this call)."""
-        frame = await self._media.next_frame("audio", timeout, fresh)
+        """The next remote audio frame of receiving `slot` (`fresh`: skip frames buffered
+        before this call)."""
+        frame = await self._media.next_frame(feed_name("audio", slot), timeout, fresh)
         assert isinstance(frame, AudioFrame)
         return frame
 

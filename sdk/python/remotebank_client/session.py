@@ -1,7 +1,11 @@
 """The participant's media connection to its call's media job (docs/protocol.md, "Media").
 
-One aiortc `RTCPeerConnection` per participant, with one sendrecv audio and one sendrecv video
-transceiver; the job does not trickle, so the offer carries every candidate. Local sources are
+One aiortc `RTCPeerConnection` per participant with the fixed transceiver layout of the protocol
+("Media layout"): sendrecv audio and video (own microphone and camera; receiving slot 0),
+sendrecv share video (own screen share; receiving the call's share), and receive-only audio and
+video for slots 1 and 2. `media.slots` says which participant is in which slot; the share is
+filled later with `replaceTrack`, so nothing is ever renegotiated. The job does not trickle, so
+the offer carries every candidate. Local sources are
 handed to each connection through a `MediaRelay` proxy: aiortc stops a sender's track when its
 connection closes, and the source must outlive a reconnect. Remote frames are read by one pump
 per kind (an unread aiortc track queues decoded frames without bound) and fanned out to
@@ -18,6 +22,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from aiortc import (
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
@@ -39,11 +44,29 @@ __all__ = ["KINDS", "MediaSession", "MediaStopped", "RemoteFeedTrack", "ice_conf
 logger = logging.getLogger(__name__)
 
 KINDS = ("audio", "video")
+REMOTE_SLOTS = 3  # other participants a client receives at most (four video participants)
+# Receiving feeds in offer order: slot 0 audio/video, the share, then slots 1 and 2.
+LAYOUT = ("audio", "video", "screen", "audio1", "video1", "audio2", "video2")
+PAIR_LAYOUT = ("audio", "video")  # the 1:1 layout of protocol version 1
+
+
+def feed_name(kind: str, slot: int) -> str:
+    """The feed of `kind` ("audio" or "video") in receiving slot `slot` (0, 1, 2)."""
+    if kind not in KINDS or not 0 <= slot < REMOTE_SLOTS:
+        raise ValueError(f"no {kind} feed in slot {slot}")
+    return kind if slot == 0 else f"{kind}{slot}"
+
+
+def _feed_kind(name: str) -> str:
+    return "video" if name == "screen" else name.rstrip("0123456789")
+
+
 DEFAULT_VIDEO_CODEC = "VP8"
 # Frames a reader may fall behind before the oldest are dropped (about 2 s of each).
 VIDEO_BUFFER = 30
 AUDIO_BUFFER = 100
 RETRY_UNAVAILABLE_S = 0.5
+VIDEO_FRAME_STEP = 1 / 30  # seconds between the last frame of one share and the next's first
 ICE_FAILED_BACKOFF_S = (1.0, 2.0, 5.0, 10.0)
 
 
@@ -64,7 +87,9 @@ def ice_configuration(servers: Any) -> RTCConfiguration:
                 credential=server.get("credential") or None,
             )
         )
-    return RTCConfiguration(iceServers=ice)
+    # max-bundle: with aiortc's default ("balanced") a second transceiver of a kind keeps a
+    # transport BUNDLE discards, and never starts (the share and slots 1-2 need it).
+    return RTCConfiguration(iceServers=ice, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
 def prefer_codec(transceiver: RTCRtpTransceiver, kind: str, name: str) -> None:
@@ -76,6 +101,56 @@ def prefer_codec(transceiver: RTCRtpTransceiver, kind: str, name: str) -> None:
         transceiver.setCodecPreferences(first + [c for c in codecs if c not in first])
 
 
+class _ShareTrack(MediaStreamTrack):
+    """What the share transceiver sends: the current share source, or nothing while there is
+    none. Switching never ends this track (aiortc's sender would stop for good), and frames
+    of a new source are re-timed to follow on, so the job sees one continuous stream."""
+
+    kind = "video"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._proxy: MediaStreamTrack | None = None
+        self._changed = asyncio.Event()
+        self._offset: int | None = None
+        self._last_pts: int | None = None
+
+    def switch(self, proxy: MediaStreamTrack | None) -> None:
+        old, self._proxy = self._proxy, proxy
+        self._offset = None
+        self._changed.set()
+        if old is not None:
+            old.stop()
+
+    def stop(self) -> None:
+        self.switch(None)
+        super().stop()
+
+    async def recv(self) -> Frame:
+        while self.readyState == "live":
+            proxy = self._proxy
+            if proxy is None:
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            try:
+                frame = await proxy.recv()
+            except MediaStreamError:
+                if self._proxy is proxy:  # the source ended by itself
+                    self._proxy = None
+                continue
+            if proxy is not self._proxy or frame.pts is None:
+                continue
+            if self._offset is None:
+                step = int(VIDEO_FRAME_STEP / frame.time_base) if frame.time_base else 3000
+                start = 0 if self._last_pts is None else self._last_pts + step
+                self._offset = start - frame.pts
+            frame.pts += self._offset
+            self._last_pts = frame.pts
+            return frame
+        raise MediaStreamError
+
+
 class MediaStopped(ClientError):
     """Media was stopped (hang-up, `stop_media`, `close`) while an operation waited."""
 
@@ -83,8 +158,9 @@ class MediaStopped(ClientError):
 class _RemoteFeed:
     """Everything received for one kind, across the participant's successive connections."""
 
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.kind = _feed_kind(name)
         self.readers: set[RemoteFeedTrack] = set()
         self.frames = 0
         self.first_at: float | None = None  # time.monotonic() of the first frame ever
@@ -184,6 +260,9 @@ class MediaSession:
         self.auto_reconnect = auto_reconnect
         self.pc: RTCPeerConnection | None = None
         self.sources: dict[str, MediaStreamTrack | None] = {"audio": None, "video": None}
+        self.share_source: MediaStreamTrack | None = None
+        self.layout: tuple[str, ...] = LAYOUT
+        self.slots: dict[str, Any] | None = None  # the last media.slots
         self.remote_tracks: dict[str, RemoteFeedTrack] = {}
         self.stats: dict[str, Any] | None = None
         self.active = False  # start_media called, not stopped since
@@ -197,7 +276,9 @@ class MediaSession:
         self._call_id: str | None = None
         self._relay = MediaRelay()
         self._proxies: list[MediaStreamTrack] = []
-        self._feeds = {kind: _RemoteFeed(kind) for kind in KINDS}
+        self._feeds = {name: _RemoteFeed(name) for name in LAYOUT}
+        self._transceivers: dict[str, RTCRtpTransceiver] = {}
+        self._share_track: _ShareTrack | None = None
         self._helpers: dict[str, RemoteFeedTrack] = {}
         self._lock = asyncio.Lock()
         self._auto_task: asyncio.Task[None] | None = None
@@ -217,7 +298,7 @@ class MediaSession:
             epoch = event.get("media_epoch", call.get("media_epoch"))
             if ready:
                 self._ready(epoch if isinstance(epoch, int) else 0)
-        elif kind == "call.connected":
+        elif kind in ("call.connected", "call.joined"):
             call = event.get("call") or {}
             self._enter_call(call.get("call_id"))
             if call.get("media_ready"):
@@ -234,6 +315,8 @@ class MediaSession:
             self._maybe_reconnect()
         elif kind == "media.stats":
             self.stats = event
+        elif kind == "media.slots" and self._ours(event):
+            self.slots = event
         elif kind == "call.ended" and self._ours(event) and self._call_id is not None:
             self.active = False  # waits in progress see it at once; stop() closes the pc
             self._spawn(self.stop())
@@ -260,13 +343,15 @@ class MediaSession:
         audio: MediaStreamTrack | None,
         video: MediaStreamTrack | None,
         timeout: float,  # noqa: ASYNC109 - one deadline over several protocol steps
+        pair_only: bool = False,
     ) -> None:
         for kind, track in (("audio", audio), ("video", video)):
             if track is not None and track.kind != kind:
                 raise ValueError(f"{kind} must be a {kind} track, not {track.kind}")
         self.sources = {"audio": audio, "video": video}
+        self.layout = PAIR_LAYOUT if pair_only else LAYOUT
         if any(feed.ended for feed in self._feeds.values()):
-            self._feeds = {kind: _RemoteFeed(kind) for kind in KINDS}
+            self._feeds = {name: _RemoteFeed(name) for name in LAYOUT}
             self.remote_tracks = {}
             self._helpers = {}
         self.active = True
@@ -288,12 +373,35 @@ class MediaSession:
         await self._close_pc()
         for feed in self._feeds.values():
             feed.end()
+        self.slots = None
         self._p._notify()
+
+    def set_share(self, track: MediaStreamTrack | None) -> None:
+        """Send `track` on the share transceiver from now on (None: send nothing)."""
+        if track is not None and track.kind != "video":
+            raise ValueError("a share is a video track")
+        if "screen" not in self.layout:
+            raise RuntimeError("this media session was started without a share transceiver")
+        self.share_source = track
+        if self._share_track is not None:
+            self._share_track.switch(self._share_proxy())
+
+    def _share_proxy(self) -> MediaStreamTrack | None:
+        if self.share_source is None:
+            return None
+        return self._relay.subscribe(self.share_source, buffered=False)
+
+    def slot_of(self, participant_id: int) -> int | None:
+        """The receiving slot `participant_id` is in, by the last `media.slots`."""
+        for slot in (self.slots or {}).get("slots") or []:
+            if slot.get("participant_id") == participant_id:
+                return int(slot["index"])
+        return None
 
     async def close(self) -> None:
         """`stop`, then stop the sources this session was given (they belong to it now)."""
         await self.stop()
-        for track in self.sources.values():
+        for track in (*self.sources.values(), self.share_source):
             if track is not None:
                 track.stop()
         for task in list(self._tasks):
@@ -308,7 +416,7 @@ class MediaSession:
         feed = self._feeds[kind]
         helper = self._helpers.get(kind)
         if helper is None or helper._feed is not feed or helper.readyState != "live":
-            helper = RemoteFeedTrack(feed, VIDEO_BUFFER if kind == "video" else AUDIO_BUFFER)
+            helper = RemoteFeedTrack(feed, VIDEO_BUFFER if feed.kind == "video" else AUDIO_BUFFER)
             self._helpers[kind] = helper
         if fresh:
             helper.clear()
@@ -316,8 +424,8 @@ class MediaSession:
             return await helper.recv()
 
     def remote_track(self, kind: str, maxsize: int | None = None) -> RemoteFeedTrack:
-        """A new, independent reader of the remote `kind`."""
-        size = maxsize or (VIDEO_BUFFER if kind == "video" else AUDIO_BUFFER)
+        """A new, independent reader of the remote feed `kind` (a name of `LAYOUT`)."""
+        size = maxsize or (VIDEO_BUFFER if _feed_kind(kind) == "video" else AUDIO_BUFFER)
         return RemoteFeedTrack(self._feeds[kind], size)
 
     @property
@@ -354,20 +462,22 @@ class MediaSession:
             "remote_inbound": {},
             "transport": {},
         }
+        # Several streams per kind (slots, the share): outbound and inbound are summed per
+        # kind (jitter: the worst); remote-inbound is the first stream that has a report.
         for stat in report.values():
             kind = getattr(stat, "kind", None)
             if stat.type == "outbound-rtp":
-                summary["outbound"][kind] = {
-                    "packets_sent": stat.packetsSent,
-                    "bytes_sent": stat.bytesSent,
-                }
+                out = summary["outbound"].setdefault(kind, {"packets_sent": 0, "bytes_sent": 0})
+                out["packets_sent"] += stat.packetsSent or 0
+                out["bytes_sent"] += stat.bytesSent or 0
             elif stat.type == "inbound-rtp":
-                summary["inbound"][kind] = {
-                    "packets_received": stat.packetsReceived,
-                    "packets_lost": stat.packetsLost,
-                    "jitter": stat.jitter,
-                }
-            elif stat.type == "remote-inbound-rtp":
+                inbound = summary["inbound"].setdefault(
+                    kind, {"packets_received": 0, "packets_lost": 0, "jitter": 0}
+                )
+                inbound["packets_received"] += stat.packetsReceived or 0
+                inbound["packets_lost"] += stat.packetsLost or 0
+                inbound["jitter"] = max(inbound["jitter"], stat.jitter or 0)
+            elif stat.type == "remote-inbound-rtp" and kind not in summary["remote_inbound"]:
                 summary["remote_inbound"][kind] = {
                     "rtt_ms": (
                         None if stat.roundTripTime is None else round(stat.roundTripTime * 1000, 1)
@@ -419,10 +529,13 @@ class MediaSession:
 
         @pc.on("track")
         def _on_track(track: MediaStreamTrack) -> None:
-            if track.kind in self._feeds:
-                self._feeds[track.kind].attach(track)
-                if track.kind not in self.remote_tracks:
-                    self.remote_tracks[track.kind] = self.remote_track(track.kind)
+            name = next(
+                (n for n, t in self._transceivers.items() if t.receiver.track is track), None
+            )
+            if name in self._feeds:
+                self._feeds[name].attach(track)
+                if name not in self.remote_tracks:
+                    self.remote_tracks[name] = self.remote_track(name)
 
         @pc.on("connectionstatechange")
         def _on_state() -> None:
@@ -438,15 +551,23 @@ class MediaSession:
             self._p._notify()
 
         video_codec = (call.get("media") or {}).get("video_codec") or DEFAULT_VIDEO_CODEC
-        for kind in KINDS:
-            source = self.sources[kind]
+        self._transceivers = {}
+        for name in self.layout:
+            kind = _feed_kind(name)
+            source = self.sources.get(name) if name in KINDS else None
             sender_track: MediaStreamTrack | str = kind
             if source is not None:
                 sender_track = self._relay.subscribe(source, buffered=False)
                 self._proxies.append(sender_track)
-            transceiver = pc.addTransceiver(sender_track, direction="sendrecv")
+            elif name == "screen":
+                sender_track = self._share_track = _ShareTrack()
+                self._share_track.switch(self._share_proxy())
+            # slot 0 and the share send and receive; slots 1 and 2 only receive
+            direction = "sendrecv" if name in ("audio", "video", "screen") else "recvonly"
+            transceiver = pc.addTransceiver(sender_track, direction=direction)
             if kind == "video":
                 prefer_codec(transceiver, kind, str(video_codec))
+            self._transceivers[name] = transceiver
         try:
             await pc.setLocalDescription(await pc.createOffer())  # gathers every candidate
             self._p._discard("media.answer")  # answers to an abandoned earlier offer
@@ -491,6 +612,9 @@ class MediaSession:
         for proxy in self._proxies:
             proxy.stop()
         self._proxies = []
+        if self._share_track is not None:
+            self._share_track.stop()
+            self._share_track = None
 
     # -- automatic reconnection ----------------------------------------------------------------
 
