@@ -262,6 +262,7 @@
     remoteVideo: $("remote-video"),
   });
   RB.media = media; // for the console and the browser tests
+  RB.customer = { client: client, errors: errors }; // for page features (banking_customer.js)
   RB.bindMedia(app.querySelector("[data-screen=call]"), media, {
     peerName: () => gettext("工作人员"),
   });

@@ -1,0 +1,163 @@
+/* The workstation's transaction panel (apps/banking): pick a scenario, fill its form, then drive
+ * the steps (identity verified → customer confirms and signs → PIN on the customer's page or
+ * submit here). Everything goes over the signaling socket (banking.*); the call hears
+ * `banking.transaction` on every change.
+ */
+(function () {
+  "use strict";
+
+  const RB = window.RB;
+  const panel = document.querySelector("[data-banking-panel]");
+  if (!panel || !RB || !RB.agent) return;
+  const client = RB.agent.client;
+  const q = (sel) => panel.querySelector(sel);
+  const state = { callId: null, scenarios: [], products: [], tx: null };
+
+  function showError(err) {
+    if (RB.agent.errors) RB.agent.errors.add(err);
+  }
+
+  const PRODUCT_KINDS = { card_no: ["debit_card"], account_no: ["passbook", "certificate"] };
+
+  function renderFields() {
+    const box = q("[data-bk-fields]");
+    box.textContent = "";
+    const scenario = state.scenarios.find((s) => s.code === q("[data-bk-scenario]").value);
+    if (!scenario) return;
+    for (const field of scenario.fields) {
+      const label = RB.el("label", "", field.label + (field.required ? " *" : "") + " ");
+      let input;
+      if (field.kind === "choice" || PRODUCT_KINDS[field.name]) {
+        input = document.createElement("select");
+        if (!field.required) input.appendChild(new Option("—", ""));
+        const options = PRODUCT_KINDS[field.name]
+          ? state.products
+              .filter((p) => PRODUCT_KINDS[field.name].includes(p.kind))
+              .map((p) => ({ value: p.number, label: p.number + (p.locked ? " 🔒" : "") }))
+          : field.choices;
+        options.forEach((c) => input.appendChild(new Option(c.label, c.value)));
+      } else {
+        input = document.createElement("input");
+        input.type = field.kind === "date" ? "date" : field.kind === "int" ? "number" : "text";
+        input.maxLength = field.max_length;
+      }
+      input.name = field.name;
+      input.dataset.bkField = field.kind;
+      label.appendChild(input);
+      box.appendChild(label);
+    }
+  }
+
+  function renderTx(tx) {
+    state.tx = tx;
+    const current = q("[data-bk-current]");
+    current.hidden = !tx;
+    const open = tx && ["draft", "identity_verified", "customer_confirmed"].includes(tx.state);
+    q("[data-bk-start]").hidden = !!open;
+    if (!tx) return;
+    panel.dataset.txState = tx.state;
+    q("[data-bk-name]").textContent = tx.name;
+    q("[data-bk-state]").textContent = tx.state_label;
+    const steps = q("[data-bk-steps]");
+    steps.textContent = "";
+    tx.steps.forEach((s) => steps.appendChild(RB.el("li", "", s.label)));
+    const summary = q("[data-bk-summary]");
+    summary.textContent = "";
+    tx.summary.forEach((item) => {
+      summary.appendChild(RB.el("dt", "", item.label));
+      summary.appendChild(RB.el("dd", "", item.value));
+    });
+    const entrusted = tx.scenario === "entrusted_agency";
+    panel.querySelectorAll("[data-bk-principal-row]").forEach((el) => (el.hidden = !entrusted));
+    const can = {
+      principal: entrusted && tx.state === "draft",
+      verify: tx.state === "draft",
+      request_confirm: tx.state === "identity_verified" && !tx.confirmation_requested,
+      submit: tx.state === "customer_confirmed" && tx.customer_action !== "enter_pin",
+      cancel: !!open,
+    };
+    panel.querySelectorAll("[data-bk-do]").forEach((b) => {
+      b.disabled = !can[b.dataset.bkDo];
+      if (b.dataset.bkDo === "principal") b.hidden = !entrusted;
+    });
+    q("[data-bk-checks]").disabled = tx.state !== "draft";
+    let result = "";
+    if (tx.state === "completed") result = interpolate(gettext("办理成功，流水号 %s"), [tx.core_reference]);
+    else if (tx.result_code) result = (tx.result_message || "") + " (" + tx.result_code + ")";
+    else if (tx.customer_action === "enter_pin") result = gettext("等待客户在手机上输入密码…");
+    else if (tx.customer_action === "read_confirm") result = gettext("等待客户阅读确认并签名…");
+    q("[data-bk-result]").textContent = result;
+  }
+
+  function act(kind) {
+    const tx = state.tx;
+    if (!tx) return;
+    const body = { call_id: state.callId, transaction_id: tx.id };
+    if (kind === "verify") {
+      body.checks = {};
+      panel.querySelectorAll("[data-bk-check]").forEach((c) => {
+        if (!c.closest("[hidden]")) body.checks[c.dataset.bkCheck] = c.checked;
+      });
+    }
+    if (kind === "principal") body.participant_id = parseInt(q("[data-bk-principal-id]").value, 10);
+    client
+      .request("banking." + kind, body)
+      .then((ack) => renderTx(ack.transaction))
+      .catch(showError);
+  }
+
+  panel.querySelectorAll("[data-bk-do]").forEach((b) =>
+    b.addEventListener("click", () => act(b.dataset.bkDo)),
+  );
+  q("[data-bk-scenario]").addEventListener("change", renderFields);
+  q("[data-bk-start]").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const form = {};
+    q("[data-bk-fields]").querySelectorAll("[name]").forEach((input) => {
+      if (input.value === "") return;
+      form[input.name] = input.dataset.bkField === "int" ? Number(input.value) : input.value;
+    });
+    client
+      .request("banking.start", {
+        call_id: state.callId,
+        scenario: q("[data-bk-scenario]").value,
+        form: form,
+      })
+      .then((ack) => renderTx(ack.transaction))
+      .catch(showError);
+  });
+
+  function enter(callId) {
+    state.callId = callId;
+    panel.hidden = false;
+    client
+      .request("banking.scenarios", { call_id: callId })
+      .then((ack) => {
+        state.scenarios = ack.scenarios;
+        state.products = ack.products;
+        const select = q("[data-bk-scenario]");
+        select.textContent = "";
+        ack.scenarios.forEach((s) => select.appendChild(new Option(s.name, s.code)));
+        select.value = ack.business;
+        renderFields();
+        return client.request("banking.get", { call_id: callId });
+      })
+      .then((ack) => renderTx(ack.transaction))
+      .catch(showError);
+  }
+
+  function end(callId) {
+    if (callId && callId !== state.callId) return;
+    state.callId = null;
+    panel.querySelectorAll("button").forEach((b) => (b.disabled = true));
+  }
+
+  client.on("hello", (hello) => (hello.call ? enter(hello.call.call_id) : end(null)));
+  client.on("call.connected", (evt) => evt.call && enter(evt.call.call_id));
+  client.on("call.ended", (evt) => end(evt.call_id));
+  client.on("banking.transaction", (evt) => {
+    if (evt.transaction && evt.transaction.call_id === state.callId) renderTx(evt.transaction);
+  });
+
+  RB.bankingPanel = { state: state, act: act }; // for the console and the browser tests
+})();
