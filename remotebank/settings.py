@@ -310,6 +310,9 @@ QC_OPTIONS = {
     "silence_seconds": env_float("QC_SILENCE_SECONDS", 3.0),
     "min_face_share": env_float("QC_MIN_FACE_SHARE", 0.8),
 }
+# Live compliance: the media job samples each customer camera this many frames a second.
+QC_LIVE_VISION = env_bool("QC_LIVE_VISION", True)
+QC_LIVE_SAMPLE_FPS = env_float("QC_LIVE_SAMPLE_FPS", 2.5)
 # --- end of quality inspection ---------------------------------------------------------------
 
 # --- browser payload encryption (apps.security.browser) -----------------------------------------

@@ -1,0 +1,76 @@
+"""Live compliance alerts (contract 7): what the media job's vision check reports.
+
+`vision_event` records a CallEvent (``vision_alert`` / ``vision_clear``, with a `label` the
+playback timeline shows), an audit event, and pushes ``vision.alert`` / ``vision.clear`` to
+the call's staff sockets (the agent's workstation; the customer never sees it)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils.translation import gettext_lazy as _
+
+from apps.audit.services import SYSTEM, record_event
+from apps.calls.events import push, staff_group
+from apps.calls.models import CallEvent, Participant
+from remotebank.errors import NotFound, ServiceError
+
+PROBLEMS: dict[str, Any] = {
+    "no_face": _("客户离开画面"),
+    "occluded": _("客户面部被遮挡"),
+    "multiple": _("画面中出现其他人"),
+    "dark": _("光线过暗"),
+    "bright": _("光线过亮"),
+    "black": _("客户视频黑屏"),
+}
+KINDS = ("alert", "clear")
+
+
+def problem_label(problem: str) -> str:
+    return str(PROBLEMS.get(problem, problem))
+
+
+def vision_event(
+    *, call_id: uuid.UUID | str, participant_id: int, kind: str, problem: str, at: float
+) -> CallEvent:
+    if kind not in KINDS:
+        raise ServiceError("bad_kind", "kind is alert or clear")
+    if problem not in PROBLEMS:
+        raise ServiceError("bad_problem", "unknown vision problem")
+    participant = Participant.objects.filter(pk=participant_id, call_id=call_id).first()
+    if participant is None:
+        raise NotFound("participant_not_found", "no such participant")
+    when = datetime.fromtimestamp(at, tz=UTC)
+    text = problem_label(problem)
+    label = text if kind == "alert" else _("恢复正常: %(what)s") % {"what": text}
+    with transaction.atomic():
+        event = CallEvent.objects.create(
+            call_id=participant.call_id,
+            kind=f"vision_{kind}",
+            at=when,
+            participant=participant,
+            data={"label": str(label), "problem": problem, "severity": "warning"},
+        )
+        record_event(
+            action=f"qc.vision_{kind}",
+            actor=SYSTEM,
+            object_type="participant",
+            object_id=participant.pk,
+            call_id=participant.call_id,
+            details={"problem": problem, "at": when.isoformat()},
+        )
+        push(
+            staff_group(participant.call_id),
+            {
+                "type": f"vision.{kind}",
+                "participant_id": participant.pk,
+                "role": participant.role,
+                "problem": problem,
+                "label": text,
+                "at": when.isoformat(),
+            },
+        )
+    return event
