@@ -51,6 +51,7 @@ from media_worker.aiortc_forwarding import (
     watch_keyframe_requests,
 )
 from media_worker.recorder import CallRecorder  # recording: media_worker/recorder.py
+from media_worker.virtual_source import VirtualSource
 from media_worker.vision import LiveVision  # live compliance check: media_worker/vision.py
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,9 @@ AUDIO_MIME = "audio/opus"
 #   audio #n, video #n+1 (n >= 1) recvonly: slot n
 # A client offering only audio #0 and video #0 (1:1 layout) receives slot 0 and no share.
 MAX_REMOTE = 3  # slots a client needs at most: four video participants per call
+# Handlers other apps add for events pushed to the job's group (apps.calls.media.media_group):
+# JOB_EVENTS["media.announce"] = async fn(call_media, event), e.g. to `add_virtual_source`.
+JOB_EVENTS: dict[str, Any] = {}
 # Where a forwarded stream switches to a new source, the next timestamps continue one frame on.
 PTS_STEP = {"video": 3000, "audio": 960}  # 90 kHz at 30 fps; 48 kHz at 20 ms
 
@@ -171,6 +175,7 @@ class Subscription:
     screen: Slot
     assigned: list[int | None]
     announced: Any = None  # the last media.slots sent
+    virtual: list[dict[str, Any]] = field(default_factory=list)  # announcements playing
 
     @classmethod
     def sized(cls, audio: int, video: int) -> Subscription:
@@ -218,6 +223,7 @@ class CallMedia:
         self.subscriptions: dict[int, Subscription] = {}
         # apps.calls.media.routing_state: who is in the call and how media may flow
         self.policy: dict[str, Any] = {"participants": {}, "share": None, "on_hold": False}
+        self.virtual: dict[str, VirtualSource] = {}  # add_virtual_source
         self.stopping = asyncio.Event()
         self.host = socket.gethostname()
         self.pid = os.getpid()
@@ -338,6 +344,8 @@ class CallMedia:
                     self.stopping.set()
                 elif kind == EVENT and message["event"].get("type") == "media.refresh":
                     await self._refresh()
+                elif kind == EVENT and message["event"].get("type") in JOB_EVENTS:
+                    await JOB_EVENTS[message["event"]["type"]](self, message["event"])
             except Exception:
                 logger.exception("media signal failed for call %s", self.call_id)
 
@@ -538,13 +546,28 @@ class CallMedia:
                 if pid not in assigned and None in assigned:
                     assigned[assigned.index(None)] = pid
             sub.assigned = assigned
+            audio_in: list[ForwardingSource | None] = [None] * len(sub.audio)
+            video_in: list[ForwardingSource | None] = [None] * len(sub.video)
             for index, pid in enumerate(assigned):
                 sender = self.participants.get(pid) if pid is not None else None
                 audio, video = wanted.get(pid, (False, False)) if sender else (False, False)
-                if index < len(sub.audio):
-                    sub.audio[index].set(sender.sources.get("audio") if audio else None)
-                if index < len(sub.video):
-                    sub.video[index].set(sender.sources.get("video") if video else None)
+                if index < len(audio_in) and audio:
+                    audio_in[index] = sender.sources.get("audio")
+                if index < len(video_in) and video:
+                    video_in[index] = sender.sources.get("video")
+            # Server-side sources (announcements) take audio slots nobody else uses.
+            sub.virtual = []
+            taken = {i for i, pid in enumerate(assigned) if pid is not None and wanted[pid][0]}
+            free = [i for i in range(len(audio_in)) if i not in taken]
+            for name, virtual in self.virtual.items():
+                if me is None or not free or virtual.ended:
+                    break
+                index = free.pop(0)
+                audio_in[index] = virtual
+                sub.virtual.append({"index": index, "name": name})
+            for slots, sources in ((sub.audio, audio_in), (sub.video, video_in)):
+                for slot, source in zip(slots, sources, strict=True):
+                    slot.set(source)
             shown = None
             if me is not None and sharer in people and sharer != sid:
                 shown = sharer if self._flows(people[sharer], me)[1] else None
@@ -575,11 +598,57 @@ class CallMedia:
             "slots": slots,
             "share": who(shown) if shown is not None else None,
             "on_hold": self.policy["on_hold"],
+            "virtual": list(sub.virtual),
         }
         if event == sub.announced:
             return
         sub.announced = event
         self._spawn(self._reply(participant.reply_channel, event))
+
+    # -- server-side sources (contract 4, docs/media.md "Announcements") ------------------------
+
+    def add_virtual_source(
+        self,
+        name: str,
+        kind: str,
+        source: MediaStreamTrack,
+        *,
+        participant_id: int | None = None,
+    ) -> VirtualSource:
+        """Play `source` to everyone in the call (visible participants and silent monitors,
+        on hold too) until it ends or `remove_virtual_source(name)`; a source of the same
+        name is replaced. `kind` is "audio"; `source` yields s16 mono/stereo `av.AudioFrame`
+        (encoded once to Opus here) or Opus `av.Packet`. Each subscriber hears it in a free
+        receiving audio slot (`media.slots` lists it under `virtual`); a subscriber with no
+        free slot (four people in the call) does not hear it. Recorded with
+        source="announce", attributed to `participant_id` (default: the call's agent)."""
+        if kind != "audio":
+            raise ValueError("virtual sources are audio")
+        self.remove_virtual_source(name)
+        virtual = VirtualSource(name, source)
+        self.virtual[name] = virtual
+        virtual._pump.add_done_callback(lambda _: self._virtual_ended(name, virtual))
+        people = self.policy["participants"]
+        owner = participant_id
+        if owner is None:
+            owner = next((p for p, i in people.items() if i["role"] == "agent"), None)
+        if self.recorder is not None and owner in people:
+            self.recorder.attach(
+                participant_id=owner, role=people[owner]["role"], track=virtual, source="announce"
+            )
+        self._route()
+        return virtual
+
+    def remove_virtual_source(self, name: str) -> None:
+        virtual = self.virtual.pop(name, None)
+        if virtual is not None:
+            virtual.stop()
+            self._route()
+
+    def _virtual_ended(self, name: str, virtual: VirtualSource) -> None:
+        if self.virtual.get(name) is virtual:
+            del self.virtual[name]
+            self._route()
 
     def _record(self, participant: ParticipantMedia, name: str, source: ForwardingSource) -> None:
         """Hand a received track to the recorder (contract 3: the share as source="screen")."""

@@ -440,3 +440,56 @@ def test_cold_transfer_refused_transfer_and_warm_transfer_keep_one_call(api_clie
     agents = call.participants.filter(role="agent").order_by("joined_at", "id")
     assert [p.user.username for p in agents] == ["agent01", "agent02", "agent01"]
     assert call.messages.count() == 2
+
+
+ANNOUNCE_TONE = 300.0
+
+
+def test_a_virtual_source_is_heard_by_everyone_and_recorded_as_an_announcement(
+    api_client_obj, settings, tmp_path
+):
+    """CallMedia.add_virtual_source (contract 4), with the media job run in this process so
+    the test can call it; the clients are real, through Daphne."""
+    from media_worker.call_media import CallMedia
+
+    root = tmp_path / "recordings"
+    settings.RECORDINGS_ROOT = root
+    env = {"RECORDINGS_ROOT": str(root)}
+    path = entry_path(api_client_obj)
+
+    async def scenario(base: str) -> str:
+        customer, agent = await connect_call(base, path)
+        call = await asyncio.to_thread(Call.objects.get, pk=customer.call_id)
+        job = CallMedia(str(call.pk), call.media_epoch)
+        running = asyncio.ensure_future(job.run())
+        try:
+            await start_media(customer, agent)
+            await wait_slots(customer, lambda s: s["slots"])
+            job.add_virtual_source("notice", "audio", ToneAudioTrack(ANNOUNCE_TONE))
+            for who in (customer, agent):
+                slots = await wait_slots(who, lambda s: s["virtual"])
+                assert slots["virtual"][0]["name"] == "notice"
+                index = slots["virtual"][0]["index"]
+                assert index != 0  # slot 0 carries the other party
+                assert abs(await tone_in_slot(who, index) - ANNOUNCE_TONE) < 15
+            assert abs(await tone_in_slot(customer, 0) - AGENT_TONE) < 15
+            job.remove_virtual_source("notice")
+            await wait_slots(customer, lambda s: not s["virtual"])
+
+            call_id = customer.call_id
+            await agent.hangup()
+            await customer.wait_for("call.ended")
+            await asyncio.wait_for(running, 20)
+            return call_id
+        finally:
+            running.cancel()
+            await customer.close()
+            await agent.close()
+
+    with daphne(**env) as base:
+        call_id = asyncio.run(scenario(base))
+
+    agent_participant = Call.objects.get(pk=call_id).participants.get(role="agent")
+    assert RecordingSegment.objects.filter(
+        call_id=call_id, participant=agent_participant, source="announce", kind="audio"
+    ).exists()
