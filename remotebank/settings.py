@@ -313,6 +313,10 @@ QC_OPTIONS = {
 # Live compliance: the media job samples each customer camera this many frames a second.
 QC_LIVE_VISION = env_bool("QC_LIVE_VISION", True)
 QC_LIVE_SAMPLE_FPS = env_float("QC_LIVE_SAMPLE_FPS", 2.5)
+# Human review: the share of passed recordings sampled into the reviewers' queue, and whether a
+# second, different reviewer must confirm every review.
+QC_REVIEW_SAMPLE_RATE = env_float("QC_REVIEW_SAMPLE_RATE", 0.1)
+QC_SECOND_REVIEW = env_bool("QC_SECOND_REVIEW", False)
 # --- end of quality inspection ---------------------------------------------------------------
 
 # --- browser payload encryption (apps.security.browser) -----------------------------------------

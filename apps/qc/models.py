@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -28,6 +29,13 @@ class Verdict(models.TextChoices):
     PASS = "pass", _("通过")
     NEEDS_REVIEW = "needs_review", _("待复核")
     FAIL = "fail", _("不通过")
+
+
+class ReviewState(models.TextChoices):
+    NONE = "", _("无需复核")
+    PENDING = "pending", _("待复核")
+    SECOND = "second", _("待二次复核")
+    DONE = "done", _("已复核")
 
 
 class Severity(models.TextChoices):
@@ -63,6 +71,16 @@ class QcReport(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     analysis_seconds = models.FloatField(null=True, blank=True)
+    # Human review: failed and needs-review reports, plus a sample of passed ones
+    # (QC_REVIEW_SAMPLE_RATE), wait in the reviewers' queue; QC_SECOND_REVIEW asks a second,
+    # different reviewer. `final_verdict` is the last required reviewer's verdict.
+    review_state = models.CharField(
+        _("复核状态"), max_length=16, choices=ReviewState.choices, blank=True
+    )
+    sampled = models.BooleanField(default=False)
+    final_verdict = models.CharField(
+        _("复核结论"), max_length=16, choices=Verdict.choices, blank=True
+    )
 
     class Meta:
         verbose_name = _("质检报告")
@@ -72,6 +90,11 @@ class QcReport(models.Model):
 
     def __str__(self) -> str:
         return f"qc {self.pk} of {self.recording_id}: {self.verdict or self.state}"
+
+    @property
+    def effective_verdict(self) -> str:
+        """What counts: the reviewers' verdict once reviewed, else the automatic one."""
+        return self.final_verdict or self.verdict
 
 
 class QcFinding(models.Model):
@@ -99,3 +122,36 @@ class QcFinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.start_offset}-{self.end_offset}"
+
+
+#: What a reviewer checks that machines cannot (code -> label).
+CHECKLIST: dict[str, object] = {
+    "identity": _("客户身份核验过程清晰可见"),
+    "risk": _("风险揭示完整、客户已听清"),
+    "consent": _("客户本人明确表示同意"),
+    "script": _("座席话术规范"),
+    "voluntary": _("无诱导、无代办、客户自愿"),
+}
+
+
+class QcReview(models.Model):
+    report = models.ForeignKey(QcReport, on_delete=models.PROTECT, related_name="reviews")
+    round = models.PositiveSmallIntegerField(_("轮次"))  # 1, or 2 for the second reviewer
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    verdict = models.CharField(_("结论"), max_length=16, choices=Verdict.choices)
+    comments = models.TextField(_("意见"), max_length=2000, blank=True)
+    checklist = models.JSONField(_("检查项"), default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("人工复核")
+        verbose_name_plural = _("人工复核")
+        ordering = ["report", "round"]
+        constraints = [
+            models.UniqueConstraint(fields=["report", "round"], name="uniq_review_round")
+        ]
+
+    def __str__(self) -> str:
+        return f"review {self.round} of {self.report_id}: {self.verdict}"

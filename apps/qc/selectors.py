@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from apps.qc.models import QcReport, ReportState, Verdict
+from apps.qc.models import QcReport, ReportState, ReviewState, Verdict
 
 #: Who sees QC reports and the misses report: QC reviewers and supervisors.
 QC_ROLES = ("qc_reviewer", "supervisor")
@@ -97,9 +97,9 @@ def recording_misses(*, since: datetime | None = None, until: datetime | None = 
             reason = "recording_pending"
         elif report is None:
             reason = "not_inspected"
-        elif report.verdict == Verdict.PASS:
+        elif report.effective_verdict == Verdict.PASS:
             continue
-        elif report.verdict == Verdict.FAIL:
+        elif report.effective_verdict == Verdict.FAIL:
             reason = "qc_failed"
         else:
             reason = "needs_review"
@@ -131,3 +131,64 @@ def report_for_viewer(user: Any, report_id: Any) -> QcReport | None:
     return (
         QcReport.objects.select_related("recording", "call", "call__agent").filter(pk=rid).first()
     )
+
+
+def review_queue(user: Any) -> Any:
+    """Reports waiting for `user`'s review, oldest first: failed, needs-review and sampled
+    passed ones; second reviews only of reports someone else reviewed first."""
+    from django.db.models import Q
+
+    return (
+        QcReport.objects.filter(state=ReportState.DONE)
+        .filter(
+            Q(review_state=ReviewState.PENDING)
+            | (Q(review_state=ReviewState.SECOND) & ~Q(reviews__reviewer=user))
+        )
+        .select_related("call", "call__agent")
+        .order_by("finished_at")
+        .distinct()
+    )
+
+
+def statistics() -> dict[str, list[dict[str, Any]]]:
+    """Per agent (employee number) and per scenario: reports, their effective verdicts, the
+    average automatic score."""
+    by_agent: dict[str, dict[str, Any]] = {}
+    by_scenario: dict[str, dict[str, Any]] = {}
+    scenarios_of: dict[Any, list[str]] = {}
+    try:
+        from apps.banking.models import Transaction
+
+        for call_id, code in Transaction.objects.exclude(state__in=NOT_DONE_STATES).values_list(
+            "call_id", "scenario"
+        ):
+            scenarios_of.setdefault(call_id, []).append(code)
+    except ImportError:
+        pass
+    latest: dict[Any, QcReport] = {}
+    for report in (
+        QcReport.objects.filter(state=ReportState.DONE)
+        .select_related("call", "call__agent")
+        .order_by("finished_at")
+    ):
+        latest[report.call_id] = report
+    for report in latest.values():
+        agent = report.call.agent.employee_no if report.call.agent_id else "—"
+        keys = [(by_agent, agent)] + [
+            (by_scenario, c) for c in scenarios_of.get(report.call_id, [])
+        ]
+        for table, key in keys:
+            row = table.setdefault(
+                key, {"key": key, "reports": 0, "pass": 0, "fail": 0, "needs_review": 0, "score": 0}
+            )
+            row["reports"] += 1
+            row[report.effective_verdict] += 1
+            row["score"] += report.score or 0
+    for table in (by_agent, by_scenario):
+        for row in table.values():
+            row["average_score"] = round(row.pop("score") / row["reports"], 1)
+            row["pass_rate"] = round(row["pass"] / row["reports"], 3)
+    return {
+        "agents": sorted(by_agent.values(), key=lambda r: r["key"]),
+        "scenarios": sorted(by_scenario.values(), key=lambda r: r["key"]),
+    }

@@ -17,8 +17,17 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from apps.audit.services import SYSTEM, record_event
-from apps.qc.models import QcFinding, QcReport, ReportState, Severity, Verdict
+from apps.audit.services import SYSTEM, Actor, record_event
+from apps.qc.models import (
+    CHECKLIST,
+    QcFinding,
+    QcReport,
+    QcReview,
+    ReportState,
+    ReviewState,
+    Severity,
+    Verdict,
+)
 from apps.recordings.models import Recording, RecordingState
 from remotebank import queues
 from remotebank.errors import ServiceError
@@ -170,6 +179,9 @@ def finish_run(
             for f in findings
         )
         verdict, score = conclude(findings)
+        report.sampled = verdict == Verdict.PASS and sampled_for_review(report.pk)
+        if verdict != Verdict.PASS or report.sampled:
+            report.review_state = ReviewState.PENDING
         report.state = ReportState.DONE
         report.verdict = verdict
         report.score = score
@@ -222,3 +234,89 @@ def latest_report(recording: Recording) -> QcReport | None:
 
 def as_wall(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
+
+
+# --- human review ------------------------------------------------------------------------------
+
+COMMENTS_MAX = 2000
+
+
+def sampled_for_review(report_id: uuid.UUID | str) -> bool:
+    """Whether a passed report joins the review queue: a stable draw from its id, so the
+    sample is reproducible (QC_REVIEW_SAMPLE_RATE of passed reports)."""
+    rate = settings.QC_REVIEW_SAMPLE_RATE
+    if rate <= 0:
+        return False
+    draw = int(uuid.UUID(str(report_id)).hex[:8], 16) / 0xFFFFFFFF
+    return draw < rate
+
+
+def submit_review(
+    *,
+    report_id: uuid.UUID | str,
+    reviewer: Any,
+    verdict: Any,
+    comments: Any = "",
+    checklist: Any = None,
+) -> QcReview:
+    """A reviewer's verdict (pass or fail), comments and checklist on a report in the queue.
+
+    With QC_SECOND_REVIEW a second, different reviewer must review too; the last required
+    review sets the report's `final_verdict`."""
+    from apps.qc.selectors import can_inspect
+
+    if not can_inspect(reviewer):
+        raise ServiceError("forbidden", "only QC reviewers and supervisors review", status=403)
+    if verdict not in (Verdict.PASS, Verdict.FAIL):
+        raise ServiceError("bad_verdict", "the verdict is pass or fail")
+    if not isinstance(comments, str) or len(comments) > COMMENTS_MAX or "\x00" in comments:
+        raise ServiceError("bad_comments", f"comments are text of at most {COMMENTS_MAX}")
+    comments = comments.strip()
+    if verdict == Verdict.FAIL and not comments:
+        raise ServiceError("comments_required", "say why the recording fails")
+    checklist = {} if checklist is None else checklist
+    if not isinstance(checklist, dict) or not all(
+        k in CHECKLIST and isinstance(v, bool) for k, v in checklist.items()
+    ):
+        raise ServiceError("bad_checklist", "checklist items are known codes with true/false")
+    try:
+        rid = uuid.UUID(str(report_id))
+    except ValueError:
+        raise ServiceError("report_not_found", "no such report", status=404) from None
+    with transaction.atomic():
+        report = QcReport.objects.select_for_update().filter(pk=rid).first()
+        if report is None:
+            raise ServiceError("report_not_found", "no such report", status=404)
+        if report.review_state not in (ReviewState.PENDING, ReviewState.SECOND):
+            raise ServiceError("not_in_review", "this report is not waiting for a review")
+        round_ = 1 if report.review_state == ReviewState.PENDING else 2
+        if round_ == 2 and report.reviews.filter(reviewer=reviewer).exists():
+            raise ServiceError("same_reviewer", "the second review needs another reviewer")
+        review = QcReview.objects.create(
+            report=report,
+            round=round_,
+            reviewer=reviewer,
+            verdict=verdict,
+            comments=comments,
+            checklist={k: checklist.get(k, False) for k in CHECKLIST},
+        )
+        if round_ == 1 and settings.QC_SECOND_REVIEW:
+            report.review_state = ReviewState.SECOND
+        else:
+            report.review_state = ReviewState.DONE
+            report.final_verdict = verdict
+        report.save(update_fields=["review_state", "final_verdict"])
+        record_event(
+            action="qc.reviewed",
+            actor=Actor.staff(reviewer),
+            object_type="qc_report",
+            object_id=report.pk,
+            call_id=report.call_id,
+            details={
+                "round": round_,
+                "verdict": verdict,
+                "checklist": review.checklist,
+                "final": report.final_verdict,
+            },
+        )
+    return review

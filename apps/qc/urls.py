@@ -6,4 +6,7 @@ urlpatterns = [
     path("", views.report_list, name="qc-reports"),
     path("reports/<uuid:report_id>/", views.report_detail, name="qc-report"),
     path("misses/", views.misses, name="qc-misses"),
+    path("queue/", views.review_queue, name="qc-queue"),
+    path("reports/<uuid:report_id>/review", views.review, name="qc-review"),
+    path("stats/", views.statistics, name="qc-stats"),
 ]

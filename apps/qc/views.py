@@ -9,13 +9,14 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from apps.audit.services import Actor, record_event
 from apps.qc import selectors, services
-from apps.qc.models import QcReport, Verdict
+from apps.qc.models import CHECKLIST, QcReport, Verdict
+from remotebank.errors import ServiceError
 
 
 def _inspector(request: HttpRequest) -> None:
@@ -69,11 +70,16 @@ def report_detail(request: HttpRequest, report_id: Any) -> HttpResponse:
         for f in report.findings.select_related("participant").all()
     ]
     playable = recording.state == "ready" and recording.purged_at is None
+    can_review = selectors.review_queue(request.user).filter(pk=report.pk).exists()
     return render(
         request,
         "qc/report.html",
         {
             "report": report,
+            "reviews": report.reviews.select_related("reviewer").all(),
+            "can_review": can_review,
+            "checklist": list(CHECKLIST.items()),
+            "error": request.GET.get("error", "")[:100],
             "recording": recording,
             "call": report.call,
             "findings": findings,
@@ -90,3 +96,39 @@ def misses(request: HttpRequest) -> HttpResponse:
     since, until = _day(request.GET.get("from", "")), _day(request.GET.get("to", ""))
     rows = selectors.recording_misses(since=since, until=until)
     return render(request, "qc/misses.html", {"misses": rows, "q": request.GET})
+
+
+@login_required
+@require_GET
+def review_queue(request: HttpRequest) -> HttpResponse:
+    _inspector(request)
+    page = Paginator(selectors.review_queue(request.user), 50).get_page(request.GET.get("page"))
+    return render(request, "qc/queue.html", {"page": page})
+
+
+@login_required
+@require_POST
+def review(request: HttpRequest, report_id: Any) -> HttpResponse:
+    _inspector(request)
+    post = request.POST
+    try:
+        services.submit_review(
+            report_id=report_id,
+            reviewer=request.user,
+            verdict=post.get("verdict", ""),
+            comments=post.get("comments", ""),
+            checklist={code: post.get(f"check_{code}") == "on" for code in CHECKLIST},
+        )
+    except ServiceError as exc:
+        if exc.status == 404:
+            raise Http404("no such report") from None
+        url = reverse("qc-report", args=[report_id])
+        return redirect(f"{url}?error={exc.code}")
+    return redirect("qc-queue")
+
+
+@login_required
+@require_GET
+def statistics(request: HttpRequest) -> HttpResponse:
+    _inspector(request)
+    return render(request, "qc/stats.html", selectors.statistics())
