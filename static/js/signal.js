@@ -189,7 +189,11 @@
       if ((msg.type === "hello" || msg.type === "call.connected") && msg.call && msg.call.crypto) {
         this.negotiate(msg.call.call_id, msg.call.crypto);
       }
-      if (msg.type === "call.ended") this.dropPayload();
+      if (msg.type === "call.ended") {
+        this.dropPayload();
+        // The frame key is the call's: kept across socket reconnects, dropped when it ends.
+        if (RB.frameCrypto) RB.frameCrypto.forget();
+      }
       // Events keep their order while encrypted ones are opened (WebCrypto is asynchronous).
       this.inbound = this.inbound.then(() => this.openEvent(msg)).then((event) => {
         if (event) this.emit(event.type, event);
@@ -247,7 +251,6 @@
 
     dropPayload() {
       if (this.payload || this.payloadReady) this.emit("payload", { state: "off" });
-      if (RB.frameCrypto) RB.frameCrypto.forget();
       this.payload = null;
       this.payloadReady = null;
       this.payloadKeyId = null;
