@@ -6,8 +6,12 @@ class BankingConfig(AppConfig):
     label = "banking"
 
     def ready(self) -> None:
-        from apps.banking import scenarios, selectors, signaling  # noqa: F401
+        from apps.audit.hooks import register_bundle_contributor, register_digest_verifier
+        from apps.banking import receipts, scenarios, selectors, signaling  # noqa: F401
         from apps.recordings.keypoints import register_key_point
+
+        register_digest_verifier(receipts.digest_failures, name="banking")
+        register_bundle_contributor(receipts.bundle_items, name="banking")
 
         for code, (zh, en) in scenarios.EXTRA_KEY_POINTS.items():
             register_key_point(code, zh, en)

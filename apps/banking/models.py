@@ -260,3 +260,19 @@ class SandboxSubmission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} {self.key}"
+
+
+class TransactionReceipt(models.Model):
+    """The sealed receipt PDF of a completed transaction (stored encrypted; its SM3 audited)."""
+
+    transaction = models.OneToOneField(
+        Transaction, on_delete=models.PROTECT, related_name="receipt"
+    )
+    content = EncryptedTextField()  # base64 of the sealed PDF
+    sm3 = models.CharField(max_length=64)
+    key_id = models.CharField(max_length=64)  # the SM2 sealing key's fingerprint
+    anchor_seq = models.BigIntegerField(null=True)  # the audit event carrying the digest
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"receipt {self.sm3[:12]}"

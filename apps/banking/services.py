@@ -13,6 +13,7 @@ import base64
 import binascii
 import io
 import json
+import logging
 import uuid
 from datetime import date
 from typing import Any
@@ -43,6 +44,7 @@ SIGNATURE_CONTEXT = "banking.signature"
 DOCUMENT_CONTEXT = "banking.document"
 MAX_SIGNATURE_BYTES = 256 * 1024
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+logger = logging.getLogger(__name__)
 PIN_KINDS = {
     "debit_pin_change": ("debit_card",),
     "debit_pin_reset": ("debit_card",),
@@ -614,7 +616,25 @@ def submit_transaction(
             tx, TxState.SUBMITTED, actor=actor, details={"idempotency_key": str(tx.idempotency_key)}
         )
     result = _call_core(tx, blocks)
-    return _apply_result(tx.pk, result, actor=actor)
+    tx = _apply_result(tx.pk, result, actor=actor)
+    _receipt(tx)
+    return tx
+
+
+def _receipt(tx: Transaction) -> None:
+    """A completed transaction gets its sealed receipt; failing to make one never undoes it."""
+    if tx.state != TxState.COMPLETED:
+        return
+    from apps.banking.receipts import issue_receipt
+
+    try:
+        issue_receipt(tx)
+    except Exception:
+        logger.exception("receipt for transaction %s failed", tx.pk)
+        _event(tx, "receipt_failed", severity="error")
+    else:
+        tx.refresh_from_db()
+        _announce(tx)
 
 
 def _resume(tx: Transaction, *, actor: Actor) -> Transaction:
@@ -625,7 +645,9 @@ def _resume(tx: Transaction, *, actor: Actor) -> Transaction:
             _move(tx, TxState.CUSTOMER_CONFIRMED, actor=actor, detail="核心未收到，请重新输入密码")
             return tx
         result = _call_core(tx, {})
-    return _apply_result(tx.pk, result, actor=actor)
+    tx = _apply_result(tx.pk, result, actor=actor)
+    _receipt(tx)
+    return tx
 
 
 def _apply_result(tx_id: uuid.UUID, result: CoreResult, *, actor: Actor) -> Transaction:

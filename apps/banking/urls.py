@@ -11,4 +11,9 @@ urlpatterns = [
         views.document_upload,
         name="banking-document-upload",
     ),
+    path(
+        "transactions/<uuid:transaction_id>/receipt.pdf",
+        views.receipt_download,
+        name="banking-receipt",
+    ),
 ]

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.accounts.models import Role
 from apps.accounts.services import has_role
 from apps.banking import selectors, services
-from remotebank.errors import Forbidden, ServiceError
+from remotebank.errors import Forbidden, NotFound, ServiceError
 
 
 def _error(exc: ServiceError) -> JsonResponse:
@@ -59,3 +59,34 @@ def document_upload(request: HttpRequest, transaction_id: Any) -> HttpResponse:
     except ServiceError as exc:
         return _error(exc)
     return JsonResponse({"document": {"id": doc.pk, "kind": doc.kind, "sm3": doc.sm3}}, status=201)
+
+
+@login_required
+@require_GET
+def receipt_download(request: HttpRequest, transaction_id: Any) -> HttpResponse:
+    """The sealed receipt PDF; every download is audited."""
+    from apps.audit.services import Actor, record_event
+    from apps.banking.models import TransactionReceipt
+    from apps.banking.receipts import receipt_bytes
+
+    try:
+        _staff(request)
+        tx = selectors.transaction_for(request.user, transaction_id)
+        receipt = TransactionReceipt.objects.filter(transaction=tx).first()
+        if receipt is None:
+            raise NotFound("no_receipt", "this transaction has no receipt")
+    except ServiceError as exc:
+        return _error(exc)
+    record_event(
+        action="banking.receipt.downloaded",
+        actor=Actor.staff(request.user, request.META.get("REMOTE_ADDR")),
+        object_type="banking.transaction",
+        object_id=tx.pk,
+        call_id=tx.call_id,
+        details={"sm3": receipt.sm3},
+    )
+    response = HttpResponse(
+        receipt_bytes(receipt, reason="receipt download"), content_type="application/pdf"
+    )
+    response["Content-Disposition"] = f'attachment; filename="receipt-{tx.pk}.pdf"'
+    return response

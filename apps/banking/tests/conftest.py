@@ -21,6 +21,7 @@ from apps.security.services import clear_key_caches
 def banking_settings(settings):
     settings.MASTER_KEY = "00112233445566778899aabbccddeeff" * 2
     settings.CRYPTO_SUITE = "gm"
+    settings.AUDIT_SIGNING_KEY = "5" * 64  # receipts are sealed with the audit signing key
     clear_key_caches()
     pin_gateway.reset_client()
     yield settings

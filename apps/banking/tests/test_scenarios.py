@@ -133,6 +133,7 @@ def test_debit_pin_reset_end_to_end_audits_every_transition_and_marks_key_points
         "banking.transaction.customer_confirmed",
         "banking.transaction.submitted",
         "banking.transaction.completed",
+        "banking.receipt.issued",
     ]
     assert set(
         AuditEvent.objects.filter(object_id=str(tx.pk)).values_list("call_id", flat=True)
