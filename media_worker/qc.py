@@ -64,6 +64,9 @@ class Track:
     bytes: int = 0
     width: int = 0
     height: int = 0
+    # Where the frames come from when not the raw segments (a supplementary file holding
+    # both kinds): a callable giving (wall clock, decoded frame) in time order.
+    decode: Callable[[], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -275,7 +278,8 @@ def analyze(
         previous = None
         next_at = -math.inf
         position = track.segments[0].start if track.segments else 0.0
-        for wall, frame in _decoded(_runs(track.segments), "vp8"):
+        frames = track.decode() if track.decode else _decoded(_runs(track.segments), "vp8")
+        for wall, frame in frames:
             if wall - position > 0:
                 advance(wall - position)
             position = wall
@@ -359,7 +363,12 @@ def analyze(
             continue
         roles[track.participant] = track.role
         bins = levels[track.participant]
-        for wall, frame in _decoded(_runs(track.segments), "opus", extradata=opus_head(1)):
+        frames = (
+            track.decode()
+            if track.decode
+            else _decoded(_runs(track.segments), "opus", extradata=opus_head(1))
+        )
+        for wall, frame in frames:
             samples_ = frame.to_ndarray().astype(np.float32)
             if samples_.dtype.kind != "f" or frame.format.name.startswith("s16"):
                 samples_ = samples_ / 32768.0
@@ -437,3 +446,87 @@ def _composed_sync(opener: Callable[[], IO[bytes]]) -> dict[str, float] | None:
         "start": round(abs(video[0] - audio[0]), 3),
         "length": round(abs((video[1] - video[0]) - (audio[1] - audio[0])), 3),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# One file holding both kinds (a supplementary recording made in the browser)
+
+
+def probe_file(opener: Callable[[], IO[bytes]]) -> dict[str, Any]:
+    """Parse a whole media file (every packet demuxed): its streams and length. Raises
+    ValueError with a reason when it is not a readable audio+video file."""
+    try:
+        source = opener()
+    except OSError as exc:
+        raise ValueError(f"cannot be read: {exc}") from None
+    try:
+        try:
+            container = av.open(source)
+        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"not a media file ({type(exc).__name__})") from None
+        with container:
+            if not container.streams.video or not container.streams.audio:
+                raise ValueError("an audio and a video stream are required")
+            video, audio = container.streams.video[0], container.streams.audio[0]
+            first, last, packets = math.inf, -math.inf, 0
+            try:
+                for packet in container.demux(video, audio):
+                    if packet.pts is None or packet.size == 0:
+                        continue
+                    at = float(packet.pts * packet.time_base)
+                    first, last = min(first, at), max(last, at)
+                    packets += 1
+            except (av.error.FFmpegError, EOFError) as exc:
+                raise ValueError(
+                    f"damaged after {packets} packets ({type(exc).__name__})"
+                ) from None
+            if packets == 0:
+                raise ValueError("holds no media")
+            # Decode a few frames: a container can parse while its codec data is garbage.
+            container.seek(0)
+            decoded = 0
+            try:
+                for _ in container.decode(video):
+                    decoded += 1
+                    if decoded >= 3:
+                        break
+            except av.error.FFmpegError as exc:
+                raise ValueError(f"video does not decode ({type(exc).__name__})") from None
+            if decoded == 0:
+                raise ValueError("video does not decode")
+            return {
+                "format": container.format.name,
+                "video_codec": video.codec_context.name,
+                "audio_codec": audio.codec_context.name,
+                "width": video.codec_context.width,
+                "height": video.codec_context.height,
+                "first": first,
+                "duration": round(last - first + 1 / 15, 3),
+                "packets": packets,
+            }
+    finally:
+        source.close()
+
+
+def file_decoder(opener: Callable[[], IO[bytes]], kind: str, start: float, first: float):
+    """(wall clock, frame) of one kind of a whole file whose first packet is at `start`."""
+
+    def frames() -> Any:
+        source = opener()
+        try:
+            with av.open(source) as container:
+                stream = (container.streams.video if kind == "video" else container.streams.audio)[
+                    0
+                ]
+                stream.thread_type = "AUTO" if kind == "video" else stream.thread_type
+                try:
+                    for frame in container.decode(stream):
+                        if frame.pts is None:
+                            continue
+                        yield start + float(frame.pts * frame.time_base) - first, frame
+                except av.error.FFmpegError as exc:
+                    logger.info("file ends early (%s)", exc)
+        finally:
+            source.close()
+
+    return frames

@@ -317,6 +317,10 @@ QC_LIVE_SAMPLE_FPS = env_float("QC_LIVE_SAMPLE_FPS", 2.5)
 # second, different reviewer must confirm every review.
 QC_REVIEW_SAMPLE_RATE = env_float("QC_REVIEW_SAMPLE_RATE", 0.1)
 QC_SECOND_REVIEW = env_bool("QC_SECOND_REVIEW", False)
+# Supplementary recordings (补录): the largest upload accepted, and the share of the call the
+# file must cover to count as a recording of it.
+QC_SUPPLEMENT_MAX_BYTES = env_int("QC_SUPPLEMENT_MAX_BYTES", 512 * 1024 * 1024)
+QC_SUPPLEMENT_MIN_COVERAGE = env_float("QC_SUPPLEMENT_MIN_COVERAGE", 0.8)
 # --- end of quality inspection ---------------------------------------------------------------
 
 # --- browser payload encryption (apps.security.browser) -----------------------------------------

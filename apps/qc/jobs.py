@@ -135,6 +135,54 @@ def build_input(recording: Recording, keys: KeyRing) -> Any:
     )
 
 
+def build_supplement_input(supplement: Any, keys: KeyRing) -> Any:
+    """A supplementary file as QC input: its picture is the customer's camera as the agent's
+    workstation saw it, its sound the call's; coverage is measured against the whole call."""
+    from media_worker.compose import SegmentInput
+    from media_worker.qc import Presence, QcInput, Track, file_decoder, probe_file
+
+    storage = get_storage()
+    call = supplement.call
+
+    def opener() -> Any:
+        return storage.open_read(supplement.storage_key, keys=keys)
+
+    facts = probe_file(opener)
+    start = supplement.start_at.timestamp()
+    end = supplement.end_at.timestamp()
+    customer = Participant.objects.filter(call=call, role="customer").order_by("joined_at").first()
+    pid = customer.pk if customer else 0
+    tracks = [
+        Track(
+            participant=pid,
+            role="customer",
+            kind=kind,
+            segments=[
+                SegmentInput(
+                    supplement.storage_key, "customer", kind, (0, pid, kind), start, opener, end
+                )
+            ],
+            bytes=supplement.size if kind == "video" else 0,
+            width=facts["width"] or 0 if kind == "video" else 0,
+            height=facts["height"] or 0 if kind == "video" else 0,
+            decode=file_decoder(opener, kind, start, facts["first"]),
+        )
+        for kind in ("video", "audio")
+    ]
+    recording = supplement.recording
+    call_start = (recording.timeline_start or call.connected_at).timestamp()
+    call_end = (recording.timeline_end or call.ended_at).timestamp()
+    return QcInput(
+        start=call_start,
+        end=call_end,
+        call_seconds=call_end - call_start,
+        tracks=tracks,
+        presence=[Presence(pid, "customer", call_start, call_end)],
+        customer_participants={pid},
+        accounted=accounted_intervals(call, call_end),
+    )
+
+
 def accounted_intervals(call: Any, end: float) -> list[tuple[float, float, str]]:
     """Intervals a media gap may fall into with a known reason: holds and reported media
     losses (the composed file shows an interruption card there)."""
@@ -170,7 +218,10 @@ def _run(report_id: uuid.UUID, rq_job: Any) -> dict[str, Any]:
     recording = report.recording
     keys = KeyRing(reason=f"recording.qc:{report.pk}")
     _stage(rq_job, "analysing", 0.0)
-    inp = build_input(recording, keys)
+    if report.supplement_id:
+        inp = build_supplement_input(report.supplement, keys)
+    else:
+        inp = build_input(recording, keys)
 
     def progress(value: float) -> None:
         _stage(rq_job, "analysing", value * 0.95)

@@ -81,6 +81,10 @@ class QcReport(models.Model):
     final_verdict = models.CharField(
         _("复核结论"), max_length=16, choices=Verdict.choices, blank=True
     )
+    # Set when the report inspects a supplementary upload instead of the composed file.
+    supplement = models.ForeignKey(
+        "Supplement", null=True, blank=True, on_delete=models.PROTECT, related_name="reports"
+    )
 
     class Meta:
         verbose_name = _("质检报告")
@@ -155,3 +159,40 @@ class QcReview(models.Model):
 
     def __str__(self) -> str:
         return f"review {self.round} of {self.report_id}: {self.verdict}"
+
+
+class Supplement(models.Model):
+    """A supplementary recording (补录): the agent workstation's local backup of a call whose
+    server recording failed QC, uploaded, validated, stored encrypted through
+    apps.recordings.storage under the recording's data key, and QC'd like the original."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    call = models.ForeignKey(Call, on_delete=models.PROTECT, related_name="supplements")
+    recording = models.ForeignKey(Recording, on_delete=models.PROTECT, related_name="supplements")
+    # The failed report that allowed the upload.
+    failed_report = models.ForeignKey(
+        QcReport, on_delete=models.PROTECT, related_name="supplements_allowed"
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    storage_key = models.CharField(max_length=300, unique=True)
+    size = models.BigIntegerField()
+    sm3 = models.CharField(max_length=64)
+    sha256 = models.CharField(max_length=64)
+    container = models.CharField(max_length=32)
+    video_codec = models.CharField(max_length=16)
+    audio_codec = models.CharField(max_length=16)
+    start_at = models.DateTimeField()
+    end_at = models.DateTimeField()
+    duration_seconds = models.FloatField()
+    anchor_seq = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("补录")
+        verbose_name_plural = _("补录")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.storage_key

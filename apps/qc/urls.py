@@ -9,4 +9,5 @@ urlpatterns = [
     path("queue/", views.review_queue, name="qc-queue"),
     path("reports/<uuid:report_id>/review", views.review, name="qc-review"),
     path("stats/", views.statistics, name="qc-stats"),
+    path("calls/<uuid:call_id>/supplements", views.supplement_upload, name="qc-supplement"),
 ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -132,3 +132,41 @@ def review(request: HttpRequest, report_id: Any) -> HttpResponse:
 def statistics(request: HttpRequest) -> HttpResponse:
     _inspector(request)
     return render(request, "qc/stats.html", selectors.statistics())
+
+
+@login_required
+@require_POST
+def supplement_upload(request: HttpRequest, call_id: Any) -> JsonResponse:
+    """Multipart: ``file`` (the backup recording), ``sha256`` (computed by the browser),
+    ``started_at`` (ISO time the local recording started). JSON answer."""
+    from apps.qc.supplements import upload_supplement
+
+    upload = request.FILES.get("file")
+    if upload is None:
+        return _json_error(ServiceError("no_file", "attach the recording as 'file'"))
+    try:
+        supplement = upload_supplement(
+            call_id=call_id,
+            uploader=request.user,
+            source=upload,
+            size=upload.size,
+            declared_sha256=request.POST.get("sha256", ""),
+            started_at=request.POST.get("started_at", ""),
+        )
+    except ServiceError as exc:
+        return _json_error(exc)
+    report = supplement.reports.get()
+    return JsonResponse(
+        {
+            "supplement": str(supplement.pk),
+            "report": str(report.pk),
+            "sm3": supplement.sm3,
+            "sha256": supplement.sha256,
+            "duration": supplement.duration_seconds,
+        },
+        status=201,
+    )
+
+
+def _json_error(exc: ServiceError) -> JsonResponse:
+    return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)

@@ -119,8 +119,9 @@ def test_review_pages_and_statistics(client, call, agent, qc01, settings):
         "identity": True, "risk": False, "consent": False, "script": False, "voluntary": False,
     }  # fmt: skip
     stats = selectors.statistics()
+    employee_no = agent.agent_profile.employee_no
     assert stats["agents"] == [
-        {"key": agent.agent_profile.employee_no, "reports": 1, "pass": 0, "fail": 1, "needs_review": 0,
+        {"key": employee_no, "reports": 1, "pass": 0, "fail": 1, "needs_review": 0,
          "average_score": 75.0, "pass_rate": 0.0}
     ]  # fmt: skip
     assert [row["key"] for row in stats["scenarios"]] == ["debit_pin_reset"]
