@@ -203,7 +203,28 @@ def finish_run(
                 "composed_sm3": report.composed_sm3,
             },
         )
+        _tell_agent(report)
     return report
+
+
+def _tell_agent(report: QcReport) -> None:
+    """The call's agent learns the verdict: the workstation keeps its local backup recording
+    until the server's copy passes, and offers to upload it (补录) when it fails."""
+    from apps.calls.events import agent_group, push
+
+    call = report.call
+    if call.agent_id is None:
+        return
+    push(
+        agent_group(call.agent.user_id),
+        {
+            "type": "qc.result",
+            "call_id": str(call.pk),
+            "report_id": str(report.pk),
+            "verdict": report.effective_verdict,
+            "supplement": bool(report.supplement_id),
+        },
+    )
 
 
 def fail_run(*, report_id: uuid.UUID | str, error: str, final: bool) -> None:
