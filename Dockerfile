@@ -9,6 +9,7 @@ RUN useradd --system --create-home remotebank
 WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
+RUN pip install --no-cache-dir --no-deps rapidocr-onnxruntime==1.4.4
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY . .

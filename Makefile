@@ -11,6 +11,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	# OCR models in the package; --no-deps: it names opencv-python (clashes with the headless one)
+	$(BIN)/pip install --quiet --no-deps rapidocr-onnxruntime==1.4.4
 	touch $(STAMP)
 
 install: $(STAMP) messages node_modules/.package-lock.json

@@ -276,3 +276,23 @@ class TransactionReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"receipt {self.sm3[:12]}"
+
+
+class IdentityFrame(models.Model):
+    """An evidence frame of identity verification (ID card or face), stored encrypted."""
+
+    transaction = models.ForeignKey(
+        Transaction, on_delete=models.PROTECT, related_name="identity_frames"
+    )
+    kind = models.CharField(max_length=16)  # id_card | face
+    source = models.CharField(max_length=16)  # media (grabbed from the live video) | upload
+    content = EncryptedTextField()  # base64 JPEG
+    sm3 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    passed = models.BooleanField()
+    result = models.JSONField(default=dict)  # match flags and scores, never the values read
+    at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.sm3[:12]}"

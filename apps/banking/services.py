@@ -18,6 +18,7 @@ import uuid
 from datetime import date
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction as db_transaction
 from django.utils import timezone
 
@@ -28,6 +29,7 @@ from apps.banking.gateway import pin as pin_gateway
 from apps.banking.gateway.online_id import get_online_id_check
 from apps.banking.models import (
     OPEN_STATES,
+    IdentityFrame,
     Transaction,
     TransactionDocument,
     TransactionEvent,
@@ -277,11 +279,20 @@ def verify_identity(*, transaction_id: Any, checks: Any, user: Any) -> Transacti
         if tx.state != TxState.DRAFT:
             raise ServiceError("wrong_state", "identity is verified on a draft transaction")
         done: dict[str, Any] = {}
+        frames = tx.identity.get("frames", {})
         for check in (scenarios.ID_CARD, scenarios.FACE):
             if check in scenario.identity_checks:
+                if frames.get(check) is False:  # the last frame checked did not match
+                    raise ServiceError(f"{check}_mismatch", f"the {check} frame does not match")
+                if (
+                    check == scenarios.ID_CARD
+                    and getattr(settings, "BANKING_REQUIRE_ID_OCR", False)
+                    and frames.get(check) is not True
+                ):
+                    raise ServiceError("id_card_not_read", "capture the ID card first")
                 if checks.get(check) is not True:
                     raise ServiceError("identity_check_failed", f"{check} is not confirmed")
-                done[check] = "agent"
+                done[check] = "frame" if frames.get(check) else "agent"
         form = form_of(tx)
         gateway = get_gateway()
         record = gateway.lookup_customer(tx.customer.reference)
@@ -311,7 +322,7 @@ def verify_identity(*, transaction_id: Any, checks: Any, user: Any) -> Transacti
                     "online_id_failed", f"principal's online ID check: {result.code}"
                 )
             done[scenarios.PRINCIPAL] = result.source
-        tx.identity = {"checks": done, "at": timezone.now().isoformat()}
+        tx.identity = {**tx.identity, "checks": done, "at": timezone.now().isoformat()}
         actor = Actor.staff(user)
         if not _marked(tx, "identity_shown"):
             _mark(tx, "identity_shown", actor=actor)
@@ -670,3 +681,97 @@ def _apply_result(tx_id: uuid.UUID, result: CoreResult, *, actor: Actor) -> Tran
             tx.finished_at = timezone.now()
             _move(tx, TxState.FAILED, actor=actor, detail=result.code, details=details)
     return tx
+
+
+# --- identity evidence frames ---------------------------------------------------------------------
+
+FRAME_KINDS = ("id_card", "face")
+MAX_FRAME_BYTES = 4 * 1024 * 1024
+
+
+def record_identity_frame(
+    *, transaction_id: Any, kind: Any, image: Any, source: str, user: Any = None
+) -> IdentityFrame:
+    """Check one frame (ID card: OCR against the core record; face: exactly one face), store it
+    encrypted as evidence and note the result on the transaction and its timeline.
+
+    A mismatch is a result, not an error: it is stored, and verify_identity then refuses.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    from apps.banking import identity
+
+    if kind not in FRAME_KINDS:
+        raise ServiceError("bad_frame", "kind is id_card or face")
+    if source not in ("media", "upload"):
+        raise ServiceError("bad_frame", "source is media or upload")
+    if not isinstance(image, bytes) or not 0 < len(image) <= MAX_FRAME_BYTES:
+        raise ServiceError("bad_frame", "the frame must be 1 byte to 4 MiB")
+    try:
+        rgb = identity.decode_image(image)
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise ServiceError("bad_frame", "not an image") from None
+    height, width = rgb.shape[:2]
+    if min(width, height) < 120:
+        raise ServiceError("bad_frame", "the frame is too small")
+    with db_transaction.atomic():
+        tx = _locked(transaction_id)
+        if user is not None:
+            _agent_of(tx.call, user)
+        if tx.state != TxState.DRAFT:
+            raise ServiceError("wrong_state", "identity frames are taken before verification")
+    result: dict[str, Any]
+    if kind == "id_card":
+        record = get_gateway().lookup_customer(tx.customer.reference)
+        if record is None:
+            raise ServiceError("no_core_customer", "the core system does not know this customer")
+        reading = identity.read_id_card(rgb)
+        result = {
+            "name_read": bool(reading.name),
+            "id_read": bool(reading.id_number),
+            "name_match": reading.name == record.name,
+            "id_match": reading.id_number == record.id_number.upper(),
+            "confidence": round(reading.confidence, 3),
+        }
+        passed = result["name_match"] and result["id_match"]
+    else:
+        faces = identity.count_faces(rgb)
+        result = {"faces": faces}
+        passed = faces == 1
+    out = io.BytesIO()
+    Image.fromarray(rgb).save(out, "JPEG", quality=85)  # re-encoded: no metadata kept
+    jpeg = out.getvalue()
+    digest = sm3(jpeg).hex()
+    actor = Actor.staff(user) if user is not None else SYSTEM
+    with db_transaction.atomic():
+        tx = _locked(transaction_id)
+        if tx.state != TxState.DRAFT:
+            raise ServiceError("wrong_state", "identity frames are taken before verification")
+        frame = IdentityFrame(
+            transaction=tx, kind=kind, source=source, sm3=digest, width=width, height=height,
+            passed=passed, result=result,
+        )  # fmt: skip
+        frame.content = encrypt_field(
+            base64.b64encode(jpeg).decode("ascii"),
+            owner_type="banking-transaction",
+            owner_id=str(tx.pk),
+            context="banking.identity_frame",
+        )
+        frame.save()
+        tx.identity = {**tx.identity, "frames": {**tx.identity.get("frames", {}), kind: passed}}
+        tx.save(update_fields=["identity"])
+        label = {"id_card": "身份证件 OCR 比对", "face": "人脸检测"}[kind]
+        _event(
+            tx, "identity_frame", detail=f"{label}：{'通过' if passed else '不一致'}",
+            severity="" if passed else "warning",
+        )  # fmt: skip
+        record_event(
+            action="banking.identity.frame",
+            actor=actor,
+            object_type="banking.transaction",
+            object_id=tx.pk,
+            call_id=tx.call_id,
+            details={"kind": kind, "source": source, "sm3": digest, "passed": passed, **result},
+        )
+        _announce(tx)
+    return frame

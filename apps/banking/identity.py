@@ -1,0 +1,79 @@
+"""Identity evidence from the live video: ID-card OCR against the customer record, face presence.
+
+OCR runs RapidOCR (rapidocr-onnxruntime: PP-OCRv4 detection/recognition ONNX models shipped
+inside the package, run by onnxruntime on the CPU; nothing is downloaded). The reading is
+compared with the core's record: the name exactly, the 18-character ID number exactly (the
+check character upper-cased). Only the match flags are kept, never the text read.
+
+Face: OpenCV's Haar cascade (shipped in opencv-python-headless) counts faces in the frame; the
+check passes with exactly one. This is presence, not a comparison with the ID photo: no
+packaged face-recognition model is installed here (see docs in the issue report).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+_engine = None
+_engine_lock = threading.Lock()
+NAME_RE = re.compile(r"姓名[:：]?\s*([\u4e00-\u9fa5·]{2,15})")
+ID_RE = re.compile(r"(?<![0-9])([1-9]\d{16}[\dXx])(?![0-9])")
+
+
+@dataclass(frozen=True, repr=False)
+class IdCardReading:
+    name: str
+    id_number: str
+    confidence: float
+
+    def __repr__(self) -> str:  # personal data: never in logs or tracebacks
+        return f"<IdCardReading name={bool(self.name)} id={bool(self.id_number)}>"
+
+
+def _ocr():
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            from rapidocr_onnxruntime import RapidOCR
+
+            _engine = RapidOCR()
+        return _engine
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """RGB array of a JPEG/PNG."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def read_id_card(rgb: np.ndarray) -> IdCardReading:
+    result, _ = _ocr()(rgb)
+    lines = [(text, float(score)) for _box, text, score in (result or [])]
+    joined = "\n".join(t.replace(" ", "") for t, _ in lines)
+    name = NAME_RE.search(joined)
+    number = ID_RE.search(joined)
+    confidence = min((s for _, s in lines), default=0.0)
+    return IdCardReading(
+        name=name.group(1) if name else "",
+        id_number=number.group(1).upper() if number else "",
+        confidence=confidence,
+    )
+
+
+def count_faces(rgb: np.ndarray) -> int:
+    import cv2
+
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    scale = 320 / max(gray.shape)
+    if scale < 1:
+        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    faces = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(40, 40))
+    return len(faces)
