@@ -51,6 +51,7 @@ from media_worker.aiortc_forwarding import (
     watch_keyframe_requests,
 )
 from media_worker.recorder import CallRecorder  # recording: media_worker/recorder.py
+from media_worker.snapshot import register as register_snapshot  # identity frames (banking)
 from media_worker.virtual_source import VirtualSource
 from media_worker.vision import LiveVision  # live compliance check: media_worker/vision.py
 
@@ -69,6 +70,7 @@ MAX_REMOTE = 3  # slots a client needs at most: four video participants per call
 # Handlers other apps add for events pushed to the job's group (apps.calls.media.media_group):
 # JOB_EVENTS["media.announce"] = async fn(call_media, event), e.g. to `add_virtual_source`.
 JOB_EVENTS: dict[str, Any] = {}
+register_snapshot(JOB_EVENTS)
 # Where a forwarded stream switches to a new source, the next timestamps continue one frame on.
 PTS_STEP = {"video": 3000, "audio": 960}  # 90 kHz at 30 fps; 48 kHz at 20 ms
 

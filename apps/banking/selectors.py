@@ -49,6 +49,7 @@ def transaction_payload(tx: Transaction) -> dict[str, Any]:
         "summary": summary,
         "steps": scenario.describe()["steps"] if scenario else [],
         "identity": tx.identity.get("checks", {}),
+        "frames": tx.identity.get("frames", {}),
         "customer_action": action,
         "principal_id": tx.principal_id,
         "authorized": tx.authorized_at is not None,

@@ -188,3 +188,29 @@ async def _banking_authorize(
         )
 
     return await db(run)()
+
+
+def _check_capture(participant: Participant, user: Any, tx_id: str, kind: Any) -> str:
+    if kind not in services.FRAME_KINDS:
+        raise ServiceError("bad_frame", "kind is id_card or face")
+    tx = Transaction.objects.filter(pk=tx_id, call=participant.call_id).first()
+    if tx is None or participant.call.agent is None or participant.call.agent.user_id != user.pk:
+        raise NotFound("transaction_not_found", "no such transaction")
+    if tx.state != "draft":
+        raise ServiceError("wrong_state", "identity frames are taken before verification")
+    return str(tx.call_id)
+
+
+@handles("banking.capture", "agent")
+async def _banking_capture(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
+    """Ask the media job for a still of the customer's video (media_worker/snapshot.py); the
+    result arrives as `banking.transaction` (identity) or `banking.capture_failed`."""
+    from apps.calls.events import EVENT
+    from apps.calls.media import media_group
+
+    participant = await _me(consumer, message)
+    tx_id, kind = _tx_id(message), message.get("frame")  # id_card | face
+    call_id = await db(_check_capture)(participant, consumer.identity.user, tx_id, kind)
+    event = {"type": "banking.snapshot", "transaction_id": tx_id, "kind": kind}
+    await consumer.channel_layer.group_send(media_group(call_id), {"type": EVENT, "event": event})
+    return {"requested": kind}
