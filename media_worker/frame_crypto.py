@@ -23,7 +23,7 @@ from channels.db import database_sync_to_async
 
 from apps.security import frames
 from apps.security.frames import FrameCipher, FrameSealer
-from media_worker.aiortc_forwarding import tap_receiver
+from media_worker.aiortc_forwarding import frame_info, tap_receiver
 
 REASON = "media job frame encryption"
 
@@ -49,7 +49,9 @@ class SealingTrack(MediaStreamTrack):
 
     async def recv(self) -> Any:
         packet = await self.inner.recv()
-        data = self.sealer.seal(bytes(packet), kind=self.kind, keyframe=bool(packet.is_keyframe))
+        info = frame_info(packet)  # a re-timed copy may not carry is_keyframe: FrameInfo does
+        keyframe = info.keyframe if info is not None else bool(packet.is_keyframe)
+        data = self.sealer.seal(bytes(packet), kind=self.kind, keyframe=keyframe)
         sealed = av.Packet(data)  # the packet is shared with other subscribers: never mutate it
         sealed.pts = packet.pts
         sealed.dts = packet.dts

@@ -247,8 +247,11 @@ self.onmessage = (event) => {
   const m = event.data || {};
   if (m.type === "init") {
     importScripts.apply(null, m.scripts || []);
+    // onrtctransform is set by now: the page creates transforms only after this reply.
+    self.postMessage({ type: "init", id: m.id });
   } else if (m.type === "key") {
     keyReady = setKey(m.suite, b64d(m.key));
+    keyReady.then(() => self.postMessage({ type: "key", id: m.id, suite: suite }));
   } else if (m.type === "forget") {
     suite = null;
     gm = null;

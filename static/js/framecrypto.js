@@ -45,8 +45,20 @@
         }
       };
       const scripts = [vendor("sm3.js"), vendor("sm4.js")].filter(Boolean);
-      this.worker.postMessage({ type: "init", scripts: scripts });
+      // A transform made before the worker's script has run loses its rtctransform event
+      // (and Chromium then passes frames through untouched): wait for the worker's answer.
+      this.workerReady = this.ask({ type: "init", scripts: scripts });
       return this.worker;
+    }
+
+    /** Post `msg` to the worker; resolves with its answer (same id). */
+    ask(msg) {
+      this.seq += 1;
+      const id = this.seq;
+      return new Promise((resolve) => {
+        this.requests.set(id, resolve);
+        this.worker.postMessage(Object.assign({ id: id }, msg));
+      });
     }
 
     /** The `frame_key` of a crypto.key ack: {mode, suite, cipher, enc} opened with `session`. */
@@ -59,7 +71,9 @@
         return;
       }
       const body = await session.open(frameKey.enc);
-      this.ensureWorker().postMessage({ type: "key", suite: frameKey.suite, key: body.key });
+      this.ensureWorker();
+      await this.workerReady;
+      await this.ask({ type: "key", suite: frameKey.suite, key: body.key });
       this.hasKey = true;
       this.show();
     }
@@ -84,6 +98,7 @@
         return null;
       }
       const worker = this.ensureWorker();
+      await this.workerReady;
       for (const transceiver of pc.getTransceivers()) {
         const kind = transceiver.receiver.track && transceiver.receiver.track.kind;
         transceiver.sender.transform = new RTCRtpScriptTransform(worker, { op: "encrypt", kind: kind });
@@ -97,12 +112,7 @@
     /** The worker's counters: {sealed, opened, dropped, nokey, bytes, ms}. */
     stats() {
       if (!this.worker) return Promise.resolve(null);
-      this.seq += 1;
-      const id = this.seq;
-      return new Promise((resolve) => {
-        this.requests.set(id, (m) => resolve(Object.assign({ suite: m.suite }, m.stats)));
-        this.worker.postMessage({ type: "stats", id: id });
-      });
+      return this.ask({ type: "stats" }).then((m) => Object.assign({ suite: m.suite }, m.stats));
     }
 
     show() {

@@ -48,6 +48,14 @@ JOB_STATS = """() => {
 }"""
 
 
+DIAGNOSE = """async () => ({
+  frames: Object.assign({}, RB.frameCrypto, {worker: null, requests: null}),
+  stats: await RB.frameCrypto.stats(),
+  media: {status: RB.media.status, log: RB.media.log.slice(-15)},
+  job: RB.media.stats,
+})"""
+
+
 def worker_stats(page):
     return page.evaluate("RB.frameCrypto.stats()")
 
@@ -76,8 +84,13 @@ def test_pages_and_media_job_encrypt_every_frame_and_the_recording_is_plaintext(
             agent.locator("#ring-panel [data-action=accept]").click()
             panel = agent.locator("#call-panel")
             expect(panel).to_have_attribute("data-media", "connected", timeout=MEDIA_TIMEOUT_MS)
-            assert_plays(agent)
-            assert_plays(customer)
+            try:
+                assert_plays(agent)
+                assert_plays(customer)
+            except Exception:
+                for page in (agent, customer):
+                    print("DIAG", page.url, page.evaluate(DIAGNOSE))
+                raise
 
             # The call view says which protection is active.
             for page in (agent, customer):
