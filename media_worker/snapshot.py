@@ -101,4 +101,8 @@ async def snapshot(media: Any, event: dict[str, Any]) -> None:
 
 
 def register(job_events: dict[str, Any]) -> None:
+    """The banking events of the media job: snapshots here, spoken disclosures (announce.py)."""
+    from media_worker.announce import announce
+
     job_events["banking.snapshot"] = snapshot
+    job_events["banking.announce"] = announce

@@ -172,6 +172,9 @@ class Scenario:
     needs_signature: bool = True
     # Key points that must be on the recording before the customer may confirm.
     before_confirmation: tuple[str, ...] = ()
+    # A risk disclosure the server can speak into the call (offline TTS), sentence by sentence;
+    # playing it to the end marks `risk_disclosed` automatically.
+    disclosure_zh: tuple[str, ...] = ()
     # Extra validation over the cleaned form (cross-field rules).
     check: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False)
 
@@ -581,6 +584,10 @@ register(
             "property, be invested or used for any forbidden purpose. My answers are true."
         ),
         before_confirmation=("questionnaire_done", "risk_disclosed"),
+        disclosure_zh=(
+            "风险揭示：贷款须按期足额偿还，逾期将产生罚息并影响个人征信。",
+            "贷款资金不得用于购房、投资及其他禁止性用途。",
+        ),
         check=_loan_affordable,
     )
 )

@@ -775,3 +775,73 @@ def record_identity_frame(
         )
         _announce(tx)
     return frame
+
+
+# --- scripted disclosure (TTS into the call: media_worker/announce.py) ---------------------------
+
+
+def start_disclosure(*, transaction_id: Any, user: Any) -> Transaction:
+    """Have the media job speak the scenario's risk disclosure into the call, with captions on
+    the customer's page; `finish_disclosure` marks `risk_disclosed` when it has played out."""
+    from apps.calls.events import EVENT
+    from apps.calls.media import media_group
+
+    with db_transaction.atomic():
+        tx = _locked(transaction_id)
+        _agent_of(tx.call, user)
+        _connected(tx.call)
+        scenario = scenarios.require(tx.scenario)
+        if not scenario.disclosure_zh:
+            raise ServiceError("no_disclosure", "this scenario has no scripted disclosure")
+        if tx.state != TxState.IDENTITY_VERIFIED:
+            raise ServiceError("wrong_state", "the disclosure is read after identity verification")
+        _event(tx, "disclosure_started", detail=f"{len(scenario.disclosure_zh)} 句")
+        record_event(
+            action="banking.transaction.disclosure_started",
+            actor=Actor.staff(user),
+            object_type="banking.transaction",
+            object_id=tx.pk,
+            call_id=tx.call_id,
+        )
+        event = {
+            "type": "banking.announce",
+            "transaction_id": str(tx.pk),
+            "sentences": list(scenario.disclosure_zh),
+        }
+        db_transaction.on_commit(
+            lambda: _send_to_group(media_group(tx.call_id), {"type": EVENT, "event": event})
+        )
+    return tx
+
+
+def _send_to_group(group: str, message: dict[str, Any]) -> None:
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    async_to_sync(get_channel_layer().group_send)(group, message)
+
+
+def finish_disclosure(*, transaction_id: Any, played: bool) -> Transaction:
+    """Called by the media job when the disclosure stopped: marks the key point if it played out."""
+    with db_transaction.atomic():
+        tx = _locked(transaction_id)
+        if (
+            played
+            and tx.state == TxState.IDENTITY_VERIFIED
+            and tx.call.state == CallState.CONNECTED
+        ):
+            _mark(tx, "risk_disclosed", actor=SYSTEM, text="语音播报")
+        _event(
+            tx, "disclosure_done" if played else "disclosure_stopped",
+            severity="" if played else "warning",
+        )  # fmt: skip
+        record_event(
+            action="banking.transaction.disclosure_done",
+            actor=SYSTEM,
+            object_type="banking.transaction",
+            object_id=tx.pk,
+            call_id=tx.call_id,
+            details={"played": played},
+        )
+        _announce(tx)
+    return tx

@@ -214,3 +214,15 @@ async def _banking_capture(consumer: SignalingConsumer, message: dict[str, Any])
     event = {"type": "banking.snapshot", "transaction_id": tx_id, "kind": kind}
     await consumer.channel_layer.group_send(media_group(call_id), {"type": EVENT, "event": event})
     return {"requested": kind}
+
+
+@handles("banking.disclose", "agent")
+async def _banking_disclose(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
+    """Speak the scenario's risk disclosure into the call (media_worker/announce.py)."""
+    await _me(consumer, message)
+    tx_id, user = _tx_id(message), consumer.identity.user
+
+    def run() -> dict[str, Any]:
+        return _payload(services.start_disclosure(transaction_id=tx_id, user=user))
+
+    return await db(run)()
