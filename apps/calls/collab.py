@@ -388,6 +388,8 @@ def _leave(call: Call, gone: Participant, kind: str, label: str, *, actor: Actor
     _event(call, kind, gone, label, actor=actor, action=f"call.{kind}")
     group = call_group if gone.visible else staff_group
     push(group(call.pk), {"type": "participant.left", "call_id": str(call.pk), **who(gone)})
+    if gone.user_id:  # the staff member's pages close the call (they may have several tabs)
+        push(agent_group(gone.user_id), {"type": "call.left", "call_id": str(call.pk)})
     refresh_media(call.pk)
 
 

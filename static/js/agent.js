@@ -358,6 +358,9 @@
   client.on("call.offer", addOffer);
   client.on("call.offer.revoked", (evt) => removeOffer(evt.offer_id));
   client.on("call.connected", (evt) => evt.call && enterCall(evt.call, null));
+  // invited into a call, or a transfer accepted (collab.js); transferred away or removed
+  client.on("call.joined", (evt) => evt.call && enterCall(evt.call, null));
+  client.on("call.left", (evt) => endCall(evt.call_id, "left"));
   client.on("call.ended", (evt) => endCall(evt.call_id, evt.reason));
   client.on("chat.message", (evt) => chat.add(evt));
   client.on("chat.state", (evt) => chat.updateState(evt));

@@ -212,6 +212,8 @@
 
       this.audioTrack = null;
       this.videoTrack = null;
+      this.shareTrack = null; // a screen share (collab.js), sent on the share transceiver
+      this.transceivers = null; // {screen, slots: [{audio, video}] x 3} of the current pc
       this.facing = "user";
       this.muted = false;
       this.cameraOff = false;
@@ -706,7 +708,11 @@
     async negotiate(epoch) {
       this.closePc();
       this.forceReconnect = false;
-      const pc = new RTCPeerConnection({ iceServers: (this.call && this.call.ice_servers) || [] });
+      // max-bundle: one transport for the whole layout (docs/protocol.md "Media layout").
+      const pc = new RTCPeerConnection({
+        iceServers: (this.call && this.call.ice_servers) || [],
+        bundlePolicy: "max-bundle",
+      });
       this.pc = pc;
       this.pcFailed = false;
       pc.addEventListener("connectionstatechange", () => this.onConnectionState(pc));
@@ -714,8 +720,21 @@
 
       const audio = pc.addTransceiver(this.audioTrack || "audio", { direction: "sendrecv" });
       const video = pc.addTransceiver(this.videoTrack || "video", { direction: "sendrecv" });
+      // Protocol version 2 layout: the share (own share out, the call's share in), then
+      // receive-only slots 1 and 2 (collab.js shows them, from media.slots).
+      const screen = pc.addTransceiver(this.shareTrack || "video", { direction: "sendrecv" });
+      const slots = [{ audio: audio, video: video }];
+      for (let i = 1; i < 3; i += 1) {
+        slots.push({
+          audio: pc.addTransceiver("audio", { direction: "recvonly" }),
+          video: pc.addTransceiver("video", { direction: "recvonly" }),
+        });
+      }
+      this.transceivers = { screen: screen, slots: slots };
       preferCodec(audio, "audio", "opus");
-      preferCodec(video, "video", this.caps.video_codec || "VP8");
+      for (const t of [video, screen].concat(slots.slice(1).map((s) => s.video))) {
+        preferCodec(t, "video", this.caps.video_codec || "VP8");
+      }
 
       // Frame encryption (framecrypto.js): transforms go on before the offer is made.
       const frameSuite = RB.frameCrypto ? await RB.frameCrypto.attach(pc, this.client) : null;
@@ -818,13 +837,24 @@
       }
     }
 
+    /** Send `track` (a screen share; null: nothing) on the share transceiver (collab.js). */
+    setShare(track) {
+      this.shareTrack = track || null;
+      if (this.pc && this.transceivers) {
+        return this.transceivers.screen.sender.replaceTrack(this.shareTrack);
+      }
+      return Promise.resolve();
+    }
+
     showRemote(pc) {
       if (this.pc !== pc) return;
-      const tracks = { audio: null, video: null };
-      for (const transceiver of pc.getTransceivers()) {
-        const track = transceiver.receiver.track;
-        if (track && (track.kind === "audio" || track.kind === "video")) tracks[track.kind] = track;
-      }
+      this.emit("tracks", pc); // collab.js: the other slots and the share
+      // slot 0 (the 1:1 far side) comes in on the first audio and video transceivers
+      const first = this.transceivers && this.transceivers.slots[0];
+      const tracks = {
+        audio: first ? first.audio.receiver.track : null,
+        video: first ? first.video.receiver.track : null,
+      };
       if (tracks.audio === this.remoteTracks.audio && tracks.video === this.remoteTracks.video) {
         return;
       }

@@ -1,0 +1,291 @@
+/* Call collaboration on the workstation and the customer (and guest) page: the other
+ * participants' tiles and the screen share from `media.slots` (docs/protocol.md "Media
+ * layout"), sharing one's own screen (getDisplayMedia -> share.start -> the share
+ * transceiver), the hold card, and on the workstation hold, invitations, removal and transfer.
+ * Uses RB.media (media.js) and the page's signaling client (RB.agent / RB.customer).
+ */
+(function () {
+  "use strict";
+
+  const RB = window.RB;
+  if (!RB || !RB.media) return;
+  const media = RB.media;
+  const page = RB.agent || RB.customer;
+  if (!page) return;
+  const client = page.client;
+  const isAgent = !!RB.agent;
+  const stage = document.querySelector(".stage");
+  const tiles = Array.from(document.querySelectorAll("[data-collab-slot]"));
+  const shareTile = document.querySelector("[data-collab-share]");
+  const holdCard = document.querySelector("[data-collab-hold]");
+  const notice = document.querySelector("[data-collab-notice]");
+  const panel = document.querySelector("[data-collab-panel]") || document.querySelector("[data-collab-customer]");
+  if (!stage || !shareTile || !panel) return;
+  const startButton = panel.querySelector("[data-collab-share-start]");
+  const stopButton = panel.querySelector("[data-collab-share-stop]");
+
+  RB.END_REASONS = RB.END_REASONS || {};
+  RB.END_REASONS.left = gettext("您已离开此通话（已转接或被移除）");
+
+  const state = { callId: null, slots: null, sharing: null, onHold: false, people: new Map() };
+
+  function showError(err) {
+    if (page.errors) page.errors.add(err);
+  }
+
+  function request(type, fields) {
+    const body = Object.assign({}, fields || {});
+    if (isAgent && state.callId) body.call_id = state.callId;
+    return client.request(type, body);
+  }
+
+  function say(text) {
+    if (!notice) return;
+    notice.textContent = text || "";
+    notice.hidden = !text;
+  }
+
+  // -- tiles -----------------------------------------------------------------------------------
+
+  function attachTracks(pc) {
+    const t = media.transceivers;
+    if (!t || media.pc !== pc) return;
+    tiles.forEach((tile, i) => {
+      const slot = t.slots[i + 1];
+      const video = tile.querySelector("video");
+      const wanted = [slot.audio.receiver.track, slot.video.receiver.track].filter(Boolean);
+      const current = video.srcObject ? video.srcObject.getTracks() : [];
+      if (wanted.length && (current.length !== wanted.length || current.some((x, j) => x !== wanted[j]))) {
+        video.srcObject = new MediaStream(wanted);
+        video.play().catch(() => null);
+      }
+    });
+    const track = t.screen.receiver.track;
+    const video = shareTile.querySelector("video");
+    if (track && (!video.srcObject || video.srcObject.getTracks()[0] !== track)) {
+      video.srcObject = new MediaStream([track]);
+      video.play().catch(() => null);
+    }
+  }
+
+  function label(who) {
+    return who.name || who.role;
+  }
+
+  function renderSlots() {
+    const event = state.slots || { slots: [], share: null, on_hold: false };
+    const bySlot = new Map(event.slots.map((s) => [s.index, s]));
+    let shown = bySlot.has(0) ? 1 : 0;
+    tiles.forEach((tile, i) => {
+      const who = bySlot.get(i + 1);
+      tile.hidden = !who;
+      if (!who) return;
+      shown += 1;
+      tile.querySelector("[data-collab-name]").textContent = label(who);
+      tile.dataset.role = who.role;
+      const remove = tile.querySelector("[data-collab-remove]");
+      remove.hidden = !isAgent || who.role === "customer";
+      remove.dataset.participantId = who.participant_id;
+    });
+    const first = bySlot.get(0);
+    const remoteName = document.getElementById("remote-name");
+    if (first && remoteName) remoteName.textContent = label(first);
+    shareTile.hidden = !event.share;
+    if (event.share) {
+      shareTile.querySelector("[data-collab-share-name]").textContent = label(event.share);
+    }
+    stage.dataset.tiles = String(Math.max(shown, 1));
+    stage.classList.toggle("stage-multi", shown > 1 || !!event.share);
+    stage.classList.toggle("stage-sharing", !!event.share);
+    state.onHold = !!event.on_hold;
+    if (holdCard) holdCard.hidden = !(state.onHold && !isAgent);
+    const holdButton = panel.querySelector("[data-collab-hold-toggle]");
+    if (holdButton) holdButton.textContent = state.onHold ? gettext("恢复通话") : gettext("保持");
+  }
+
+  // -- sharing my screen -----------------------------------------------------------------------
+
+  async function startShare() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) {
+      say(gettext("此浏览器不支持屏幕共享。"));
+      return;
+    }
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+    } catch (err) {
+      return; // the person cancelled the picker
+    }
+    const track = stream.getVideoTracks()[0];
+    try {
+      await request("share.start");
+    } catch (err) {
+      track.stop();
+      say(err && err.code === "share_busy" ? gettext("对方正在共享屏幕，请稍后再试。") : "");
+      if (!err || err.code !== "share_busy") showError(err);
+      return;
+    }
+    state.sharing = track;
+    track.addEventListener("ended", () => stopShare(true));
+    await media.setShare(track);
+    renderButtons();
+  }
+
+  async function stopShare(tell) {
+    const track = state.sharing;
+    state.sharing = null;
+    await media.setShare(null);
+    if (track) track.stop();
+    renderButtons();
+    if (tell) {
+      try {
+        await request("share.stop");
+      } catch (err) {
+        if (!err || err.code !== "no_share") showError(err);
+      }
+    }
+  }
+
+  function renderButtons() {
+    const live = !!state.callId;
+    panel.hidden = !live;
+    const someoneElse = state.slots && state.slots.share;
+    startButton.hidden = !!state.sharing;
+    startButton.disabled = !!someoneElse;
+    // the agent may also stop the customer's share
+    stopButton.hidden = !(state.sharing || (isAgent && someoneElse));
+  }
+
+  startButton.addEventListener("click", () => startShare().catch(showError));
+  stopButton.addEventListener("click", () => stopShare(true).catch(showError));
+
+  // -- the workstation's controls --------------------------------------------------------------
+
+  function renderPeople() {
+    const list = panel.querySelector("[data-collab-people]");
+    if (!list) return;
+    list.textContent = "";
+    for (const who of state.people.values()) {
+      const li = RB.el("li", "", label(who) + " · " + who.role);
+      li.dataset.participantId = who.participant_id;
+      if (who.role !== "customer" && who.role !== "agent") {
+        const button = RB.el("button", "btn btn-small btn-outline", gettext("移除"));
+        button.type = "button";
+        button.addEventListener("click", () => remove(who.participant_id));
+        li.appendChild(button);
+      }
+      list.appendChild(li);
+    }
+  }
+
+  function remove(participantId) {
+    request("participant.remove", { participant_id: Number(participantId) }).catch(showError);
+  }
+
+  function bindForm(selector, submit) {
+    const form = panel.querySelector(selector);
+    if (!form) return;
+    form.addEventListener("submit", (evt) => {
+      evt.preventDefault();
+      submit(form).catch(showError);
+    });
+  }
+
+  if (isAgent) {
+    tiles.forEach((tile) => {
+      tile.querySelector("[data-collab-remove]").addEventListener("click", (evt) => {
+        remove(evt.currentTarget.dataset.participantId);
+      });
+    });
+    const holdButton = panel.querySelector("[data-collab-hold-toggle]");
+    holdButton.addEventListener("click", () => {
+      request("hold.set", { on: !state.onHold }).catch(showError);
+    });
+    const status = panel.querySelector("[data-collab-status]");
+    bindForm("[data-collab-invite-staff]", async (form) => {
+      await request("invite.staff", { username: form.elements.username.value.trim() });
+      form.reset();
+    });
+    bindForm("[data-collab-invite-guest]", async (form) => {
+      const ack = await request("invite.guest", { name: form.elements.name.value.trim() });
+      const box = panel.querySelector("[data-collab-link]");
+      box.hidden = false;
+      box.querySelector("input").value = ack.url;
+      form.reset();
+    });
+    bindForm("[data-collab-transfer]", async (form) => {
+      const target = form.elements.target.value.trim();
+      const fields = form.elements.kind.value === "skill" ? { skill: target } : { agent: target };
+      await request("transfer.request", fields);
+      status.textContent = gettext("正在转接，等待对方接听……");
+    });
+    client.on("transfer.failed", () => {
+      status.textContent = gettext("转接未成功，通话仍由您继续。");
+    });
+    client.on("transfer.completed", () => {
+      status.textContent = "";
+    });
+  }
+
+  // -- events ----------------------------------------------------------------------------------
+
+  function enter(call) {
+    if (!call) return;
+    if (state.callId !== call.call_id) {
+      state.people = new Map();
+      state.slots = null;
+    }
+    state.callId = call.call_id;
+    for (const p of call.participants || []) {
+      if (!p.left_at) state.people.set(p.participant_id, p);
+    }
+    renderSlots();
+    renderButtons();
+    renderPeople();
+  }
+
+  function leave() {
+    if (state.sharing) stopShare(false).catch(() => null);
+    state.callId = null;
+    state.slots = null;
+    state.people = new Map();
+    say("");
+    renderSlots();
+    renderButtons();
+    renderPeople();
+  }
+
+  media.on("tracks", attachTracks);
+  client.on("hello", (hello) => (hello.call ? enter(hello.call) : leave()));
+  client.on("call.connected", (evt) => enter(evt.call));
+  client.on("call.joined", (evt) => enter(evt.call));
+  client.on("call.ended", leave);
+  client.on("call.left", leave);
+  client.on("media.slots", (evt) => {
+    if (evt.call_id !== state.callId) return;
+    state.slots = evt;
+    renderSlots();
+    renderButtons();
+    if (media.pc) attachTracks(media.pc);
+  });
+  client.on("share.stopped", (evt) => {
+    // stopped by the agent: stop sending too
+    if (state.sharing && evt.stopped_by !== evt.participant_id) stopShare(false).catch(() => null);
+  });
+  client.on("participant.joined", (evt) => {
+    state.people.set(evt.participant_id, evt);
+    renderPeople();
+  });
+  client.on("participant.left", (evt) => {
+    state.people.delete(evt.participant_id);
+    renderPeople();
+  });
+  client.on("call.hold", (evt) => {
+    state.onHold = !!evt.on_hold;
+    if (holdCard) holdCard.hidden = !(state.onHold && !isAgent);
+  });
+  client.on("transfer.started", (evt) => !isAgent && say(evt.message));
+  client.on("transfer.completed", (evt) => !isAgent && say(evt.message));
+  client.on("transfer.failed", (evt) => !isAgent && say(evt.message));
+  renderButtons();
+})();
