@@ -1,7 +1,8 @@
 /* Supplementary recording (补录) in the agent workstation: a local backup of each call.
  *
- * While a call's remote media plays, a MediaRecorder records it (the customer's camera and
- * voice as this page receives them) into memory only: never to browser storage. When the call
+ * While a call's remote media plays, a MediaRecorder records it (the customer's camera as this
+ * page receives it, and the customer's voice mixed with the agent's own microphone through Web
+ * Audio) into memory only: never to browser storage. When the call
  * ends the recording is kept in memory until the server's QC verdict arrives (`qc.result` on
  * the agent's socket): a pass discards it, a fail offers to upload it. The upload carries the
  * file's SHA-256 (WebCrypto) and the wall-clock time recording started; the server validates
@@ -34,20 +35,41 @@
     return "";
   }
 
+  /** The remote picture with both voices: the customer's (remote) and the agent's microphone
+   * mixed, or the remote stream as it is when Web Audio is not available. */
+  function mixed(remote) {
+    const voices = remote.getAudioTracks();
+    const mic = RB.media && RB.media.audioTrack;
+    if (mic && mic.readyState === "live") voices.push(mic);
+    if (voices.length < 2 || typeof AudioContext === "undefined") return { stream: remote };
+    try {
+      const context = new AudioContext();
+      const out = context.createMediaStreamDestination();
+      for (const track of voices) context.createMediaStreamSource(new MediaStream([track])).connect(out);
+      const tracks = remote.getVideoTracks().concat(out.stream.getAudioTracks());
+      return { stream: new MediaStream(tracks), context: context };
+    } catch (err) {
+      return { stream: remote };
+    }
+  }
+
   function start() {
-    const stream = video.srcObject;
-    if (!callId || current || !stream || !stream.getVideoTracks().length) return;
+    const remote = video.srcObject;
+    if (!callId || current || !remote || !remote.getVideoTracks().length) return;
+    const source = mixed(remote);
     let recorder;
     try {
-      recorder = new MediaRecorder(stream, { mimeType: pickType(), videoBitsPerSecond: 600000 });
+      recorder = new MediaRecorder(source.stream, { mimeType: pickType(), videoBitsPerSecond: 600000 });
     } catch (err) {
+      if (source.context) source.context.close();
       return; // no backup possible in this browser: the server copy is all there is
     }
-    const rec = { callId: callId, recorder: recorder, chunks: [], startedAt: new Date() };
+    const rec = { callId: callId, recorder: recorder, chunks: [], startedAt: new Date(), context: source.context };
     recorder.addEventListener("dataavailable", (ev) => {
       if (ev.data && ev.data.size) rec.chunks.push(ev.data);
     });
     recorder.addEventListener("stop", () => {
+      if (rec.context) rec.context.close();
       const blob = new Blob(rec.chunks, { type: recorder.mimeType || "video/webm" });
       rec.chunks = [];
       const known = backups.get(rec.callId);
