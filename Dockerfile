@@ -3,7 +3,7 @@ FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DEBUG=false
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends gettext libgl1 nodejs npm fonts-noto-cjk \
+    && apt-get install -y --no-install-recommends gettext libgl1 nodejs npm fonts-noto-cjk espeak-ng \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --create-home remotebank
 WORKDIR /app

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install chromium messages clean
+.PHONY: run test lint format install chromium banking-deps messages clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -26,7 +26,7 @@ messages: $(STAMP)
 	@command -v msgfmt >/dev/null || (apt-get update -qq && apt-get install -y -qq gettext >/dev/null)
 	$(BIN)/python manage.py compilemessages --ignore=.venv --verbosity 0
 
-run: install
+run: install banking-deps
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python -m remotebank.stack
@@ -34,6 +34,11 @@ run: install
 # Chromium for the browser tests, from Debian's packages (never downloaded by Playwright).
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null)
+
+# Banking: offline speech for scripted disclosures (media_worker/announce.py, espeak-ng) and the
+# CJK font of receipts (apps/banking/receipts.py), both Debian packages.
+banking-deps:
+	@command -v espeak-ng >/dev/null && [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng fonts-noto-cjk >/dev/null)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -43,7 +48,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install chromium lint
+test: install chromium banking-deps lint
 	@if [ -z "$$REDIS_URL" ]; then $(BIN)/python -m remotebank.embedded ensure-redis >/dev/null; fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

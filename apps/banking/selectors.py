@@ -50,6 +50,7 @@ def transaction_payload(tx: Transaction) -> dict[str, Any]:
         "steps": scenario.describe()["steps"] if scenario else [],
         "identity": tx.identity.get("checks", {}),
         "frames": tx.identity.get("frames", {}),
+        "has_disclosure": bool(scenario and scenario.disclosure_zh),
         "customer_action": action,
         "principal_id": tx.principal_id,
         "authorized": tx.authorized_at is not None,

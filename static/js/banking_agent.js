@@ -70,6 +70,7 @@
     const entrusted = tx.scenario === "entrusted_agency";
     panel.querySelectorAll("[data-bk-principal-row]").forEach((el) => (el.hidden = !entrusted));
     const can = {
+      disclose: tx.has_disclosure && tx.state === "identity_verified" && !tx.confirmation_requested,
       principal: entrusted && tx.state === "draft",
       verify: tx.state === "draft",
       request_confirm: tx.state === "identity_verified" && !tx.confirmation_requested,
@@ -79,7 +80,13 @@
     panel.querySelectorAll("[data-bk-do]").forEach((b) => {
       b.disabled = !can[b.dataset.bkDo];
       if (b.dataset.bkDo === "principal") b.hidden = !entrusted;
+      if (b.dataset.bkDo === "disclose") b.hidden = !tx.has_disclosure;
     });
+    panel.querySelectorAll("[data-bk-capture]").forEach((b) => (b.disabled = tx.state !== "draft"));
+    const names = { id_card: gettext("身份证 OCR"), face: gettext("人脸") };
+    q("[data-bk-frames]").textContent = Object.entries(tx.frames || {})
+      .map(([k, ok]) => names[k] + (ok ? " ✓" : " ✗"))
+      .join("  ");
     q("[data-bk-checks]").disabled = tx.state !== "draft";
     let result = "";
     if (tx.state === "completed") result = interpolate(gettext("办理成功，流水号 %s"), [tx.core_reference]);
@@ -109,6 +116,19 @@
   panel.querySelectorAll("[data-bk-do]").forEach((b) =>
     b.addEventListener("click", () => act(b.dataset.bkDo)),
   );
+  panel.querySelectorAll("[data-bk-capture]").forEach((b) =>
+    b.addEventListener("click", () => {
+      if (!state.tx) return;
+      client
+        .request("banking.capture", {
+          call_id: state.callId,
+          transaction_id: state.tx.id,
+          frame: b.dataset.bkCapture,
+        })
+        .catch(showError);
+    }),
+  );
+  client.on("banking.capture_failed", (evt) => showError({ code: evt.code, message: evt.code }));
   q("[data-bk-scenario]").addEventListener("change", renderFields);
   q("[data-bk-start]").addEventListener("submit", (ev) => {
     ev.preventDefault();

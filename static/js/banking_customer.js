@@ -139,6 +139,13 @@
   }
 
   client.on("banking.transaction", (evt) => render(evt.transaction));
+  // Captions of a disclosure the server speaks into the call (one sentence at a time).
+  client.on("banking.caption", (evt) => {
+    const caption = q("[data-bk-caption]");
+    caption.textContent = evt.text || "";
+    caption.hidden = !evt.text;
+    if (evt.text) root.hidden = false;
+  });
   client.on("call.connected", refresh);
   client.on("hello", (hello) => {
     if (hello.call_state === "connected" || (hello.call && hello.call.state === "connected")) refresh();
