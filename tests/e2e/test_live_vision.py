@@ -97,6 +97,7 @@ def test_the_agent_is_alerted_when_the_customer_leaves_the_frame(api_client_obj)
     with daphne() as base, rq_worker("media"):
         call_id, alert_after, clear_after = asyncio.run(scenario(base))
 
+    print(f"vision alert after {alert_after:.2f} s, cleared after {clear_after:.2f} s")
     assert alert_after <= 2.0, alert_after
     assert clear_after <= 3.0, clear_after
     events = list(
