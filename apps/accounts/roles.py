@@ -20,8 +20,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "accounts.view_presencechange",
         "accounts.view_skill",
         "banking.view_businesstype",
+        "banking.view_transaction",
     ],
-    Role.QC_REVIEWER: ["calls.view_call", "calls.view_chatmessage"],
+    Role.QC_REVIEWER: ["calls.view_call", "calls.view_chatmessage", "banking.view_transaction"],
     Role.AUDITOR: [
         "calls.view_call",
         "calls.view_chatmessage",
@@ -29,6 +30,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "calls.view_callstatechange",
         "audit.view_auditevent",
         "accounts.view_presencechange",
+        "banking.view_transaction",
     ],
 }
 

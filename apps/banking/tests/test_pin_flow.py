@@ -214,3 +214,15 @@ def test_another_agent_gets_no_such_transaction_over_http(
     assert agent_client(outsider).get(url).status_code == 403
     assert agent_client(supervisor).get(url).status_code == 200
     assert Client().get(url).status_code == 302  # to the login page
+
+
+def test_transactions_are_listed_in_the_admin_for_supervisors_only(make_call, supervisor, agent):
+    call = make_call("debit_pin_reset")
+    tx = services.start_transaction(
+        call=call, scenario_code="debit_pin_reset", form={"card_no": demo_card(1)}, user=agent
+    )
+    listing = agent_client(supervisor).get("/admin/banking/transaction/")
+    assert listing.status_code == 200 and str(tx.pk) in listing.content.decode()
+    assert demo_card(1) not in listing.content.decode()
+    detail = agent_client(supervisor).get(f"/admin/banking/transaction/{tx.pk}/change/")
+    assert detail.status_code == 200 and "6222********0001" in detail.content.decode()
