@@ -101,3 +101,25 @@ def test_qc_pages_are_for_qc_reviewers_and_supervisors_only(
     assert viewed.count() == 2
     assert QcFinding.objects.get(report=report).start_at is not None
     assert report.state == ReportState.DONE
+
+
+def test_a_qc_job_that_keeps_failing_is_retried_then_marked_failed(
+    call, settings, django_capture_on_commit_callbacks
+):
+    import django_rq
+    from rq import SimpleWorker
+
+    from remotebank import queues
+
+    settings.QC_RETRIES = 2
+    recording = ready_recording(call)
+    Recording.objects.filter(pk=recording.pk).update(timeline_start=None)  # cannot be analysed
+    with django_capture_on_commit_callbacks(execute=True):
+        report = services.request_qc(recording_id=recording.pk)
+    queue = django_rq.get_queue(queues.QC)
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    report.refresh_from_db()
+    assert report.state == ReportState.FAILED and report.attempts == 3
+    assert "AttributeError" in report.error
+    failures = AuditEvent.objects.filter(action="qc.failed", object_id=str(report.pk))
+    assert [e.details["final"] for e in failures.order_by("seq")] == [False, False, True]
