@@ -35,6 +35,10 @@ from remotebank.errors import ServiceError
 logger = logging.getLogger(__name__)
 
 
+# A scratch file older than this belongs to no running job (job timeout plus a margin).
+SCRATCH_MAX_AGE = settings.RQ_QUEUES[queues.COMPOSE]["DEFAULT_TIMEOUT"] + 600
+
+
 class CaptureStillRunning(Exception):
     """The call's media job is still writing; the attempt fails and is retried later."""
 
@@ -89,6 +93,8 @@ def _compose(recording_id: uuid.UUID, rq_job: Any) -> dict[str, Any]:
     from media_worker.compose import ComposeError, compose, verify_output
 
     storage = get_storage()
+    # Plain MP4s a killed compose job left behind (older than any job can run) go first.
+    storage.clean_scratch(older_than=SCRATCH_MAX_AGE)
     keys = KeyRing(reason=f"recording.compose:{recording_id}")
     stage(rq_job, "salvaging", 0.0)
     for segment in selectors.unsealed_segments(recording_id):

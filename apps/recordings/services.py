@@ -934,3 +934,216 @@ def set_legal_hold(
             details={"reason": reason},
         )
     return recording
+
+
+# --- retention and purge (保存期限 / 清除) --------------------------------------------------------
+
+FOREVER = None
+
+
+def _parse_years(value: Any) -> int | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("forever", "")):
+        return FOREVER
+    years = int(value)
+    if years < 1:
+        raise ServiceError("bad_retention", "retention is at least one year, or forever")
+    return years
+
+
+def retention_years(business_code: str) -> int | None:
+    """Years recordings of this business type are kept; None is forever."""
+    from apps.recordings.models import RetentionRule
+
+    rule = RetentionRule.objects.filter(business_code=business_code).first()
+    if rule is not None:
+        return rule.years
+    return _parse_years(settings.RECORDINGS_RETENTION_DEFAULT_YEARS)
+
+
+def _add_years(value: datetime, years: int) -> datetime:
+    try:
+        return value.replace(year=value.year + years)
+    except ValueError:  # 29 February into a common year
+        return value.replace(year=value.year + years, day=28)
+
+
+def retention_until(recording: Recording, years: int | None) -> datetime | None:
+    """When the recording may be deleted (counted from the call's end); None: never."""
+    if years is FOREVER:
+        return None
+    base = recording.call.ended_at or recording.created_at
+    return _add_years(base, years)
+
+
+def set_retention_rule(*, business_code: str, years: Any, note: str = "", actor: Actor) -> Any:
+    """Create or change the retention of a business type (audited, before and after)."""
+    from apps.recordings.models import RetentionRule
+
+    if not isinstance(business_code, str) or not business_code.strip() or len(business_code) > 64:
+        raise ServiceError("bad_business_code", "a business type code is required")
+    try:
+        parsed = _parse_years(years)
+    except (TypeError, ValueError):
+        raise ServiceError("bad_retention", "years is a whole number or forever") from None
+    if parsed is not None and parsed > 200:
+        raise ServiceError("bad_retention", "at most 200 years (or forever)")
+    with transaction.atomic():
+        rule = RetentionRule.objects.select_for_update().filter(business_code=business_code).first()
+        before = {"years": rule.years} if rule else None
+        if rule is None:
+            rule = RetentionRule(business_code=business_code)
+        rule.years = parsed
+        rule.note = note[:200]
+        rule.save()
+        record_event(
+            action="recording.retention_set",
+            actor=actor,
+            object_type="retention_rule",
+            object_id=business_code,
+            before=before,
+            after={"years": parsed},
+            details={"business_code": business_code, "years": parsed, "note": rule.note},
+        )
+    return rule
+
+
+@dataclass(frozen=True)
+class PurgeCandidate:
+    recording_id: uuid.UUID
+    call_number: str
+    business_code: str
+    years: int
+    until: datetime
+    files: int
+    bytes: int
+
+
+def purge_candidates(*, now: datetime | None = None) -> list[PurgeCandidate]:
+    """Recordings whose retention has ended, not under legal hold, not purged yet, with no
+    composition running (a recording still being captured or composed is never a candidate)."""
+    now = now or timezone.now()
+    years_by_code: dict[str, int | None] = {}
+    out: list[PurgeCandidate] = []
+    recordings = (
+        Recording.objects.select_related("call", "call__business_type")
+        .filter(
+            purged_at__isnull=True,
+            legal_hold=False,
+            state__in=(RecordingState.READY, RecordingState.FAILED),
+            call__ended_at__isnull=False,
+        )
+        .order_by("created_at")
+    )
+    for recording in recordings.iterator():
+        code = recording.call.business_type.code
+        if code not in years_by_code:
+            years_by_code[code] = retention_years(code)
+        years = years_by_code[code]
+        until = retention_until(recording, years)
+        if until is None or until > now:
+            continue
+        segments = recording.segments.filter(purged_at__isnull=True)
+        total = sum(s.bytes for s in segments) + (recording.composed_size or 0)
+        out.append(
+            PurgeCandidate(
+                recording_id=recording.pk,
+                call_number=recording.call.number,
+                business_code=code,
+                years=years,  # type: ignore[arg-type]
+                until=until,
+                files=segments.count() + (1 if recording.composed_key else 0),
+                bytes=total,
+            )
+        )
+    return out
+
+
+def purge_recording(*, recording_id: uuid.UUID | str, actor: Actor = SYSTEM) -> dict[str, Any]:
+    """Delete a recording's files (raw segments, composed file, download copies) through
+    storage, once retention allows and no legal hold blocks it; the rows stay as tombstones
+    (digests, anchors, purged_at), and one audit event lists every file deleted.
+
+    Rechecked under a row lock, so a legal hold set a moment ago wins."""
+    from apps.recordings.models import DownloadRequest
+    from apps.recordings.storage import get_storage
+
+    storage = get_storage()
+    now = timezone.now()
+    with transaction.atomic():
+        recording = (
+            Recording.objects.select_for_update()
+            .select_related("call", "call__business_type")
+            .filter(pk=recording_id)
+            .first()
+        )
+        if recording is None:
+            raise NotFound("recording_not_found", "no such recording")
+        if recording.purged_at is not None:
+            raise ServiceError("recording_purged", "already purged")
+        if recording.legal_hold:
+            raise ServiceError("legal_hold", "the recording is under legal hold")
+        if recording.state not in (RecordingState.READY, RecordingState.FAILED):
+            raise ServiceError("wrong_state", f"the recording is {recording.state}")
+        years = retention_years(recording.call.business_type.code)
+        until = retention_until(recording, years)
+        if recording.call.ended_at is None or until is None or until > now:
+            raise ServiceError("retention_not_over", "retention has not ended")
+        deleted: list[dict[str, Any]] = []
+        segments = list(recording.segments.filter(purged_at__isnull=True))
+        for segment in segments:
+            existed = storage.delete(segment.storage_key)
+            deleted.append({"key": segment.storage_key, "sm3": segment.sm3, "existed": existed})
+        RecordingSegment.objects.filter(pk__in=[s.pk for s in segments]).update(purged_at=now)
+        if recording.composed_key:
+            existed = storage.delete(recording.composed_key)
+            deleted.append(
+                {"key": recording.composed_key, "sm3": recording.composed_sm3, "existed": existed}
+            )
+        for copy in DownloadRequest.objects.filter(recording=recording).exclude(copy_key=""):
+            existed = storage.delete(copy.copy_key)
+            deleted.append({"key": copy.copy_key, "sm3": copy.copy_sm3, "existed": existed})
+        DownloadRequest.objects.filter(recording=recording).exclude(copy_key="").update(
+            state="expired"
+        )
+        recording.purged_at = now
+        recording.save(update_fields=["purged_at"])
+        record_event(
+            action="recording.purged",
+            actor=actor,
+            object_type="recording",
+            object_id=recording.pk,
+            call_id=recording.call_id,
+            details={
+                "business_code": recording.call.business_type.code,
+                "retention_years": years,
+                "retention_until": until.isoformat(),
+                "files": deleted,
+            },
+        )
+    return {"recording": str(recording_id), "files": len(deleted)}
+
+
+def expire_downloads(*, now: datetime | None = None) -> int:
+    """Delete watermarked copies past their time (audited one by one)."""
+    from apps.recordings.models import DownloadRequest, DownloadState
+    from apps.recordings.storage import get_storage
+
+    now = now or timezone.now()
+    storage = get_storage()
+    count = 0
+    for copy in DownloadRequest.objects.filter(
+        state=DownloadState.READY, expires_at__lt=now
+    ).select_related("recording"):
+        with transaction.atomic():
+            existed = storage.delete(copy.copy_key) if copy.copy_key else False
+            DownloadRequest.objects.filter(pk=copy.pk).update(state=DownloadState.EXPIRED)
+            record_event(
+                action="recording.download_expired",
+                actor=SYSTEM,
+                object_type="recording_download",
+                object_id=copy.pk,
+                call_id=copy.recording.call_id,
+                details={"key": copy.copy_key, "existed": existed},
+            )
+        count += 1
+    return count

@@ -26,6 +26,7 @@ allow_truncated=False)``                           (`StorageReader`) over the pl
 ``import_file(key, path, *, file_key=None)``       copy a finished local file in (composition)
 ``scratch_file(suffix)``                           a private local temp file for work in
                                                    progress, removed afterwards
+``clean_scratch(older_than)``                      remove scratch files a killed process left
 =================================================  ===============================================
 
 Encryption lives here and nowhere else. With ``RECORDINGS_ENCRYPT`` (default on) every object
@@ -223,6 +224,7 @@ class RecordingStorage(Protocol):
         self, key: str, path: str | os.PathLike[str], *, file_key: FileKey | None = None
     ) -> StoredFile: ...
     def scratch_file(self, suffix: str = "") -> Any: ...
+    def clean_scratch(self, older_than: float) -> list[str]: ...
 
 
 def check_key(key: str) -> str:
@@ -481,6 +483,25 @@ class LocalStorage:
             yield Path(name)
         finally:
             Path(name).unlink(missing_ok=True)
+
+    def clean_scratch(self, older_than: float) -> list[str]:
+        """Remove scratch files a killed process left (older than `older_than` seconds, so
+        never one a running job still uses); returns their names."""
+        import time
+
+        directory = self.root / ".scratch"
+        removed: list[str] = []
+        if not directory.is_dir():
+            return removed
+        limit = time.time() - older_than
+        for path in directory.iterdir():
+            try:
+                if path.is_file() and path.stat().st_mtime < limit:
+                    path.unlink()
+                    removed.append(path.name)
+            except FileNotFoundError:
+                continue
+        return removed
 
 
 def _plaintext_size(header: FileHeader, total: int) -> int:

@@ -86,7 +86,7 @@ def verify_recordings(
         keys = KeyRing(reason=f"recording.verify:{recording.pk}")
         segments = RecordingSegment.objects.filter(recording=recording).order_by("pk")
         for segment in segments.iterator():
-            if not segment.sealed:
+            if not segment.sealed or segment.purged_at is not None:  # purged: audited deletion
                 continue
             found, size = _check(
                 storage,
@@ -103,7 +103,7 @@ def verify_recordings(
             summary.bytes += size
             if found:
                 yield found
-        if recording.composed_sm3:
+        if recording.composed_sm3 and recording.purged_at is None:
             found, size = _check(
                 storage,
                 keys,
