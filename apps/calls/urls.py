@@ -9,6 +9,7 @@ urlpatterns = [
     path("h5/invite/<str:token>", views.guest_enter, name="guest-enter"),
     path("h5/", views.customer_call, name="customer-call"),
     path("agent/", views.workstation, name="agent-workstation"),
+    path("supervisor/monitor/", views.supervisor_monitor, name="supervisor-monitor"),
 ]
 
 # The demo mobile bank opens customer sessions for demo customers: never in production.

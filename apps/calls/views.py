@@ -140,6 +140,15 @@ def workstation(request: HttpRequest) -> HttpResponse:
     )
 
 
+@login_required
+@require_GET
+def supervisor_monitor(request: HttpRequest) -> HttpResponse:
+    """Supervisors: live calls to monitor, whisper to the agent, barge in (collab.py)."""
+    if not has_role(request.user, Role.SUPERVISOR) or has_role(request.user, Role.AGENT):
+        return render(request, "calls/not_supervisor.html", status=403)
+    return render(request, "calls/supervisor.html", {"chat_max": settings.CHAT_MAX_CHARS})
+
+
 @require_http_methods(["GET", "POST"])
 def demo_mobile_bank(request: HttpRequest) -> HttpResponse:
     """Stands in for the bank's mobile app and its server, which holds the API client key."""

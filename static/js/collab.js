@@ -150,7 +150,7 @@
     const live = !!state.callId;
     panel.hidden = !live;
     const someoneElse = state.slots && state.slots.share;
-    startButton.hidden = !!state.sharing;
+    startButton.hidden = !!state.sharing || panel.dataset.shareAllowed === "false";
     startButton.disabled = !!someoneElse;
     // the agent may also stop the customer's share
     stopButton.hidden = !(state.sharing || (isAgent && someoneElse));
@@ -198,10 +198,12 @@
       });
     });
     const holdButton = panel.querySelector("[data-collab-hold-toggle]");
-    holdButton.addEventListener("click", () => {
-      request("hold.set", { on: !state.onHold }).catch(showError);
-    });
-    const status = panel.querySelector("[data-collab-status]");
+    if (holdButton) {
+      holdButton.addEventListener("click", () => {
+        request("hold.set", { on: !state.onHold }).catch(showError);
+      });
+    }
+    const status = panel.querySelector("[data-collab-status]") || { textContent: "" };
     bindForm("[data-collab-invite-staff]", async (form) => {
       await request("invite.staff", { username: form.elements.username.value.trim() });
       form.reset();

@@ -754,7 +754,7 @@
         }
       }, ANSWER_TIMEOUT_MS);
       const fields = { sdp: pc.localDescription.sdp };
-      if (this.role === "agent") fields.call_id = this.call.call_id;
+      if (this.role === "agent" || this.role === "supervisor") fields.call_id = this.call.call_id;
       if (frameSuite) fields.frame_encryption = frameSuite;
       try {
         // The answer may come before or after the ack; either failing fails the attempt.

@@ -11,7 +11,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.support import DESKTOP, new_context, require_static, sign_in
+from apps.accounts.demo import DEMO_PASSWORD
+from apps.accounts.models import ApiClient
+from apps.calls.views import DEMO_CLIENT_KEY_ID
+from tests.browser.support import DESKTOP, new_context, orm, require_static, sign_in
 from tests.browser.test_media_call import MEDIA_TIMEOUT_MS, assert_plays, open_customer, queue
 from tests.live import daphne, rq_worker
 
@@ -108,4 +111,75 @@ def test_workstation_shares_a_screen_the_customer_page_shows_it_and_the_hold_car
         hold.click()
         expect(customer.locator("[data-collab-hold]")).to_be_hidden()
         assert_plays(customer)
+    assert not problems, problems
+
+
+def test_supervisor_page_lists_live_calls_monitors_whispers_and_barges_in(demo, browser):
+    """A call between two SDK clients; the supervisor's page monitors it."""
+    from apps.calls.services import issue_entry_ticket
+    from tests.browser.test_media_call import Loop
+    from tests.e2e.test_collaboration import wait_slots
+    from tests.e2e.test_media_call import connect_call, start_media
+
+    api_client = orm(lambda: ApiClient.objects.get(key_id=DEMO_CLIENT_KEY_ID))
+    _, token = orm(
+        lambda: issue_entry_ticket(
+            client=api_client,
+            customer_reference="DEMO0001",
+            customer_name="",
+            business_code="debit_pin_reset",
+            location=None,
+        )
+    )
+    problems: list[str] = []
+    sdk = Loop()
+    with daphne() as base, rq_worker("media"):
+        require_static(base)
+        customer, agent = sdk.run(connect_call(base, f"/h5/enter/{token}"))
+        try:
+            sdk.run(start_media(customer, agent))
+            page = new_context(browser, base, problems, **DESKTOP).new_page()
+            page.goto("/supervisor/monitor/")
+            page.fill("#id_username", "supervisor01")
+            page.fill("#id_password", DEMO_PASSWORD)
+            page.click("#login-submit")
+            expect(page).to_have_url(re.compile(r"/supervisor/monitor/$"))
+            row = page.locator(f"#live-rows tr[data-call-id='{customer.call_id}']")
+            expect(row).to_be_visible()
+            row.locator("[data-monitor]").click()
+            panel = page.locator("#call-panel")
+            expect(panel).to_have_attribute("data-media", "connected", timeout=MEDIA_TIMEOUT_MS)
+            # Both parties on the supervisor's stage: slot 0 and slot 1, both playing.
+            expect(page.locator("[data-collab-slot='1']")).to_be_visible(timeout=MEDIA_TIMEOUT_MS)
+            page.wait_for_function(
+                """() => [document.getElementById('remote-video'),
+                          document.querySelector("[data-collab-slot='1'] video")]
+                         .every((v) => v.videoWidth > 0 && v.currentTime > 0)""",
+                timeout=MEDIA_TIMEOUT_MS,
+            )
+            expect(page.locator("#monitor-mode")).to_contain_text("静默监听")
+            sup = sdk.run(agent.wait_for("monitor.mode"))["participant_id"]
+            assert customer.slot_of(sup) is None
+
+            page.click("[data-monitor-mode=whisper]")
+            sdk.run(
+                wait_slots(agent, lambda s: any(x["participant_id"] == sup for x in s["slots"]))
+            )
+            assert customer.slot_of(sup) is None
+
+            page.click("[data-monitor-mode=barge]")
+            expect(page.locator("#monitor-mode")).to_contain_text("已插话")
+            sdk.run(
+                wait_slots(
+                    customer,
+                    lambda s: any(x["participant_id"] == sup and x["video"] for x in s["slots"]),
+                )
+            )
+            page.click("#monitor-leave")
+            expect(panel).to_have_attribute("data-call-state", "idle")
+            sdk.run(wait_slots(customer, lambda s: customer.slot_of(sup) is None))
+        finally:
+            sdk.run(customer.close())
+            sdk.run(agent.close())
+            sdk.close()
     assert not problems, problems
