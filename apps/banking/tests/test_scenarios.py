@@ -528,3 +528,29 @@ def test_an_agent_without_the_skill_cannot_start_and_only_one_transaction_is_ope
             transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=other
         )
     assert err.value.code == "transaction_not_found"
+
+
+def test_the_playback_timeline_shows_the_transaction_and_its_steps(make_call):
+    from types import SimpleNamespace
+
+    from apps.banking.selectors import transaction_items
+    from apps.recordings import timeline
+
+    call = make_call("deposit_pin_unlock", customer="DEMO0002")
+    user = agent01()
+    tx = services.start_transaction(
+        call=call,
+        scenario_code="deposit_pin_unlock",
+        form={"account_no": demo_passbook(2)},
+        user=user,
+    )
+    tx = confirm(tx, user)
+    tx = services.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
+    assert transaction_items in timeline.sources()
+    items = transaction_items(SimpleNamespace(call_id=call.pk))
+    span = next(i for i in items if i["kind"] == "transaction")
+    assert span["label"] == "存单/存折密码解锁: 已完成" and span["end"] == tx.finished_at
+    assert span["detail"] == tx.core_reference and span["severity"] == "info"
+    steps = [i["label"] for i in items if i["kind"] == "transaction_step"]
+    assert steps[0].endswith("身份已核验") and steps[-1].endswith("回单已生成")
+    assert any(s.endswith("已提交") for s in steps)
