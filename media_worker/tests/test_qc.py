@@ -62,3 +62,35 @@ def test_probe_refuses_what_is_not_audio_and_video(tmp_path):
     )[0]  # fmt: skip
     with pytest.raises(ValueError, match="audio and a video"):
         probe_file(audio_only.open)
+
+
+def test_vision_findings_on_the_customers_camera(tmp_path):
+    import numpy as np
+
+    from apps.qc.tests import synth
+
+    def dark(t: float) -> np.ndarray:
+        return (synth.face_luma(t).astype(np.float32) * 0.25).astype(np.uint8)
+
+    picture = synth.timeline([(0, 4, synth.face_luma), (4, 8, synth.two_faces_luma), (8, 99, dark)])
+    written = write_segments(
+        tmp_path / "v", role="customer", kind="video",
+        packets=synth.encode_frames(picture, 12.0), start=T0, run=(1, 3, 1),
+    )  # fmt: skip
+    segments = [
+        s.__class__(
+            **{**s.__dict__, "end": written[i + 1].start if i + 1 < len(written) else T0 + 12}
+        )
+        for i, s in enumerate(written)
+    ]
+    inp = QcInput(
+        start=T0, end=T0 + 12, call_seconds=12.0,
+        tracks=[Track(3, "customer", "video", segments, bytes=900_000, width=640, height=480)],
+        presence=[], customer_participants={3},
+    )  # fmt: skip
+    result = analyze(inp)
+    found = [(f.code, f.start, f.end) for f in result.findings]
+    assert [code for code, _, _ in found] == ["face_share_low", "multiple_faces", "too_dark"]
+    (_, a, b), (_, c, d) = found[1:]
+    assert abs(a - 4) <= 0.5 and abs(b - 8) <= 0.5 and abs(c - 8) <= 0.5 and abs(d - 12) <= 0.5
+    assert result.metrics["face_share"] == pytest.approx(2 / 3, abs=0.05)
