@@ -77,6 +77,9 @@ def report_detail(request: HttpRequest, report_id: Any) -> HttpResponse:
         {
             "report": report,
             "reviews": report.reviews.select_related("reviewer").all(),
+            "supplements": report.call.supplements.select_related("uploaded_by").prefetch_related(
+                "reports"
+            ),
             "can_review": can_review,
             "checklist": list(CHECKLIST.items()),
             "error": request.GET.get("error", "")[:100],

@@ -99,7 +99,7 @@ def post(client, call, data: bytes, *, started: float, sha256: str | None = None
 
 
 def test_a_valid_backup_is_stored_encrypted_anchored_and_qcd(
-    client, agent, failed_call, backup, django_capture_on_commit_callbacks
+    client, agent, supervisor, failed_call, backup, django_capture_on_commit_callbacks
 ):
     client.force_login(agent)
     with django_capture_on_commit_callbacks(execute=True):
@@ -130,6 +130,10 @@ def test_a_valid_backup_is_stored_encrypted_anchored_and_qcd(
     assert list(report.findings.values_list("code", flat=True)) == []
     assert report.verdict == "pass"
     assert report.metrics["face_share"] == 1.0
+    # Reviewers see it with the failed report.
+    client.force_login(supervisor)
+    page = client.get(reverse("qc-report", args=[supplement.failed_report_id])).content.decode()
+    assert f'data-supplement="{supplement.pk}"' in page
 
 
 def test_refusals_change_nothing(client, agent, second_agent, failed_call, backup, settings):
