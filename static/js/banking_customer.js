@@ -12,7 +12,8 @@
   const q = (sel) => root.querySelector(sel);
   const pad = new RB.PinPad(q("[data-pinpad]"));
   const signature = new RB.SignaturePad(q("[data-signature-canvas]"));
-  const state = { tx: null, pinFor: null };
+  // The principal of an entrusted agency joins as a guest on this same page.
+  const state = { tx: null, pinFor: null, role: "customer", me: null };
 
   function message(text) {
     q("[data-bk-message]").textContent = text || "";
@@ -94,11 +95,16 @@
       summary.appendChild(RB.el("dt", "", item.label));
       summary.appendChild(RB.el("dd", "", item.value));
     }
-    q("[data-bk-show-id]").hidden = tx.customer_action !== "show_id";
-    const confirming = tx.customer_action === "read_confirm";
+    const guest = state.role === "guest";
+    const principal = guest && tx.principal_id !== null && tx.principal_id === state.me;
+    q("[data-bk-authorize]").hidden = !(
+      principal && tx.state === "identity_verified" && !tx.authorized
+    );
+    q("[data-bk-show-id]").hidden = tx.customer_action !== "show_id" && !(principal && tx.state === "draft");
+    const confirming = !guest && tx.customer_action === "read_confirm";
     q("[data-bk-confirm]").hidden = !confirming;
     if (confirming) q("[data-bk-confirmation]").textContent = tx.confirmation || "";
-    if (tx.customer_action === "enter_pin") {
+    if (!guest && tx.customer_action === "enter_pin") {
       if (tx.result_code) message(tx.result_message || tx.result_code);
       askPins(tx);
     } else {
@@ -115,6 +121,12 @@
     }
   }
 
+  q("[data-bk-authorize-button]").addEventListener("click", () => {
+    client
+      .request("banking.authorize", { transaction_id: state.tx.id })
+      .then((ack) => render(ack.transaction))
+      .catch(fail);
+  });
   q("[data-signature-clear]").addEventListener("click", () => signature.clear());
   q("[data-bk-accept]").addEventListener("click", () => {
     const png = signature.toPng();
@@ -148,6 +160,8 @@
   });
   client.on("call.connected", refresh);
   client.on("hello", (hello) => {
+    state.role = hello.role;
+    state.me = hello.participant_id || null;
     if (hello.call_state === "connected" || (hello.call && hello.call.state === "connected")) refresh();
   });
   client.on("call.ended", () => pad.stop());
