@@ -19,6 +19,7 @@ from rq import SimpleWorker
 
 from apps.audit.models import AuditEvent
 from apps.calls.models import Call, Participant
+from apps.qc import evidence
 from apps.qc.models import QcReport, ReportState, Supplement
 from apps.qc.tests import synth
 from apps.qc.tests.conftest import at
@@ -121,6 +122,10 @@ def test_a_valid_backup_is_stored_encrypted_anchored_and_qcd(
     assert event.action == "qc.supplement_stored"
     assert (event.details["sm3"], event.details["sha256"]) == (supplement.sm3, supplement.sha256)
     assert event.details["server_recording"]["sm3"] == "a" * 64
+    # In the call's evidence bundle, and re-verified by verify_evidence's digest verifier.
+    bundle = evidence.bundle_items(failed_call)
+    assert [(i["sm3"], i["anchor_seq"]) for i in bundle] == [(supplement.sm3, event.seq)]
+    assert list(evidence.digest_failures()) == []
     # QC'd on the qc queue: the face is there all along, the sound too, it covers the call.
     queue = django_rq.get_queue(queues.QC)
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
@@ -134,6 +139,13 @@ def test_a_valid_backup_is_stored_encrypted_anchored_and_qcd(
     client.force_login(supervisor)
     page = client.get(reverse("qc-report", args=[supplement.failed_report_id])).content.decode()
     assert f'data-supplement="{supplement.pk}"' in page
+    # A changed byte in storage is caught.
+    path = storage.root / supplement.storage_key
+    tampered = bytearray(path.read_bytes())
+    tampered[len(tampered) // 2] ^= 1
+    path.write_bytes(bytes(tampered))
+    [failure] = list(evidence.digest_failures())
+    assert failure.object_id == str(supplement.pk) and "unreadable" in failure.reason
 
 
 def test_refusals_change_nothing(client, agent, second_agent, failed_call, backup, settings):
