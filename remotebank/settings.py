@@ -336,3 +336,16 @@ MEDIA_FRAME_ENCRYPTION = env_str("MEDIA_FRAME_ENCRYPTION", "preferred")
 if MEDIA_FRAME_ENCRYPTION not in ("off", "preferred", "required"):
     raise ImproperlyConfigured("MEDIA_FRAME_ENCRYPTION must be off, preferred or required")
 # --- end of browser payload encryption ----------------------------------------------------------
+
+# --- banking transactions (apps.banking, docs/banking.md) ---------------------------------------
+# The core-banking gateway and the online ID check (公安联网核查): dotted paths; the defaults are
+# the SANDBOX implementations on their own tables, for development and tests only.
+BANKING_CORE_GATEWAY = env_str(
+    "BANKING_CORE_GATEWAY", "apps.banking.gateway.sandbox.SandboxCoreGateway"
+)
+BANKING_ONLINE_ID_CHECK = env_str(
+    "BANKING_ONLINE_ID_CHECK", "apps.banking.gateway.online_id.SandboxOnlineIdCheck"
+)
+# Identity verification needs a passing ID-card OCR frame from the live video.
+BANKING_REQUIRE_ID_OCR = env_bool("BANKING_REQUIRE_ID_OCR", False)
+# --- end of banking transactions ----------------------------------------------------------------

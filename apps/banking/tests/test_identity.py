@@ -119,3 +119,17 @@ def test_the_face_frame_needs_exactly_one_face(make_call):
             transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user
         )
     assert err.value.code == "face_mismatch"
+
+
+def test_a_deployment_can_require_a_read_id_card(make_call, settings):
+    settings.BANKING_REQUIRE_ID_OCR = True
+    user = get_user_model().objects.get(username="agent01")
+    call = make_call("debit_pin_reset")
+    tx = services.start_transaction(
+        call=call, scenario_code="debit_pin_reset", form={"card_no": demo_card(1)}, user=user
+    )
+    with pytest.raises(ServiceError) as err:
+        services.verify_identity(
+            transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user
+        )
+    assert err.value.code == "id_card_not_read"
