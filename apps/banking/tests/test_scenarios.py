@@ -554,3 +554,18 @@ def test_the_playback_timeline_shows_the_transaction_and_its_steps(make_call):
     steps = [i["label"] for i in items if i["kind"] == "transaction_step"]
     assert steps[0].endswith("身份已核验") and steps[-1].endswith("回单已生成")
     assert any(s.endswith("已提交") for s in steps)
+
+
+def test_seed_demo_seeds_the_sandbox_core_once(demo):
+    from apps.accounts.demo import seed_demo
+
+    counts = (SandboxCustomer.objects.count(), SandboxPinAccount.objects.count())
+    seed_demo()
+    assert (
+        (SandboxCustomer.objects.count(), SandboxPinAccount.objects.count()) == counts == (10, 30)
+    )
+    assert SandboxPinAccount.objects.get(number=demo_passbook(2)).locked
+    assert SandboxCustomer.objects.get(reference="DEMO0004").id_expiry < timezone.localdate()
+    assert (
+        SandboxCorporate.objects.get(credit_code=DEMO_CORPORATE).legal_rep.reference == "DEMO0003"
+    )
