@@ -70,12 +70,13 @@ __all__ = [
     "verify_output",
 ]
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: 3-4 cameras in a grid, screen share large, compose_info["layout"]
 WIDTH, HEIGHT, FPS = 1280, 720, 15
 TILE_WIDTH, TILE_HEIGHT = 640, 480
 TILE_TOP = 120  # tiles span rows 120..600; the bands above and below carry the text
 ROLES = ("customer", "agent")  # left, right
 ROLE_LABELS = {"customer": "客户", "agent": "座席"}
+EXTRA_ROLE_LABELS = {"guest": "受邀方", "supervisor": "主管"}
 AUDIO_RATE = 48_000
 AUDIO_BITRATE = 64_000
 GOP_FRAMES = 2 * FPS  # a keyframe every 2 s: the playback page can seek anywhere quickly
@@ -102,12 +103,14 @@ class SegmentInput:
     """One raw segment: where it starts (server wall clock), and how to open its bytes."""
 
     key: str
-    role: str  # customer | agent (others are not laid out yet)
+    role: str  # customer | agent | guest | supervisor
     kind: str  # video | audio
     run: tuple[Any, ...]  # same run = same incoming stream (one decoder across segments)
     start: float
     open: Callable[[], IO[bytes]]
     end: float | None = None
+    participant: int | None = None  # None: the role names the party (one per role)
+    source: str = "camera"  # camera | screen | whisper (left out) | announce (mixed in)
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,81 @@ def tile_box(role: str) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) of a role's tile in the output frame."""
     x0 = ROLES.index(role) * TILE_WIDTH
     return x0, TILE_TOP, x0 + TILE_WIDTH, TILE_TOP + TILE_HEIGHT
+
+
+MAX_CAMERAS = 4
+SCREEN_WIDTH = 960  # a share takes the left 960x480; the cameras stack in the 320 px right
+SHARE_JOIN_SECONDS = 2.0  # screen segments closer than this are one share
+
+
+def layout_regions(cameras: list[str], screen: bool) -> dict[str, tuple[int, int, int, int]]:
+    """(x0, y0, x1, y1) of each camera tile (by tile name, in order) and of "screen" while a
+    share is on, inside the picture area between the two text bands.
+
+    Two cameras side by side (the customer left, the agent right), three or four in a 2x2
+    grid; with a share, the share large on the left and the cameras small on the right."""
+    y0, y1 = TILE_TOP, TILE_TOP + TILE_HEIGHT
+    if screen:
+        boxes = {"screen": (0, y0, SCREEN_WIDTH, y1)}
+        step = (y1 - y0) // max(len(cameras), 2) // 2 * 2  # 240 for 1-2 cameras, 160, 120
+        for i, name in enumerate(cameras):
+            boxes[name] = (SCREEN_WIDTH, y0 + i * step, WIDTH, y0 + (i + 1) * step)
+        return boxes
+    if len(cameras) <= 2:
+        return {
+            name: (i * TILE_WIDTH, y0, (i + 1) * TILE_WIDTH, y1) for i, name in enumerate(cameras)
+        }
+    w, h = WIDTH // 2, TILE_HEIGHT // 2
+    return {
+        name: ((i % 2) * w, y0 + (i // 2) * h, (i % 2 + 1) * w, y0 + (i // 2 + 1) * h)
+        for i, name in enumerate(cameras)
+    }
+
+
+def _camera_tiles(
+    segments: list[SegmentInput],
+) -> tuple[list[str], dict[str, list[SegmentInput]], dict[str, str]]:
+    """Tile names (customer, agent, then the others by first appearance, at most four), each
+    tile's video segments, and the key naming it in compose_info["layout"] (the participant
+    id, or the role when segments carry none)."""
+    names = list(ROLES)
+    inputs: dict[str, list[SegmentInput]] = {name: [] for name in names}
+    keys: dict[str, str] = {}
+    owner: dict[str, Any] = {}
+    cameras = sorted(
+        (s for s in segments if s.kind == "video" and s.source == "camera"),
+        key=lambda s: (s.start, s.key),
+    )
+    for segment in cameras:
+        who = segment.participant
+        if segment.role in ROLES and owner.get(segment.role, who) == who:
+            name = segment.role
+        else:
+            name = f"{segment.role}-{who}"
+            if name not in inputs:
+                if len(names) >= MAX_CAMERAS:
+                    logger.warning("more than %d cameras: %s is not shown", MAX_CAMERAS, name)
+                    continue
+                names.append(name)
+                inputs[name] = []
+        owner.setdefault(name, who)
+        inputs[name].append(segment)
+        keys[name] = str(who) if who is not None else segment.role
+    for name in names:
+        keys.setdefault(name, name)
+    return names, inputs, keys
+
+
+def _share_spans(segments: list[SegmentInput]) -> list[tuple[float, float]]:
+    """Wall-clock spans while a screen share is on (its segments, joined across small gaps)."""
+    spans: list[list[float]] = []
+    for s in sorted(segments, key=lambda s: s.start):
+        end = s.end if s.end is not None else s.start + 4.0
+        if spans and s.start - spans[-1][1] <= SHARE_JOIN_SECONDS:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([s.start, end])
+    return [(a, b) for a, b in spans]
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,7 +355,8 @@ class _Canvas:
         self.y[:] = BLACK[0]
         self.u[:] = BLACK[1]
         self.v[:] = BLACK[2]
-        self._cards: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._cards: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._tags: dict[str, np.ndarray] = {}
         self._letterboxed: dict[str, tuple[int, int]] = {}
         self._paint_static(overlay)
 
@@ -293,10 +372,8 @@ class _Canvas:
             (right, 12, f"会话编号  {overlay.call_number}", 24, "ra"),
             (right, 48, f"座席工号  {overlay.agent_employee_no or '-'}", 24, "ra"),
         ]
-        for role in ROLES:
-            x0 = tile_box(role)[0]
-            top.append((x0 + 12, TILE_TOP - 6, ROLE_LABELS[role], 22, "ld"))
         self._band(0, TILE_TOP, top)
+        self.band_labels(True)
         location, address = _location_lines(overlay)
         bottom_y = TILE_TOP + TILE_HEIGHT
         self._band(
@@ -313,45 +390,90 @@ class _Canvas:
         mask = self.text.mask(x1 - x0, y1 - y0, [(16, 10, stamp, 36, "la")])
         _blend(self.y[y0:y1, x0:x1], mask, BAND_LUMA, TEXT_LUMA)
 
-    def paint_frame(self, role: str, frame: av.VideoFrame) -> None:
-        x0, y0, _, _ = tile_box(role)
+    def band_labels(self, on: bool) -> None:
+        """The role names above the two tiles of the two-party layout (other layouts label
+        each tile inside it)."""
+        y0 = TILE_TOP - 34
+        lines = []
+        if on:
+            for role in ROLES:
+                lines.append((tile_box(role)[0] + 12, 28, ROLE_LABELS[role], 22, "ld"))
+        mask = self.text.mask(WIDTH, TILE_TOP - y0, lines)
+        _blend(self.y[y0:TILE_TOP], mask, BAND_LUMA, TEXT_LUMA)
+
+    def relayout(self, two_party: bool) -> None:
+        """A new layout: the picture area is cleared and every tile repainted."""
+        self.y[TILE_TOP : TILE_TOP + TILE_HEIGHT] = BLACK[0]
+        self.u[TILE_TOP // 2 : (TILE_TOP + TILE_HEIGHT) // 2] = BLACK[1]
+        self.v[TILE_TOP // 2 : (TILE_TOP + TILE_HEIGHT) // 2] = BLACK[2]
+        self._letterboxed.clear()
+        self.band_labels(two_party)
+
+    def label(self, name: str, box: tuple[int, int, int, int], text: str) -> None:
+        """A small name tag in a tile's top-left corner (layouts other than two-party), in the
+        letterbox bar beside the picture: a tag never covers what the camera shows."""
+        x0, y0, x1, y1 = box
+        shown = self._letterboxed.get(name)
+        room = (x1 - x0 - shown[0]) // 2 if shown else min(120, x1 - x0)
+        mask = self._tags.get(text)
+        if mask is None:
+            mask = self.text.mask(120, 22, [(3, 2, text, 16, "la")])
+            self._tags[text] = mask
+        used = np.nonzero(mask.max(axis=0))[0]
+        w = min(int(used[-1]) + 4 if used.size else 0, room - 2, x1 - x0)
+        h = min(22, y1 - y0)
+        if w < 12:
+            return  # no room beside the picture
+        _blend(self.y[y0 : y0 + h, x0 : x0 + w], mask[:h, :w], BAND_LUMA, TEXT_LUMA)
+        self.u[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2] = 128
+        self.v[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2] = 128
+
+    def paint_frame(
+        self, role: str, frame: av.VideoFrame, box: tuple[int, int, int, int] | None = None
+    ) -> None:
+        x0, y0, x1, y1 = box or tile_box(role)
+        tile_w, tile_h = x1 - x0, y1 - y0
         width, height = frame.width, frame.height
-        if (width, height) != (TILE_WIDTH, TILE_HEIGHT) or frame.format.name != "yuv420p":
-            scale = min(TILE_WIDTH / width, TILE_HEIGHT / height)
+        if (width, height) != (tile_w, tile_h) or frame.format.name != "yuv420p":
+            scale = min(tile_w / width, tile_h / height)
             width = max(2, int(width * scale) // 2 * 2)
             height = max(2, int(height * scale) // 2 * 2)
             frame = frame.reformat(width=width, height=height, format="yuv420p")
         if self._letterboxed.get(role) != (width, height):
-            self._fill(role, BLACK)
+            self._fill(role, BLACK, box)
             self._letterboxed[role] = (width, height)
-        ox = x0 + (TILE_WIDTH - width) // 2 // 2 * 2
-        oy = y0 + (TILE_HEIGHT - height) // 2 // 2 * 2
+        ox = x0 + (tile_w - width) // 2 // 2 * 2
+        oy = y0 + (tile_h - height) // 2 // 2 * 2
         planes = frame.planes
         self.y[oy : oy + height, ox : ox + width] = _plane(planes[0], height, width)
         ch, cw, cy, cx = height // 2, width // 2, oy // 2, ox // 2
         self.u[cy : cy + ch, cx : cx + cw] = _plane(planes[1], ch, cw)
         self.v[cy : cy + ch, cx : cx + cw] = _plane(planes[2], ch, cw)
 
-    def _fill(self, role: str, colour: tuple[int, int, int]) -> None:
-        x0, y0, x1, y1 = tile_box(role)
+    def _fill(
+        self, role: str, colour: tuple[int, int, int], box: tuple[int, int, int, int] | None = None
+    ) -> None:
+        x0, y0, x1, y1 = box or tile_box(role)
         self.y[y0:y1, x0:x1] = colour[0]
         self.u[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = colour[1]
         self.v[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = colour[2]
 
-    def paint_card(self, role: str, text: str) -> None:
-        card = self._cards.get(text)
+    def paint_card(
+        self, role: str, text: str, box: tuple[int, int, int, int] | None = None
+    ) -> None:
+        x0, y0, x1, y1 = box or tile_box(role)
+        w, h = x1 - x0, y1 - y0
+        card = self._cards.get((text, w, h))
         if card is None:
-            mask = self.text.mask(
-                TILE_WIDTH, TILE_HEIGHT, [(TILE_WIDTH // 2, TILE_HEIGHT // 2, text, 40, "mm")]
-            )
-            y = np.empty((TILE_HEIGHT, TILE_WIDTH), dtype=np.uint8)
+            size = 40 if w >= 600 else 26 if w >= 300 else 18
+            mask = self.text.mask(w, h, [(w // 2, h // 2, text, size, "mm")])
+            y = np.empty((h, w), dtype=np.uint8)
             _blend(y, mask, CARD_LUMA, TEXT_LUMA)
-            chroma = np.full((TILE_HEIGHT // 2, TILE_WIDTH // 2), 128, dtype=np.uint8)
+            chroma = np.full((h // 2, w // 2), 128, dtype=np.uint8)
             card = (y, chroma, chroma)
             if len(self._cards) > 32:
                 self._cards.clear()
-            self._cards[text] = card
-        x0, y0, x1, y1 = tile_box(role)
+            self._cards[(text, w, h)] = card
         self.y[y0:y1, x0:x1] = card[0]
         self.u[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = card[1]
         self.v[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = card[2]
@@ -642,9 +764,6 @@ def compose(
     samples_total = round(frames_total * AUDIO_RATE / FPS)
     hold = 1.5 / FPS
 
-    def inputs(role: str, kind: str) -> list[SegmentInput]:
-        return [s for s in request.segments if s.role == role and s.kind == kind]
-
     container = av.open(str(output), "w", format="mp4", options={"movflags": "+faststart"})
     tiles: dict[str, _VideoTile] = {}
     sound_packets: _Prefetch | None = None
@@ -667,14 +786,30 @@ def compose(
             container.set_chapters(_chapters(request))
         container.start_encoding()  # opens both encoders here, before any thread uses one
 
-        tiles = {role: _VideoTile(role, inputs(role, "video"), request.end) for role in ROLES}
-        # Every party is heard, laid out or not (a third party's tile comes later).
-        voices = sorted({s.role for s in request.segments if s.kind == "audio"} | set(ROLES))
-        tracks = [_AudioTrack(inputs(role, "audio"), request.start) for role in voices]
+        names, cam_inputs, layout_keys = _camera_tiles(request.segments)
+        tiles = {name: _VideoTile(name, cam_inputs[name], request.end) for name in names}
+        screens = [s for s in request.segments if s.kind == "video" and s.source == "screen"]
+        spans = _share_spans(screens)
+        if screens:
+            tiles["screen"] = _VideoTile("screen", screens, request.end)
+            layout_keys["screen"] = "screen"
+        tile_roles = {name: (cam_inputs[name][0].role if cam_inputs.get(name) else name)
+                      for name in tiles}  # fmt: skip
+        # Every party is heard, laid out or not; a supervisor's whisper (to the agent only)
+        # is kept raw and never mixed; server announcements are.
+        heard: dict[tuple[Any, ...], list[SegmentInput]] = {}
+        for s in request.segments:
+            if s.kind == "audio" and s.source != "whisper":
+                heard.setdefault((s.role, s.participant, s.source), []).append(s)
+        tracks = [_AudioTrack(heard[k], request.start) for k in sorted(heard, key=str)]
         sound_packets = _Prefetch(_encode_audio(tracks, sound, samples_total), 8, "audio")
 
-        shown: dict[str, Any] = {role: None for role in ROLES}
-        gaps: dict[str, list[list[Any]]] = {role: [] for role in ROLES}
+        shown: dict[str, Any] = {name: None for name in tiles}
+        gaps: dict[str, list[list[Any]]] = {name: [] for name in tiles}
+        layouts: list[dict[str, Any]] = []
+        sharing: bool | None = None
+        boxes: dict[str, tuple[int, int, int, int]] = {}
+        two_party = True
         last_second = None
         report_every = max(1, FPS * 10)
         for index in range(frames_total):
@@ -683,23 +818,49 @@ def compose(
             if second != last_second:
                 canvas.paint_clock(t)
                 last_second = second
-            for role, tile in tiles.items():
+            now_sharing = any(a <= t < b for a, b in spans)
+            if now_sharing != sharing:
+                sharing = now_sharing
+                boxes = layout_regions(names, sharing)
+                two_party = not sharing and len(names) <= 2
+                canvas.relayout(two_party)
+                shown = {name: None for name in tiles}
+                if layouts:
+                    layouts[-1]["to"] = round(index / FPS, 3)
+                layouts.append(
+                    {
+                        "from": round(index / FPS, 3),
+                        "to": None,
+                        "regions": {
+                            layout_keys[name]: [x0, y0, x1 - x0, y1 - y0]
+                            for name, (x0, y0, x1, y1) in boxes.items()
+                        },
+                    }
+                )
+            for name, tile in tiles.items():
                 tile.advance(t + 0.5 / FPS)
+                box = boxes.get(name)
+                if box is None:
+                    continue
                 kind, value = tile.state(t, hold)
                 key = ("frame", tile.version) if kind == "frame" else ("card", value)
-                if key != shown[role]:
+                if key != shown[name]:
                     if kind == "frame":
-                        canvas.paint_frame(role, value)
+                        canvas.paint_frame(name, value, box)
                     else:
-                        canvas.paint_card(role, value)
-                    shown[role] = key
+                        canvas.paint_card(name, value, box)
+                    if not two_party:
+                        canvas.label(name, box, _tile_label(name, tile_roles[name]))
+                    shown[name] = key
                 if kind == "card":
-                    _note_gap(gaps[role], index / FPS, value == WAITING_TEXT)
+                    _note_gap(gaps[name], index / FPS, value == WAITING_TEXT)
             container.mux(video.encode(canvas.frame(index)))
             if index % FPS == 0:
                 _drain(container, sound_packets, wait=False)
             if progress is not None and index % report_every == 0:
                 progress(index / frames_total)
+        if layouts:
+            layouts[-1]["to"] = round(frames_total / FPS, 3)
         container.mux(video.encode(None))
         _drain(container, sound_packets, wait=True)
     except av.error.FFmpegError as exc:
@@ -714,20 +875,21 @@ def compose(
         progress(1.0)
     gap_list = [
         {
-            "role": role,
+            "role": tile_roles[name],
             "card": "waiting" if waiting else "interrupted",
             "start": round(a, 3),
             "end": round(b, 3),
+            **({"participant": layout_keys[name]} if name not in (*ROLES, "screen") else {}),
         }
-        for role, spans in gaps.items()
-        for a, b, waiting in spans
+        for name, name_spans in gaps.items()
+        for a, b, waiting in name_spans
     ]
     return ComposeResult(
         duration=frames_total / FPS,
         frames=frames_total,
         audio_samples=samples_total,
         gaps=sorted(gap_list, key=lambda g: (g["start"], g["role"])),
-        frames_in={role: tile.frames for role, tile in tiles.items()},
+        frames_in={name: tile.frames for name, tile in tiles.items()},
         seconds=time.monotonic() - began,
         info={
             "layout_version": LAYOUT_VERSION,
@@ -735,8 +897,18 @@ def compose(
             "fps": FPS,
             "video": {"codec": "h264", "preset": request.preset, "crf": request.crf},
             "audio": {"codec": "aac", "rate": AUDIO_RATE, "channels": 1},
+            # Where each participant (and the screen share) is in the picture, by period:
+            # [x, y, width, height] in output pixels, "from"/"to" in seconds of the file.
+            "layout": layouts,
+            "mixed": sorted({f"{role}:{who}:{src}" for role, who, src in heard}),
         },
     )
+
+
+def _tile_label(name: str, role: str) -> str:
+    if name == "screen":
+        return "屏幕共享"
+    return ROLE_LABELS.get(role, EXTRA_ROLE_LABELS.get(role, role))
 
 
 def _note_gap(spans: list[list[Any]], t_rel: float, waiting: bool) -> None:

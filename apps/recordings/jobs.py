@@ -168,10 +168,12 @@ def _request(plan: selectors.CompositionPlan, storage: RecordingStorage, keys: K
             key=ref.storage_key,
             role=ref.role,
             kind=ref.kind,
-            run=(ref.epoch, ref.participant_id, ref.stream),
+            run=(ref.epoch, ref.participant_id, ref.source, ref.stream),
             start=ref.start,
             end=ref.end,
             open=_opener(storage, keys, ref.storage_key, ref.salvaged),
+            participant=ref.participant_id,
+            source=ref.source,
         )
         for ref in plan.segments
     ]

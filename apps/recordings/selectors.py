@@ -23,6 +23,7 @@ class SegmentRef:
     start: float
     end: float | None
     salvaged: bool
+    source: str = "camera"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def composition_plan(recording_id: uuid.UUID | str) -> CompositionPlan:
             start=s.start_at.timestamp(),
             end=s.end_at.timestamp() if s.end_at else None,
             salvaged=s.salvaged,
+            source=s.source,
         )
         for s in recording.segments.filter(missing=False).order_by("start_at", "id")
         if s.sealed

@@ -1,0 +1,109 @@
+"""Layouts beyond two parties: three or four cameras in a grid, a screen share large with the
+cameras small while it is on, compose_info["layout"] telling where everyone is, a whisper left
+out of the mix and an announcement mixed in. Synthetic segments, as in test_compose."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from remotebank_client.media import decode_pattern
+
+from media_worker.tests.test_compose import (
+    AGENT,
+    CUSTOMER,
+    T0,
+    band_power,
+    compose_to,
+    decode_output,
+    encode_tone,
+    encode_video,
+    write_segments,
+)
+
+GUEST, SUPERVISOR, SCREEN = 3, 4, 77
+SECONDS = 7.0
+SHARE = (2.0, 5.0)
+
+
+def content(luma: np.ndarray, region: list[int]) -> np.ndarray:
+    """The 4:3 picture inside a region (cameras and shares are letterboxed into it)."""
+    x, y, w, h = region
+    scale = min(w / 640, h / 480)
+    cw, ch = int(640 * scale) // 2 * 2, int(480 * scale) // 2 * 2
+    ox, oy = x + (w - cw) // 2 // 2 * 2, y + (h - ch) // 2 // 2 * 2
+    return luma[oy : oy + ch, ox : ox + cw]
+
+
+def party(tmp, role, pid, kind, packets, start=0.0, source="camera"):
+    segments = write_segments(tmp, role=role, kind=kind, packets=packets, start=T0 + start,
+                              run=(1, pid, source))  # fmt: skip
+    rate, step = (90_000, 6000) if kind == "video" else (48_000, 960)
+    last = T0 + start + (packets[-1][1] - packets[0][1] + step) / rate
+    ends = [s.start for s in segments[1:]] + [last]  # as the rows in the database say
+    return [
+        dataclasses.replace(s, participant=pid, source=source, end=end)
+        for s, end in zip(segments, ends, strict=True)
+    ]
+
+
+@pytest.fixture(scope="module")
+def three_cameras_and_a_share(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("layout")
+    segments = []
+    for role, pid in (("customer", CUSTOMER), ("agent", AGENT), ("guest", GUEST)):
+        segments += party(tmp, role, pid, "video", encode_video(pid, SECONDS))
+    segments += party(tmp, "customer", CUSTOMER, "audio", encode_tone(440.0, SECONDS))
+    segments += party(tmp, "guest", GUEST, "audio", encode_tone(660.0, SECONDS))
+    # The agent shares a screen from 2 s to 5 s.
+    share = encode_video(SCREEN, SHARE[1] - SHARE[0])
+    segments += party(tmp, "agent", AGENT, "video", share, start=SHARE[0], source="screen")
+    # A supervisor whispers to the agent (never in the mix); the server announces (mixed).
+    segments += party(tmp, "supervisor", SUPERVISOR, "audio", encode_tone(1500.0, SECONDS),
+                      source="whisper")  # fmt: skip
+    segments += party(tmp, "agent", AGENT, "audio", encode_tone(2000.0, SECONDS),
+                      source="announce")  # fmt: skip
+    result, path = compose_to(tmp, segments, SECONDS)
+    lumas, audio = decode_output(path)
+    return result, lumas, audio
+
+
+def test_compose_info_says_where_everyone_is_in_each_period(three_cameras_and_a_share):
+    result, _, _ = three_cameras_and_a_share
+    layout = result.info["layout"]
+    assert [(p["from"], p["to"]) for p in layout] == [
+        (0.0, pytest.approx(SHARE[0], abs=0.1)),
+        (pytest.approx(SHARE[0], abs=0.1), pytest.approx(SHARE[1], abs=0.1)),
+        (pytest.approx(SHARE[1], abs=0.1), SECONDS),
+    ]
+    grid, shared, _ = (p["regions"] for p in layout)
+    assert set(grid) == {str(CUSTOMER), str(AGENT), str(GUEST)}
+    assert grid[str(CUSTOMER)] == [0, 120, 640, 240] and grid[str(GUEST)] == [0, 360, 640, 240]
+    assert shared["screen"] == [0, 120, 960, 480]
+    assert all(shared[str(p)][0] == 960 and shared[str(p)][2] == 320 for p in (1, 2, 3))
+    assert result.info["layout_version"] == 2
+
+
+def test_each_party_is_in_its_region_and_the_share_is_large_while_on(three_cameras_and_a_share):
+    result, lumas, _ = three_cameras_and_a_share
+    periods = result.info["layout"]
+    for t in (1.0, 3.5, 6.0):
+        luma = lumas[round(t * 15)]
+        regions = next(p for p in periods if p["from"] <= t < p["to"])["regions"]
+        for key, region in regions.items():
+            decoded = decode_pattern(content(luma, region))
+            expected = SCREEN if key == "screen" else int(key)
+            assert decoded is not None and decoded[0] == expected, (t, key, decoded)
+        assert ("screen" in regions) == (SHARE[0] <= t < SHARE[1])
+
+
+def test_the_whisper_is_left_out_of_the_mix_and_the_announcement_in(three_cameras_and_a_share):
+    result, _, audio = three_cameras_and_a_share
+    middle = audio[48_000 : 6 * 48_000]
+    powers = {f: band_power(middle, 48_000, f) for f in (440.0, 660.0, 2000.0, 1500.0)}
+    for present in (440.0, 660.0, 2000.0):
+        assert powers[present] > 1e6, powers
+    # A mixed tone stands ~1e7 over the median; codec sidebands of the others stay < 1e4.
+    assert powers[1500.0] < 1e4, powers
+    assert not any("whisper" in m for m in result.info["mixed"])
