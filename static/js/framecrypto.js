@@ -29,6 +29,8 @@
       this.cipher = null;
       this.hasKey = false;
       this.active = false; // the current peer connection encrypts its frames
+      this.refused = false; // the media job refused media without frame encryption
+      this.watching = false;
       this.requests = new Map();
       this.seq = 0;
     }
@@ -82,6 +84,7 @@
       if (this.worker) this.worker.postMessage({ type: "forget" });
       this.hasKey = false;
       this.active = false;
+      this.refused = false;
       this.mode = "off";
       this.show();
     }
@@ -91,6 +94,16 @@
      * the key is here. Resolves with the suite to announce in media.offer, or null.
      */
     async attach(pc, client) {
+      if (!this.watching) {
+        // The media job refuses an offer without frame encryption when it is required.
+        this.watching = true;
+        client.on("error", (e) => {
+          if (e && (e.code === "frame_encryption_required" || e.code === "bad_frame_encryption")) {
+            this.refused = true;
+            this.show();
+          }
+        });
+      }
       const ready = client.payload || (client.payloadReady && (await client.payloadReady));
       this.active = false;
       if (!ready || !this.hasKey || !this.supported || this.mode === "off") {
@@ -119,12 +132,15 @@
       for (const el of document.querySelectorAll("[data-media-protection]")) {
         const label = el.querySelector("[data-protection-label]");
         const on = this.active;
-        el.dataset.mediaProtection = on ? "frames" : "dtls";
+        const refused = !on && this.refused;
+        el.dataset.mediaProtection = on ? "frames" : refused ? "refused" : "dtls";
         el.dataset.cipher = on ? this.cipher : "";
         if (label) {
           label.textContent = on
             ? el.dataset.labelFrames.replace("%(cipher)s", this.cipher)
-            : el.dataset.labelDtls;
+            : refused
+              ? el.dataset.labelRefused
+              : el.dataset.labelDtls;
         }
       }
     }

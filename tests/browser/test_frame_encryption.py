@@ -28,6 +28,7 @@ from tests.browser.support import (
 )
 from tests.browser.test_media_call import (  # noqa: F401 - fixtures
     MEDIA_TIMEOUT_MS,
+    Loop,
     assert_plays,
     customer_browser,
     face_video,
@@ -171,3 +172,50 @@ async def _plain_offer_refused(base: str, call_id: str) -> str:
         return event["code"]
     finally:
         await agent.close()
+
+
+NO_SCRIPT_TRANSFORM = "delete window.RTCRtpScriptTransform;"
+
+
+async def sdk_agent_accepts(base: str) -> Participant:
+    agent = await Participant.agent(base, "agent01", DEMO_PASSWORD)
+    await agent.set_presence("ready")
+    offer = await agent.wait_offer(timeout=30)
+    await agent.accept(offer["offer_id"])
+    return agent
+
+
+def test_a_browser_without_encoded_transforms_is_refused_media_when_required_and_told_why(
+    demo,
+    playwright,  # noqa: F811
+    face_video,  # noqa: F811
+):
+    problems: list[str] = []
+    loop = Loop()
+    with (
+        daphne(MEDIA_FRAME_ENCRYPTION="required") as base,
+        rq_worker("media", MEDIA_FRAME_ENCRYPTION="required"),
+    ):
+        require_static(base)
+        phone_browser = customer_browser(playwright, face_video)
+        try:
+            customer = open_customer(
+                phone_browser, base, problems, permissions=["geolocation", "camera", "microphone"]
+            )
+            customer.context.add_init_script(NO_SCRIPT_TRANSFORM)
+            customer.reload()
+            queue(customer)
+            assert customer.evaluate("RB.frameCrypto.supported") is False
+            agent = loop.run(sdk_agent_accepts(base))
+            badge = customer.locator("[data-media-protection]").first
+            expect(badge).to_have_attribute(
+                "data-media-protection", "refused", timeout=MEDIA_TIMEOUT_MS
+            )
+            expect(badge).to_contain_text("此浏览器不支持")
+            assert customer.evaluate("RB.media.status") != "connected"
+            loop.run(agent.close())
+        finally:
+            phone_browser.close()
+            loop.close()
+    # The refusals are console warnings of the media retry loop, not page errors.
+    assert [p for p in problems if "frame_encryption_required" not in p] == []
