@@ -348,4 +348,6 @@ BANKING_ONLINE_ID_CHECK = env_str(
 )
 # Identity verification needs a passing ID-card OCR frame from the live video.
 BANKING_REQUIRE_ID_OCR = env_bool("BANKING_REQUIRE_ID_OCR", False)
+# CPU threads of the ID-card OCR (it runs in the media worker, next to live calls).
+BANKING_OCR_THREADS = env_int("BANKING_OCR_THREADS", 1)
 # --- end of banking transactions ----------------------------------------------------------------

@@ -39,9 +39,12 @@ def _ocr():
     global _engine
     with _engine_lock:
         if _engine is None:
+            from django.conf import settings
             from rapidocr_onnxruntime import RapidOCR
 
-            _engine = RapidOCR()
+            # Few threads: OCR runs next to live calls (in the media job's thread pool).
+            threads = int(getattr(settings, "BANKING_OCR_THREADS", 1))
+            _engine = RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=threads)
         return _engine
 
 
