@@ -1,12 +1,21 @@
 """Recordings in the admin: read-only (they change only through their services and jobs).
 
-The playback page and evidence download (with a stated reason and a watermark) come later;
-the admin shows state, progress, digests and the segments a recording is made of.
+The admin shows state, progress, digests and the segments a recording is made of, key points
+and download requests; playback and downloads are on /recordings/. Retention rules are edited
+here, saved through `services.set_retention_rule` (audited).
 """
 
 from django.contrib import admin
 
-from apps.recordings.models import Recording, RecordingSegment
+from apps.audit.services import Actor
+from apps.recordings import services
+from apps.recordings.models import (
+    DownloadRequest,
+    KeyPoint,
+    Recording,
+    RecordingSegment,
+    RetentionRule,
+)
 
 
 class SegmentInline(admin.TabularInline):
@@ -62,3 +71,49 @@ class RecordingSegmentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(KeyPoint)
+class KeyPointAdmin(_ReadOnly):
+    list_display = ["call", "at", "code", "text", "source", "created_by"]
+    list_filter = ["source", "code"]
+    search_fields = ["call__number", "text"]
+
+
+@admin.register(DownloadRequest)
+class DownloadRequestAdmin(_ReadOnly):
+    list_display = ["recording", "requested_by", "state", "created_at", "decided_by", "downloads"]
+    list_filter = ["state"]
+    search_fields = ["recording__call__number", "reason"]
+
+
+@admin.register(RetentionRule)
+class RetentionRuleAdmin(admin.ModelAdmin):
+    list_display = ["business_code", "years", "note", "updated_at"]
+    search_fields = ["business_code"]
+
+    def save_model(self, request, obj, form, change):
+        rule = services.set_retention_rule(
+            business_code=obj.business_code,
+            years=obj.years,
+            note=obj.note,
+            actor=Actor.staff(request.user, request.META.get("REMOTE_ADDR")),
+        )
+        obj.pk, obj.updated_at = rule.pk, rule.updated_at
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # set "forever" instead: a deleted rule would silently fall to the default

@@ -156,3 +156,19 @@ def test_scratch_files_left_by_a_killed_job_are_removed(settings):
         assert storage.clean_scratch(older_than=jobs.SCRATCH_MAX_AGE) == ["tmpkilled.mp4"]
         assert live.exists() and not stale.exists()  # the running job's file stays
     assert not live.exists()
+
+
+def test_a_retention_rule_saved_in_the_admin_is_audited(demo):
+    from django.contrib.auth import get_user_model
+
+    admin_user = get_user_model().objects.create_superuser("root", password="x")
+    client = Client()
+    client.force_login(admin_user)
+    response = client.post(
+        "/admin/recordings/retentionrule/add/",
+        {"business_code": "wealth_sale", "years": "20", "note": "监管要求"},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert RetentionRule.objects.get(business_code="wealth_sale").years == 20
+    event = AuditEvent.objects.get(action="recording.retention_set")
+    assert event.actor_id == str(admin_user.pk) and event.details["years"] == 20
