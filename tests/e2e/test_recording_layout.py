@@ -87,6 +87,9 @@ def test_a_call_with_key_points_and_a_share_is_composed_with_regions_and_chapter
         recording = wait_until_composed(call_id)
 
     assert recording.state == RecordingState.READY, recording.error
+    # Nothing of the media stays outside storage once composed: no scratch file is left.
+    scratch = root / ".scratch"
+    assert not scratch.exists() or not any(scratch.iterdir())
     call = Call.objects.get(pk=call_id)
     t0 = recording.timeline_start.timestamp()
     talk = call.talk_duration.total_seconds()
