@@ -1,9 +1,11 @@
 """双录回放 in a real Chromium against a real Daphne: the composed MP4 (H.264/AAC, encrypted
 in storage) streams with range requests and plays, and clicking a key point on the timeline
-seeks the video to it."""
+seeks the video to it; a download asks for a reason, shows the copy being made by a compose
+worker and serves it."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, datetime
 
@@ -13,11 +15,11 @@ from playwright.sync_api import expect
 from apps.accounts.demo import DEMO_PASSWORD
 from apps.audit.models import AuditEvent
 from apps.recordings import jobs
-from apps.recordings.models import KeyPoint, Recording, RecordingState
+from apps.recordings.models import DownloadRequest, KeyPoint, Recording, RecordingState
 from apps.recordings.tests.conftest import call, recordings_settings  # noqa: F401 - fixtures
 from apps.recordings.tests.test_jobs import record_call
 from tests.browser.support import DESKTOP, new_context, orm, require_static, screenshot
-from tests.live import daphne
+from tests.live import daphne, rq_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -100,3 +102,44 @@ def test_the_recording_plays_and_a_key_point_click_seeks_to_it(
     streamed = orm(lambda: AuditEvent.objects.filter(action="recording.streamed").count())
     viewed = orm(lambda: AuditEvent.objects.filter(action="recording.viewed").count())
     assert streamed == 1 and viewed == 1
+
+
+def test_a_download_asks_for_a_reason_shows_progress_and_serves_the_watermarked_copy(
+    recording, supervisor, settings, browser, tmp_path
+):
+    problems: list[str] = []
+    env = {
+        "RECORDINGS_ROOT": str(settings.RECORDINGS_ROOT),
+        "MASTER_KEY": settings.MASTER_KEY,
+        "CRYPTO_SUITE": settings.CRYPTO_SUITE,
+    }
+    with daphne(**env) as base, rq_worker("compose", **env):
+        require_static(base)
+        page = new_context(browser, base, problems, **DESKTOP).new_page()
+        page.goto(f"/recordings/{recording.pk}/")
+        page.fill("#id_username", supervisor.username)
+        page.fill("#id_password", DEMO_PASSWORD)
+        page.click("#login-submit")
+        expect(page).to_have_url(re.compile(rf"/recordings/{recording.pk}/$"))
+
+        page.click("#pb-request")  # no reason: refused, clearly
+        expect(page.locator("#pb-error")).to_be_visible()
+        expect(page.locator("#pb-error")).to_have_attribute("data-code", "reason_required")
+        page.fill("#pb-reason", "客户投诉复核")
+        page.click("#pb-request")
+        item = page.locator("#pb-downloads li").first
+        expect(item).to_contain_text("客户投诉复核")
+        link = item.locator("a[data-file]")
+        expect(link).to_be_visible(timeout=90_000)  # the compose worker made the copy
+        with page.expect_download() as info:
+            link.click()
+        saved = tmp_path / "copy.mp4"
+        info.value.save_as(saved)
+
+    # The browser logs the refused request (400) as a console error: that one was expected.
+    refused = [p for p in problems if "status of 400" in p]
+    assert len(refused) == 1 and [p for p in problems if p not in refused] == []
+    request = orm(lambda: DownloadRequest.objects.get())
+    assert request.state == "ready" and request.reason == "客户投诉复核"
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == request.copy_sha256
+    assert orm(lambda: AuditEvent.objects.filter(action="recording.downloaded").count()) == 1
