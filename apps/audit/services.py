@@ -6,6 +6,8 @@ import json
 import logging
 import math
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -45,6 +47,29 @@ SYSTEM = Actor(ActorType.SYSTEM, "system")
 def state_digest(state: dict[str, Any] | None) -> str:
     """Digest of an object's state, so the log proves before/after without holding the data."""
     return "" if state is None else sm3_hex(canonical_json(state))
+
+
+def lock_chain() -> None:
+    """Take the evidence chain head's row lock now, before any other row lock or write.
+
+    The lock-order rule (docs/evidence.md, "Lock order"): a transaction that locks or writes
+    rows and audits takes the chain head FIRST. record_event() holds the head until the commit,
+    so a transaction that audits and afterwards locks a row (end_call -> its post_save receivers
+    -> request_composition locking the Recording) would otherwise deadlock with one that holds
+    that row and waits for the head (a segment seal). Taking it again later (record_event) is a
+    no-op re-lock in the same transaction. Must run inside transaction.atomic().
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("lock_chain() must run inside transaction.atomic()")
+    ChainHead.objects.select_for_update().get_or_create(id=1)
+
+
+@contextmanager
+def audited_atomic(using: str | None = None) -> Iterator[None]:
+    """transaction.atomic() that takes the chain head first (see lock_chain)."""
+    with transaction.atomic(using=using):
+        lock_chain()
+        yield
 
 
 def record_event(

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import transaction as db_transaction
 from django.utils import timezone
 
-from apps.audit.services import SYSTEM, Actor, record_event
+from apps.audit.services import SYSTEM, Actor, lock_chain, record_event
 from apps.banking import scenarios
 from apps.banking.gateway import CoreResult, get_gateway
 from apps.banking.gateway import pin as pin_gateway
@@ -87,6 +87,7 @@ def form_of(tx: Transaction) -> dict[str, Any]:
 
 
 def _locked(tx_id: Any) -> Transaction:
+    lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
     try:
         return (
             Transaction.objects.select_for_update(of=("self",))
@@ -290,9 +291,24 @@ def verify_identity(*, transaction_id: Any, checks: Any, user: Any) -> Transacti
                     and frames.get(check) is not True
                 ):
                     raise ServiceError("id_card_not_read", "capture the ID card first")
+                if check == scenarios.FACE:
+                    face_match = tx.identity.get("face_match")
+                    if face_match is False:  # the live face is not the ID card's photo
+                        raise ServiceError(
+                            "face_id_mismatch", "the live face does not match the ID card photo"
+                        )
+                    if (
+                        getattr(settings, "BANKING_REQUIRE_FACE_MATCH", False)
+                        and face_match is not True
+                    ):
+                        raise ServiceError(
+                            "face_not_compared", "capture the ID card and the face first"
+                        )
                 if checks.get(check) is not True:
                     raise ServiceError("identity_check_failed", f"{check} is not confirmed")
                 done[check] = "frame" if frames.get(check) else "agent"
+                if check == scenarios.FACE and tx.identity.get("face_match") is True:
+                    done[check] = "compared"
         form = form_of(tx)
         gateway = get_gateway()
         record = gateway.lookup_customer(tx.customer.reference)
@@ -738,6 +754,9 @@ def record_identity_frame(
         faces = identity.count_faces(rgb)
         result = {"faces": faces}
         passed = faces == 1
+    comparison = _compare_faces(tx, kind, rgb)
+    if comparison is not None:  # its own verdict (tx.identity["face_match"]), not `passed`
+        result["face_match"] = comparison
     out = io.BytesIO()
     Image.fromarray(rgb).save(out, "JPEG", quality=85)  # re-encoded: no metadata kept
     jpeg = out.getvalue()
@@ -759,12 +778,17 @@ def record_identity_frame(
         )
         frame.save()
         tx.identity = {**tx.identity, "frames": {**tx.identity.get("frames", {}), kind: passed}}
+        if comparison is not None:
+            tx.identity["face_match"] = comparison.get("matched")  # None: could not compare
         tx.save(update_fields=["identity"])
         label = {"id_card": "身份证件 OCR 比对", "face": "人脸检测"}[kind]
         _event(
             tx, "identity_frame", detail=f"{label}：{'通过' if passed else '不一致'}",
             severity="" if passed else "warning",
         )  # fmt: skip
+        if comparison is not None:
+            _event(tx, "face_match", detail=_face_match_detail(comparison),
+                   severity="" if comparison.get("matched") else "warning")  # fmt: skip
         record_event(
             action="banking.identity.frame",
             actor=actor,
@@ -775,6 +799,49 @@ def record_identity_frame(
         )
         _announce(tx)
     return frame
+
+
+def _compare_faces(tx: Transaction, kind: str, rgb: Any) -> dict[str, Any] | None:
+    """Compare the face on the ID card with the live face (apps/banking/face.py) once both frames
+    exist: the new frame against the latest stored frame of the other kind. Only the distance
+    and the verdict are kept; the embeddings never leave memory."""
+    from apps.banking import face, identity
+
+    other = (
+        IdentityFrame.objects.filter(
+            transaction=tx, kind="face" if kind == "id_card" else "id_card"
+        )
+        .order_by("-at", "-pk")
+        .first()
+    )
+    if other is None:
+        return None
+    jpeg = base64.b64decode(
+        other.content.decrypt(reason="banking: face comparison", context="banking.identity_frame")
+    )
+    other_rgb = identity.decode_image(jpeg)
+    id_rgb, live_rgb = (rgb, other_rgb) if kind == "id_card" else (other_rgb, rgb)
+    try:
+        match = face.compare(id_rgb, live_rgb)
+    except face.NoFace as exc:
+        return {"compared": False, "matched": None, "reason": str(exc), "with": other.sm3}
+    return {
+        "compared": True,
+        "matched": match.matched,
+        "distance": match.distance,
+        "threshold": match.threshold,
+        "model": face.MODEL,
+        "with": other.sm3,
+    }
+
+
+def _face_match_detail(comparison: dict[str, Any]) -> str:
+    if not comparison["compared"]:
+        return "人脸比对：未能比对（未找到可用人脸）"
+    verdict = "同一人" if comparison["matched"] else "不是同一人"
+    sign = "≤" if comparison["matched"] else ">"
+    figures = f"{comparison['distance']:.3f} {sign} {comparison['threshold']:.2f}"
+    return f"人脸比对（证件照与现场人脸）：{verdict}，距离 {figures}"
 
 
 # --- scripted disclosure (TTS into the call: media_worker/announce.py) ---------------------------

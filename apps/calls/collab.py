@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.audit.services import Actor, record_event
+from apps.audit.services import Actor, lock_chain, record_event
 from apps.calls.events import agent_group, call_group, push, staff_group
 from apps.calls.media import refresh_media
 from apps.calls.models import (
@@ -65,6 +65,7 @@ def who(participant: Participant) -> dict[str, Any]:
 
 
 def _live_call(call_id: Any) -> Call:
+    lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
     call = Call.objects.select_for_update().filter(pk=call_id).first()
     if call is None:
         raise NotFound("call_not_found", "no such call")
@@ -330,6 +331,7 @@ def redeem_invite(*, token: str, ip: str | None = None) -> Participant:
     if not isinstance(token, str) or not token or len(token) > 128:
         raise ServiceError("ticket_invalid", "invalid ticket")
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         ticket = (
             InviteTicket.objects.select_for_update()
             .filter(token_hash=token_hash(token))

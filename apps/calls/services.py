@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from apps.accounts.models import AgentProfile, ApiClient, Customer, Presence
 from apps.accounts.services import change_presence
-from apps.audit.services import SYSTEM, Actor, record_event
+from apps.audit.services import SYSTEM, Actor, lock_chain, record_event
 from apps.banking.models import BusinessType
 from apps.calls.events import agent_group, call_group, push
 from apps.calls.models import (
@@ -148,6 +148,7 @@ def redeem_entry_ticket(*, token: str, ip: str | None = None) -> EntryTicket:
     if not token or len(token) > 128:
         raise ServiceError("ticket_invalid", "invalid ticket")
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         ticket = (
             EntryTicket.objects.select_for_update()
             .select_related("customer", "business_type")
@@ -199,6 +200,7 @@ def _move_call(call: Call, to: str, *, reason: str = "", actor: Actor = SYSTEM) 
 def join_queue(*, ticket_id: uuid.UUID, location: Location | None, ip: str | None = None) -> Call:
     """The customer of a redeemed ticket enters the queue; calling again returns the same call."""
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         ticket = (
             EntryTicket.objects.select_for_update(of=("self",))
             .select_related("business_type", "call")
@@ -319,6 +321,7 @@ def dispatch(*, limit: int = 50) -> list[CallOffer]:
 
 def _offer_one(call_id: uuid.UUID) -> CallOffer | None:
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         call = (
             Call.objects.select_for_update(skip_locked=True)
             .select_related("business_type")
@@ -400,6 +403,7 @@ def _locked_offer(offer_id: int, agent: AgentProfile) -> CallOffer:
 
 def accept_offer(*, offer_id: int, agent: AgentProfile, ip: str | None = None) -> Call:
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         agent = AgentProfile.objects.select_for_update().get(pk=agent.pk)
         offer = _locked_offer(offer_id, agent)
         call = Call.objects.select_for_update().get(pk=offer.call_id)
@@ -440,6 +444,7 @@ def connected_event(call: Call) -> dict[str, Any]:
 
 def reject_offer(*, offer_id: int, agent: AgentProfile, ip: str | None = None) -> None:
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         agent = AgentProfile.objects.select_for_update().get(pk=agent.pk)
         offer = _locked_offer(offer_id, agent)
         _return_to_queue(offer, OfferState.REJECTED, actor=Actor.staff(agent.user, ip))
@@ -479,6 +484,7 @@ def expire_offers(*, now=None) -> int:
         state=OfferState.PENDING, expires_at__lte=now
     ).values_list("pk", flat=True):
         with transaction.atomic():
+            lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
             offer = (
                 CallOffer.objects.select_for_update(skip_locked=True)
                 .select_related("agent")
@@ -506,6 +512,7 @@ def finish_after_call_work(*, now=None) -> int:
         presence=Presence.AFTER_CALL_WORK, presence_since__lte=limit
     ).values_list("pk", flat=True):
         with transaction.atomic():
+            lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
             agent = (
                 AgentProfile.objects.select_for_update(skip_locked=True)
                 .filter(pk=pk, presence=Presence.AFTER_CALL_WORK)
@@ -549,6 +556,7 @@ def end_abandoned(*, now=None) -> int:
 
 def end_call(*, call_id: uuid.UUID, reason: str, actor: Actor) -> Call:
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         call = (
             Call.objects.select_for_update()
             .select_related("business_type")
@@ -659,6 +667,7 @@ def send_chat(*, participant: Participant, client_id: str, text: str) -> ChatMes
     if len(text) > settings.CHAT_MAX_CHARS:
         raise ServiceError("chat_too_long", f"at most {settings.CHAT_MAX_CHARS} characters")
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         call = Call.objects.select_for_update().get(pk=participant.call_id)
         if call.state != CallState.CONNECTED:
             raise ServiceError("wrong_state", "chat needs a connected call")
@@ -701,6 +710,7 @@ def acknowledge_chat(*, participant: Participant, message_id: Any, read: bool) -
         raise ServiceError("bad_message", "message_id must be an integer")
     mid = message_id
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         message = (
             ChatMessage.objects.select_for_update()
             .filter(pk=mid, call_id=participant.call_id)

@@ -36,7 +36,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.db import transaction
 
-from apps.audit.services import Actor, record_event
+from apps.audit.services import Actor, lock_chain, record_event
 from apps.calls.models import Call
 from apps.qc.models import QcReport, ReportState, Supplement, Verdict
 from apps.recordings.models import Recording
@@ -145,6 +145,7 @@ def upload_supplement(
             )
         ext = _EXTENSIONS.get(facts["format"], "bin")
         with transaction.atomic():
+            lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
             Recording.objects.select_for_update().get(pk=recording.pk)
             number = Supplement.objects.filter(call=call).count() + 1
             key = f"calls/{call.pk.hex}/supplement-{number:02d}.{ext}"

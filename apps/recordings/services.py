@@ -24,7 +24,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from apps.audit.models import ActorType, canonical_json, sm3_hex
-from apps.audit.services import SYSTEM, Actor, record_event
+from apps.audit.services import SYSTEM, Actor, lock_chain, record_event
 from apps.calls.models import Call, CallState, Participant
 from apps.recordings import keypoints
 from apps.recordings.models import (
@@ -90,6 +90,7 @@ def begin_capture(*, call_id: uuid.UUID | str, epoch: int) -> CaptureContext:
     if call is None:
         raise NotFound("call_not_found", "no such call")
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         recording = Recording.objects.select_for_update().filter(call=call).first()
         if recording is None:
             try:
@@ -179,6 +180,7 @@ def apply_capture_ops(*, recording_id: uuid.UUID, ops: list[CaptureOp]) -> int:
     if not ops:
         return 0
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         recording = Recording.objects.only("id", "call_id").filter(pk=recording_id).first()
         if recording is None:
             raise NotFound("recording_not_found", "no such recording")
@@ -321,6 +323,7 @@ def capture_stopped(
 ) -> None:  # fmt: skip
     """The media job of `epoch` wrote its last segment (the call ended or moved on)."""
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
         if recording is None:
             raise NotFound("recording_not_found", "no such recording")
@@ -349,6 +352,7 @@ def request_composition(*, call_id: uuid.UUID | str) -> Recording | None:
     Returns None when the call never had media (nothing was recorded).
     """
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         recording = Recording.objects.select_for_update().filter(call_id=call_id).first()
         if recording is None:
             return None
@@ -393,6 +397,7 @@ def enqueue_composition(*, recording_id: uuid.UUID | str, again: bool = False) -
 
 def begin_composition(*, recording_id: uuid.UUID | str, job_id: str = "") -> Recording:
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
         if recording is None:
             raise NotFound("recording_not_found", "no such recording")
@@ -437,6 +442,7 @@ def mark_salvaged(
 ) -> RecordingSegment:
     """A segment whose writer died: record what its file holds now (or that it is gone)."""
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         segment = RecordingSegment.objects.select_for_update().get(pk=segment_id)
         if segment.sealed:
             return segment
@@ -486,6 +492,7 @@ def finish_composition(
 ) -> Recording:
     """The composed file is stored and verified: the recording is ready."""
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
         if recording is None:
             raise NotFound("recording_not_found", "no such recording")
@@ -534,6 +541,7 @@ def finish_composition(
 def fail_composition(*, recording_id: uuid.UUID | str, error: str, final: bool) -> None:
     """An attempt failed; the recording is `failed` once no retry is left."""
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
         if recording is None:
             return
@@ -594,6 +602,7 @@ def mark_key_point(
         raise ServiceError("bad_transaction", "transaction_id is at most 64 characters")
     now = timezone.now()
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         call = Call.objects.select_for_update().get(pk=call.pk)
         if call.state != CallState.CONNECTED or call.connected_at is None:
             raise ServiceError("call_not_connected", "key points are marked on a connected call")
@@ -728,6 +737,7 @@ def decide_download(*, request_id: Any, user: Any, approve: bool, note: str, act
     if not isinstance(note, str) or len(note) > 200:
         raise ServiceError("bad_note", "the note is a text of at most 200 characters")
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         request = (
             DownloadRequest.objects.select_for_update()
             .select_related("recording")
@@ -797,6 +807,7 @@ def begin_watermark(*, request_id: Any, job_id: str = "") -> Any:
     from apps.recordings.models import DownloadRequest, DownloadState
 
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         request = (
             DownloadRequest.objects.select_for_update()
             .select_related("recording", "requested_by")
@@ -827,6 +838,7 @@ def finish_watermark(*, request_id: Any, stored: StoredFile) -> Any:
     from apps.recordings.models import DownloadRequest, DownloadState
 
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         request = DownloadRequest.objects.select_for_update().get(pk=request_id)
         request.state = DownloadState.READY
         request.progress = 1.0
@@ -858,6 +870,7 @@ def fail_watermark(*, request_id: Any, error: str) -> None:
     from apps.recordings.models import DownloadRequest, DownloadState
 
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         request = DownloadRequest.objects.select_for_update().filter(pk=request_id).first()
         if request is None:
             return
@@ -911,6 +924,7 @@ def set_legal_hold(
     if len(reason) > 200:
         raise ServiceError("reason_too_long", "the reason is at most 200 characters")
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         recording = Recording.objects.select_for_update().get(pk=recording.pk)
         if recording.legal_hold == on:
             raise ServiceError(
@@ -988,6 +1002,7 @@ def set_retention_rule(*, business_code: str, years: Any, note: str = "", actor:
     if parsed is not None and parsed > 200:
         raise ServiceError("bad_retention", "at most 200 years (or forever)")
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         rule = RetentionRule.objects.select_for_update().filter(business_code=business_code).first()
         before = {"years": rule.years} if rule else None
         if rule is None:
@@ -1070,6 +1085,7 @@ def purge_recording(*, recording_id: uuid.UUID | str, actor: Actor = SYSTEM) -> 
     storage = get_storage()
     now = timezone.now()
     with transaction.atomic():
+        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
         recording = (
             Recording.objects.select_for_update()
             .select_related("call", "call__business_type")
