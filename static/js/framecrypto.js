@@ -147,5 +147,9 @@
   }
 
   RB.frameCrypto = new FrameCrypto();
-  document.addEventListener("DOMContentLoaded", () => RB.frameCrypto.show());
+  document.addEventListener("DOMContentLoaded", () => {
+    // The worker starts with the page, before any peer connection exists.
+    if (RB.frameCrypto.supported) RB.frameCrypto.ensureWorker();
+    RB.frameCrypto.show();
+  });
 })();
