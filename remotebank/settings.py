@@ -350,4 +350,9 @@ BANKING_ONLINE_ID_CHECK = env_str(
 BANKING_REQUIRE_ID_OCR = env_bool("BANKING_REQUIRE_ID_OCR", False)
 # CPU threads of the ID-card OCR (it runs in the media worker, next to live calls).
 BANKING_OCR_THREADS = env_int("BANKING_OCR_THREADS", 1)
+# Face comparison, ID-card photo vs live face (apps/banking/face.py): the largest Euclidean
+# distance of dlib's 128-d embeddings taken as the same person (measured: benchmarks/face_match.py).
+BANKING_FACE_MATCH_THRESHOLD = env_float("BANKING_FACE_MATCH_THRESHOLD", 0.6)
+# Identity verification needs a face comparison that matched (not only the agent's confirmation).
+BANKING_REQUIRE_FACE_MATCH = env_bool("BANKING_REQUIRE_FACE_MATCH", False)
 # --- end of banking transactions ----------------------------------------------------------------

@@ -6,8 +6,8 @@ compared with the core's record: the name exactly, the 18-character ID number ex
 check character upper-cased). Only the match flags are kept, never the text read.
 
 Face: OpenCV's Haar cascade (shipped in opencv-python-headless) counts faces in the frame; the
-check passes with exactly one. This is presence, not a comparison with the ID photo: no
-packaged face-recognition model is installed here (see docs in the issue report).
+check passes with exactly one. The comparison of the live face with the ID-card photo is
+apps/banking/face.py (dlib's face-recognition model from face_recognition_models).
 """
 
 from __future__ import annotations

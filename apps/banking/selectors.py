@@ -137,4 +137,5 @@ def _step_label(kind: str) -> str:
         "refused": _("核心拒绝"),
         "receipt": _("回单已生成"),
         "identity_frame": _("身份核验截图"),
+        "face_match": _("人脸比对"),
     }.get(kind, kind)

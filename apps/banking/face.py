@@ -1,0 +1,135 @@
+"""Face comparison: the customer's live face against the photo on the ID card.
+
+Model: dlib's ResNet face-recognition network (`dlib_face_recognition_resnet_model_v1.dat`,
+128-d embeddings) with its 5-point landmark aligner and HOG face detector, the files shipped
+inside the `face_recognition_models` package and run by `dlib-bin` on the CPU; nothing is
+downloaded. The score is the Euclidean distance between the two embeddings; the faces are the same
+person when it is at most `BANKING_FACE_MATCH_THRESHOLD` (0.6 by default, dlib's published
+operating point). Measured rates: `benchmarks/face_match.py`, docs/banking.md.
+
+Embeddings are biometric data: they live only in memory for one comparison and are never stored,
+logged or returned; only the distance and the verdict are.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MODEL = "dlib_face_recognition_resnet_model_v1"
+DEFAULT_THRESHOLD = 0.6
+# A face smaller than this (pixels, box side) is not compared: too few pixels to identify anyone.
+MIN_FACE = 40
+
+_models = None
+_lock = threading.Lock()
+
+
+class NoFace(Exception):
+    """No usable face in the image."""
+
+
+@dataclass(frozen=True)
+class FaceMatch:
+    distance: float
+    threshold: float
+    matched: bool
+    id_face: int  # side of the face box found on the ID card, pixels
+    live_face: int  # side of the face box in the live frame, pixels
+
+
+def models_dir() -> Path:
+    # Located without importing face_recognition_models (its __init__ needs pkg_resources).
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("face_recognition_models is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+def _load():
+    global _models
+    with _lock:
+        if _models is None:
+            import dlib
+
+            folder = models_dir()
+            _models = (
+                dlib.get_frontal_face_detector(),
+                dlib.shape_predictor(str(folder / "shape_predictor_5_face_landmarks.dat")),
+                dlib.face_recognition_model_v1(
+                    str(folder / "dlib_face_recognition_resnet_model_v1.dat")
+                ),
+            )
+        return _models
+
+
+def threshold() -> float:
+    from django.conf import settings
+
+    return float(getattr(settings, "BANKING_FACE_MATCH_THRESHOLD", DEFAULT_THRESHOLD))
+
+
+def _largest_face(rgb: np.ndarray):
+    """The largest frontal face (dlib rectangle in `rgb` coordinates) and the image to use.
+
+    Large frames are scaled down to 1280 px first; a frame with no face found is searched again
+    upsampled (an ID card held to the camera has a small photo)."""
+    import dlib
+
+    detector, _sp, _rec = _load()
+    image = np.ascontiguousarray(rgb[:, :, :3], dtype=np.uint8)
+    scale = 1280 / max(image.shape[:2])
+    if scale < 1:
+        import cv2
+
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    for upsample in (1, 2):
+        if upsample == 2 and max(image.shape[:2]) > 1000:
+            break
+        faces = list(detector(image, upsample))
+        if faces:
+            best = max(faces, key=lambda r: r.width() * r.height())
+            if min(best.width(), best.height()) < MIN_FACE:
+                raise NoFace("the face is too small")
+            return image, dlib.rectangle(best.left(), best.top(), best.right(), best.bottom())
+    raise NoFace("no face found")
+
+
+def embed(rgb: np.ndarray) -> tuple[np.ndarray, int]:
+    """128-d embedding of the largest face and the side of its box. Raises NoFace."""
+    _detector, shape_predictor, recognizer = _load()
+    image, box = _largest_face(rgb)
+    shape = shape_predictor(image, box)
+    vector = np.asarray(recognizer.compute_face_descriptor(image, shape, 1), dtype=np.float64)
+    return vector, int(min(box.width(), box.height()))
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b))
+
+
+def compare(id_card: np.ndarray, live: np.ndarray, *, limit: float | None = None) -> FaceMatch:
+    """Compare the largest face on the ID-card frame with the largest face in the live frame.
+
+    Raises NoFace (with which image in the message) when either has no usable face."""
+    limit = threshold() if limit is None else limit
+    try:
+        card_vector, card_side = embed(id_card)
+    except NoFace as exc:
+        raise NoFace(f"ID card: {exc}") from None
+    try:
+        live_vector, live_side = embed(live)
+    except NoFace as exc:
+        raise NoFace(f"live frame: {exc}") from None
+    score = distance(card_vector, live_vector)
+    return FaceMatch(
+        distance=round(score, 4),
+        threshold=limit,
+        matched=score <= limit,
+        id_face=card_side,
+        live_face=live_side,
+    )
