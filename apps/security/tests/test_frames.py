@@ -111,9 +111,7 @@ def test_known_answer_of_the_gm_layout():
     )
 
 
-def test_the_frame_key_reaches_a_page_sealed_and_redis_holds_only_its_id(
-    db, settings, key_events
-):
+def test_the_frame_key_reaches_a_page_sealed_and_redis_holds_only_its_id(db, settings, key_events):
     import redis
 
     settings.MEDIA_FRAME_ENCRYPTION = "preferred"
