@@ -24,6 +24,8 @@ MODEL = "dlib_face_recognition_resnet_model_v1"
 DEFAULT_THRESHOLD = 0.6
 # A face smaller than this (pixels, box side) is not compared: too few pixels to identify anyone.
 MIN_FACE = 40
+# HOG detection score from which a second face on an ID-card frame counts as a face.
+CONFIDENT = 0.5
 
 _models = None
 _lock = threading.Lock()
@@ -73,9 +75,13 @@ def threshold() -> float:
     return float(getattr(settings, "BANKING_FACE_MATCH_THRESHOLD", DEFAULT_THRESHOLD))
 
 
-def _largest_face(rgb: np.ndarray):
-    """The largest frontal face (dlib rectangle in `rgb` coordinates) and the image to use.
+def _largest_face(rgb: np.ndarray, *, single: bool = False):
+    """The most confident frontal face (dlib rectangle in the returned image's coordinates) and
+    the image to use; with `single`, a second confident face is refused (an ID-card frame with
+    the holder's own face beside the card: which one is the card's photo cannot be told).
 
+    The most confident, not the largest: HOG also fires weakly on face-like texture (a helmet's
+    patch in the astronaut photo), sometimes with a box a pixel larger than the real face.
     Large frames are scaled down to 1280 px first; a frame with no face found is searched again
     upsampled (an ID card held to the camera has a small photo)."""
     import dlib
@@ -90,19 +96,22 @@ def _largest_face(rgb: np.ndarray):
     for upsample in (1, 2):
         if upsample == 2 and max(image.shape[:2]) > 1000:
             break
-        faces = list(detector(image, upsample))
-        if faces:
-            best = max(faces, key=lambda r: r.width() * r.height())
+        boxes, scores, _kinds = detector.run(image, upsample, 0.0)
+        if len(boxes):
+            ranked = sorted(zip(scores, boxes, strict=True), key=lambda p: p[0], reverse=True)
+            if single and len(ranked) > 1 and ranked[1][0] >= CONFIDENT:
+                raise NoFace("several faces")
+            best = ranked[0][1]
             if min(best.width(), best.height()) < MIN_FACE:
                 raise NoFace("the face is too small")
             return image, dlib.rectangle(best.left(), best.top(), best.right(), best.bottom())
     raise NoFace("no face found")
 
 
-def embed(rgb: np.ndarray) -> tuple[np.ndarray, int]:
-    """128-d embedding of the largest face and the side of its box. Raises NoFace."""
+def embed(rgb: np.ndarray, *, single: bool = False) -> tuple[np.ndarray, int]:
+    """128-d embedding of the most confident face and the side of its box. Raises NoFace."""
     _detector, shape_predictor, recognizer = _load()
-    image, box = _largest_face(rgb)
+    image, box = _largest_face(rgb, single=single)
     shape = shape_predictor(image, box)
     vector = np.asarray(recognizer.compute_face_descriptor(image, shape, 1), dtype=np.float64)
     return vector, int(min(box.width(), box.height()))
@@ -113,12 +122,12 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def compare(id_card: np.ndarray, live: np.ndarray, *, limit: float | None = None) -> FaceMatch:
-    """Compare the largest face on the ID-card frame with the largest face in the live frame.
+    """Compare the face on the ID-card frame with the most confident face in the live frame.
 
     Raises NoFace (with which image in the message) when either has no usable face."""
     limit = threshold() if limit is None else limit
     try:
-        card_vector, card_side = embed(id_card)
+        card_vector, card_side = embed(id_card, single=True)
     except NoFace as exc:
         raise NoFace(f"ID card: {exc}") from None
     try:

@@ -173,3 +173,16 @@ def test_the_threshold_is_a_setting(make_call, settings):
     )
     assert live.result["face_match"]["threshold"] == 0.05
     assert live.result["face_match"]["matched"] is False
+
+
+def test_an_id_card_frame_with_the_holders_face_beside_the_card_is_not_compared():
+    """Which face is the card's photo cannot be told: no comparison rather than a wrong one."""
+    card = Image.open(io.BytesIO(card_jpeg(hopper())))
+    card.thumbnail((400, 400))
+    holder = astronaut()
+    holder.thumbnail((520, 520))
+    frame = Image.new("RGB", (1000, 560), (90, 85, 80))
+    frame.paste(holder, (0, 20))
+    frame.paste(card, (560, 150))
+    with pytest.raises(face.NoFace, match="ID card: several faces"):
+        face.compare(np.asarray(frame), rgb(live_jpeg(astronaut())))
