@@ -50,6 +50,7 @@ def transaction_payload(tx: Transaction) -> dict[str, Any]:
         "steps": scenario.describe()["steps"] if scenario else [],
         "identity": tx.identity.get("checks", {}),
         "frames": tx.identity.get("frames", {}),
+        "face_match": tx.identity.get("face_match"),  # ID photo vs live face: true/false/null
         "has_disclosure": bool(scenario and scenario.disclosure_zh),
         "customer_action": action,
         "principal_id": tx.principal_id,

@@ -86,6 +86,7 @@
     const names = { id_card: gettext("身份证 OCR"), face: gettext("人脸") };
     q("[data-bk-frames]").textContent = Object.entries(tx.frames || {})
       .map(([k, ok]) => names[k] + (ok ? " ✓" : " ✗"))
+      .concat(typeof tx.face_match === "boolean" ? [gettext("人证比对") + (tx.face_match ? " ✓" : " ✗")] : [])
       .join("  ");
     q("[data-bk-checks]").disabled = tx.state !== "draft";
     let result = "";

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFont
 
 from apps.accounts.demo import demo_identity
 from apps.audit.models import AuditEvent
-from apps.banking import face, services
+from apps.banking import face, selectors, services
 from apps.banking.gateway.sandbox import demo_card
 from apps.banking.models import IdentityFrame, TransactionEvent, TxState
 from apps.recordings.models import KeyPoint
@@ -124,6 +124,7 @@ def test_a_face_that_is_not_the_id_photo_blocks_the_step_and_the_right_card_pass
         transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user
     )
     assert tx.state == TxState.IDENTITY_VERIFIED and tx.identity["checks"]["face"] == "compared"
+    assert selectors.transaction_payload(tx)["face_match"] is True  # the workstation shows it
     assert KeyPoint.objects.filter(call=tx.call_id, code="face_verified").exists()
 
     # The distance is audited with each frame and shown on the timeline; no embedding anywhere.
