@@ -10,6 +10,7 @@ import asyncio
 import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connections
 from PIL import Image, ImageDraw, ImageFont
 from remotebank_client import Participant
 from remotebank_client.errors import ProtocolError
@@ -47,6 +48,13 @@ def face_frame(photo: Image.Image) -> np.ndarray:
     return np.asarray(frame)
 
 
+def stored_frames(tx_id: str) -> list[IdentityFrame]:
+    try:
+        return list(IdentityFrame.objects.filter(transaction_id=tx_id).order_by("pk"))
+    finally:
+        connections.close_all()  # this thread's connection: none left open at teardown
+
+
 def test_the_live_face_is_compared_with_the_id_card_photo_on_a_real_call(api_client_obj):
     _, token = services.issue_entry_ticket(
         client=api_client_obj, customer_reference="DEMO0001", customer_name="",
@@ -66,11 +74,9 @@ def test_the_live_face_is_compared_with_the_id_card_photo_on_a_real_call(api_cli
                 "banking.capture", call_id=call_id, transaction_id=tx_id, frame=kind
             )
             assert ack["requested"] == kind
-            frames = sync_to_async(
-                lambda: list(IdentityFrame.objects.filter(transaction_id=tx_id).order_by("pk"))
-            )
+            frames = sync_to_async(stored_frames)
             async with asyncio.timeout(90):
-                while len(stored := await frames()) < count:  # noqa: ASYNC110 (the DB, polled)
+                while len(stored := await frames(tx_id)) < count:  # noqa: ASYNC110 (the DB, polled)
                     await asyncio.sleep(0.5)
             frame = stored[-1]
             assert frame.kind == kind
