@@ -29,6 +29,7 @@ CONFIDENT = 0.5
 
 _models = None
 _lock = threading.Lock()
+_run_lock = threading.Lock()
 
 
 class NoFace(Exception):
@@ -111,9 +112,10 @@ def _largest_face(rgb: np.ndarray, *, single: bool = False):
 def embed(rgb: np.ndarray, *, single: bool = False) -> tuple[np.ndarray, int]:
     """128-d embedding of the most confident face and the side of its box. Raises NoFace."""
     _detector, shape_predictor, recognizer = _load()
-    image, box = _largest_face(rgb, single=single)
-    shape = shape_predictor(image, box)
-    vector = np.asarray(recognizer.compute_face_descriptor(image, shape, 1), dtype=np.float64)
+    with _run_lock:  # one model instance: its network keeps per-call buffers, not thread-safe
+        image, box = _largest_face(rgb, single=single)
+        shape = shape_predictor(image, box)
+        vector = np.asarray(recognizer.compute_face_descriptor(image, shape, 1), dtype=np.float64)
     return vector, int(min(box.width(), box.height()))
 
 
