@@ -11,7 +11,7 @@ from apps.accounts.services import has_role
 from apps.banking import scenarios
 from apps.banking.models import Transaction, TxState
 from apps.recordings import timeline
-from remotebank.errors import NotFound
+from remotebank.errors import NotFound, ServiceError
 
 
 def customer_action(tx: Transaction) -> str:
@@ -26,6 +26,20 @@ def customer_action(tx: Transaction) -> str:
     if tx.state == TxState.CUSTOMER_CONFIRMED and scenario.pin_fields:
         return scenarios.ENTER_PIN
     return ""
+
+
+def pin_entry_pending(call_id: Any) -> bool:
+    """Whether a transaction of the call waits for the customer's PIN (the pad is shown)."""
+    pin_scenarios = [sc.code for sc in scenarios.all_scenarios() if sc.pin_fields]
+    return Transaction.objects.filter(
+        call_id=call_id, state=TxState.CUSTOMER_CONFIRMED, scenario__in=pin_scenarios
+    ).exists()
+
+
+def refuse_share_during_pin(participant: Any) -> None:
+    """Share guard (apps.calls.collab): the PIN pad is never part of the customer's screen share."""
+    if participant.role == "customer" and pin_entry_pending(participant.call_id):
+        raise ServiceError("pin_entry_pending", "no screen share while the PIN pad is open")
 
 
 def transaction_payload(tx: Transaction) -> dict[str, Any]:

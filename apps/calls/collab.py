@@ -12,6 +12,7 @@ import logging
 import secrets
 import uuid
 from datetime import timedelta
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -109,6 +110,15 @@ def _event(
 
 # --- screen share -----------------------------------------------------------------------------
 
+# Checks another app adds (in its AppConfig.ready) to refuse a share: fn(participant) raising
+# ServiceError. apps.banking refuses the customer's share while a PIN entry is pending.
+SHARE_GUARDS: list[Callable[[Participant], None]] = []
+
+
+def register_share_guard(fn: Callable[[Participant], None]) -> None:
+    if fn not in SHARE_GUARDS:
+        SHARE_GUARDS.append(fn)
+
 
 def start_share(*, participant: Participant, ip: str | None = None) -> Call:
     """`participant` shares a screen from now on; one share per call (`share_busy`)."""
@@ -117,6 +127,8 @@ def start_share(*, participant: Participant, ip: str | None = None) -> Call:
         me = _present(participant)
         if not me.visible:
             raise ServiceError("not_allowed", "a silent monitor cannot share")
+        for guard in SHARE_GUARDS:
+            guard(me)
         current = call.share_participant_id
         if current is not None and current != me.pk:
             sharing = Participant.objects.filter(pk=current, left_at__isnull=True).first()

@@ -105,7 +105,15 @@
 
   // -- sharing my screen -----------------------------------------------------------------------
 
+  function pinOpen() {
+    return !isAgent && !!RB.pinPadOpen;
+  }
+
   async function startShare() {
+    if (pinOpen()) {
+      say(gettext("输入密码时不能共享屏幕，请在密码输入完成后再共享。"));
+      return;
+    }
     if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) {
       say(gettext("此浏览器不支持屏幕共享。"));
       return;
@@ -117,12 +125,23 @@
       return; // the person cancelled the picker
     }
     const track = stream.getVideoTracks()[0];
+    if (pinOpen()) {
+      track.stop(); // the PIN pad opened while the picker was up
+      say(gettext("输入密码时不能共享屏幕，请在密码输入完成后再共享。"));
+      return;
+    }
     try {
       await request("share.start");
     } catch (err) {
       track.stop();
-      say(err && err.code === "share_busy" ? gettext("对方正在共享屏幕，请稍后再试。") : "");
-      if (!err || err.code !== "share_busy") showError(err);
+      const known = { share_busy: gettext("对方正在共享屏幕，请稍后再试。"),
+        pin_entry_pending: gettext("输入密码时不能共享屏幕，请在密码输入完成后再共享。") };
+      say(err && known[err.code] ? known[err.code] : "");
+      if (!err || !known[err.code]) showError(err);
+      return;
+    }
+    if (pinOpen()) {
+      stopShare(true).catch(() => null);
       return;
     }
     state.sharing = track;
@@ -151,12 +170,24 @@
     panel.hidden = !live;
     const someoneElse = state.slots && state.slots.share;
     startButton.hidden = !!state.sharing || panel.dataset.shareAllowed === "false";
-    startButton.disabled = !!someoneElse;
+    startButton.disabled = !!someoneElse || pinOpen();
     // the agent may also stop the customer's share
     stopButton.hidden = !(state.sharing || (isAgent && someoneElse));
   }
 
   startButton.addEventListener("click", () => startShare().catch(showError));
+
+  // The PIN pad is never part of a screen share (issue 7): pinpad.js announces the pad before it
+  // is shown; the track stops at once (nothing more is sent), then the server is told.
+  document.addEventListener("rb:pinpad", (evt) => {
+    if (isAgent) return;
+    if (evt.detail.open && state.sharing) {
+      state.sharing.stop();
+      stopShare(true).catch(showError);
+      say(gettext("为保护您的密码，输入密码前已停止屏幕共享。"));
+    }
+    renderButtons();
+  });
   stopButton.addEventListener("click", () => stopShare(true).catch(showError));
 
   // -- the workstation's controls --------------------------------------------------------------

@@ -21,6 +21,12 @@
     return digits;
   }
 
+  /** `rb:pinpad` on document, detail {open}: dispatched synchronously before the pad shows. */
+  function announce(open) {
+    RB.pinPadOpen = open;
+    document.dispatchEvent(new CustomEvent("rb:pinpad", { detail: { open: open } }));
+  }
+
   class PinPad {
     constructor(root) {
       this.root = root;
@@ -32,6 +38,8 @@
     }
 
     start(prompt, onComplete) {
+      // Before the pad is visible: collab.js stops the customer's screen share on this event.
+      if (this.root.hidden) announce(true);
       this.prompt.textContent = prompt;
       this.onComplete = onComplete;
       this.clear();
@@ -41,7 +49,9 @@
     stop() {
       this.clear();
       this.onComplete = null;
+      const wasOpen = !this.root.hidden;
       this.root.hidden = true;
+      if (wasOpen) announce(false);
     }
 
     clear() {
