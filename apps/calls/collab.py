@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings

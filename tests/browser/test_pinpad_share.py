@@ -36,12 +36,11 @@ KEEP_TRACK = """
 })();
 """
 
-SERVER_SHARE = """() => RB.customer.client.request("share.start", {}).then(() => "ok", (e) => e.code)"""
+SERVER_SHARE = """() => RB.customer.client.request("share.start", {})
+  .then(() => "ok", (e) => e.code)"""
 
 
-def test_customer_share_stops_before_the_pin_pad_and_cannot_restart_while_it_is_open(
-    demo, browser
-):
+def test_customer_share_stops_before_the_pin_pad_and_cannot_restart_while_it_is_open(demo, browser):
     from apps.banking.gateway.sandbox import demo_card
 
     problems: list[str] = []
