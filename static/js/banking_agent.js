@@ -89,6 +89,7 @@
       .concat(typeof tx.face_match === "boolean" ? [gettext("人证比对") + (tx.face_match ? " ✓" : " ✗")] : [])
       .join("  ");
     q("[data-bk-checks]").disabled = tx.state !== "draft";
+    renderDocs(tx);
     let result = "";
     if (tx.state === "completed") result = interpolate(gettext("办理成功，流水号 %s"), [tx.core_reference]);
     else if (tx.result_code) result = (tx.result_message || "") + " (" + tx.result_code + ")";
@@ -96,6 +97,76 @@
     else if (tx.customer_action === "read_confirm") result = gettext("等待客户阅读确认并签名…");
     q("[data-bk-result]").textContent = result;
   }
+
+  // -- corporate renewal: new document images over HTTP (POST .../documents, with CSRF) ------
+
+  const DOC_KINDS = { business_licence: gettext("营业执照"), legal_rep_id: gettext("法定代表人身份证件") };
+  const DOC_ERRORS = {
+    bad_document: gettext("不是有效的图片：请上传不超过 4 MB 的 JPEG 或 PNG 图片。"),
+    document_too_small: gettext("图片太小，无法辨认（至少 600×400 像素）。"),
+    duplicate_document: gettext("这张图片已经上传过。"),
+    wrong_state: gettext("客户确认后不能再上传证件。"),
+    wrong_scenario: gettext("只有对公证件过期更新业务可以上传证件。"),
+  };
+  const docs = { txId: null, list: [] };
+
+  function renderDocs(tx) {
+    const form = q("[data-bk-docs]");
+    const open = tx.scenario === "corporate_doc_update" && ["draft", "identity_verified"].includes(tx.state);
+    form.hidden = tx.scenario !== "corporate_doc_update";
+    form.querySelectorAll("button, input, select").forEach((el) => (el.disabled = !open));
+    if (docs.txId !== tx.id) {
+      docs.txId = tx.id;
+      docs.list = [];
+      q("[data-bk-doc-list]").textContent = "";
+      docResult("", null);
+    }
+  }
+
+  function docResult(text, ok) {
+    const out = q("[data-bk-doc-result]");
+    out.textContent = text;
+    if (ok === null) delete out.dataset.ok;
+    else out.dataset.ok = ok ? "1" : "0";
+  }
+
+  async function uploadDocument(form) {
+    const tx = state.tx;
+    if (!tx) return;
+    const url = form.dataset.url.replace("00000000-0000-0000-0000-000000000000", tx.id);
+    const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    docResult(gettext("正在上传并检查…"), null);
+    try {
+      const response = await fetch(url, {
+        method: "POST",
+        body: new FormData(form),
+        headers: { "X-CSRFToken": csrf },
+        credentials: "same-origin",
+      });
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok) {
+        const err = body.error || { code: "http_" + response.status };
+        docResult((DOC_ERRORS[err.code] || err.message || RB.errorText(err)) + " (" + err.code + ")", false);
+        return;
+      }
+      const doc = body.document;
+      const line = interpolate(gettext("%s：检查通过，SM3 %s…"), [DOC_KINDS[doc.kind] || doc.kind, doc.sm3.slice(0, 16)]);
+      docResult(line, true);
+      q("[data-bk-doc-list]").appendChild(RB.el("li", "", line));
+      form.querySelector("[data-bk-doc-file]").value = "";
+    } catch (err) {
+      docResult(RB.errorText(err), false);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  q("[data-bk-docs]").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    uploadDocument(ev.currentTarget);
+  });
 
   function act(kind) {
     const tx = state.tx;
@@ -151,6 +222,7 @@
   function enter(callId) {
     state.callId = callId;
     panel.hidden = false;
+    q("[data-bk-start] button[type=submit]").disabled = false; // end() disabled it
     client
       .request("banking.scenarios", { call_id: callId })
       .then((ack) => {
