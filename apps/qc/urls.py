@@ -10,4 +10,9 @@ urlpatterns = [
     path("reports/<uuid:report_id>/review", views.review, name="qc-review"),
     path("stats/", views.statistics, name="qc-stats"),
     path("calls/<uuid:call_id>/supplements", views.supplement_upload, name="qc-supplement"),
+    path(
+        "reports/<uuid:report_id>/supplement",
+        views.supplement_form,
+        name="qc-supplement-form",
+    ),
 ]

@@ -11,6 +11,8 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.audit.services import Actor, record_event
@@ -71,6 +73,7 @@ def report_detail(request: HttpRequest, report_id: Any) -> HttpResponse:
     ]
     playable = recording.state == "ready" and recording.purged_at is None
     can_review = selectors.review_queue(request.user).filter(pk=report.pk).exists()
+    supplement_code = request.GET.get("supplement_error", "")[:40]
     return render(
         request,
         "qc/report.html",
@@ -83,6 +86,15 @@ def report_detail(request: HttpRequest, report_id: Any) -> HttpResponse:
             "can_review": can_review,
             "checklist": list(CHECKLIST.items()),
             "error": request.GET.get("error", "")[:100],
+            "can_supplement": _can_supplement(request.user, report),
+            "supplement_error": supplement_code,
+            "supplement_error_text": _supplement_error_text(supplement_code),
+            "supplement_done": request.GET.get("supplement", "")[:40],
+            "supplement_started": timezone.localtime(report.call.connected_at).strftime(
+                "%Y-%m-%dT%H:%M:%S"
+            )
+            if report.call.connected_at
+            else "",
             "recording": recording,
             "call": report.call,
             "findings": findings,
@@ -173,3 +185,71 @@ def supplement_upload(request: HttpRequest, call_id: Any) -> JsonResponse:
 
 def _json_error(exc: ServiceError) -> JsonResponse:
     return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)
+
+
+# -- 补录 from the report page (a form; the API above is what the workstation uses) ---------------
+
+
+def _can_supplement(user: Any, report: QcReport) -> bool:
+    """The form shows on the call's failed report (not on a supplement's own report)."""
+    from apps.qc.supplements import failed_report, may_upload
+
+    if report.supplement_id or not may_upload(user, report.call):
+        return False
+    failed = failed_report(report.call)
+    return failed is not None and failed.pk == report.pk
+
+
+def _supplement_error_text(code: str) -> str:
+    texts = {
+        "no_file": _("请选择要上传的录像文件。"),
+        "not_failed": _("这通电话的录像没有质检不通过，无需补录。"),
+        "too_large": _("文件为空或超过大小上限。"),
+        "bad_digest": _("没有得到文件的校验值，请在启用脚本的浏览器中重新上传。"),
+        "digest_mismatch": _("服务器收到的文件与所选文件不一致，请重新上传。"),
+        "corrupt": _("文件已损坏或不是可用的录像（需同时含音频和视频）。"),
+        "bad_time": _("请填写录制开始时间。"),
+        "unrelated": _("录像的时间范围与这通电话不符。"),
+        "forbidden": _("只有该通话的座席或质检人员可以上传补录。"),
+    }
+    return texts.get(code, _("上传没有成功，请重试。")) if code else ""
+
+
+def _local_iso(value: str) -> str:
+    """A datetime-local value (no zone) in the server's time zone as ISO 8601 with the zone;
+    other values go through unchanged for the service to judge."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if parsed.tzinfo is None:
+        parsed = timezone.make_aware(parsed, timezone.get_current_timezone())
+    return parsed.isoformat()
+
+
+@login_required
+@require_POST
+def supplement_form(request: HttpRequest, report_id: Any) -> HttpResponse:
+    """The report page's upload form: ``file``, ``sha256`` (filled by qc_supplement.js),
+    ``started_at`` (datetime-local). Back to the report with the result or the error code."""
+    from apps.qc.supplements import upload_supplement
+
+    report = selectors.report_for_viewer(request.user, report_id)
+    if report is None:
+        raise Http404("no such report")
+    url = reverse("qc-report", args=[report.pk])
+    upload = request.FILES.get("file")
+    try:
+        if upload is None:
+            raise ServiceError("no_file", "attach the recording as 'file'")
+        supplement = upload_supplement(
+            call_id=report.call_id,
+            uploader=request.user,
+            source=upload,
+            size=upload.size,
+            declared_sha256=request.POST.get("sha256", ""),
+            started_at=_local_iso(request.POST.get("started_at", "")),
+        )
+    except ServiceError as exc:
+        return redirect(f"{url}?supplement_error={exc.code}#qc-supplement-form")
+    return redirect(f"{url}?supplement={supplement.pk}#qc-supplements")
