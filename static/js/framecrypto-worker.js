@@ -23,7 +23,8 @@ const MAX_SALTS = 64;
 let suite = null;
 let gm = null; // {enc: hex, mac: number[]}
 let aes = null; // CryptoKey
-const stats = { sealed: 0, opened: 0, dropped: 0, nokey: 0, bytes: 0, ms: 0 };
+const stats = { sealed: 0, opened: 0, dropped: 0, nokey: 0, bytes: 0, ms: 0, transforms: 0, errors: 0 };
+let lastError = null;
 
 function toHex(bytes) {
   let out = "";
@@ -231,14 +232,31 @@ function opener() {
   };
 }
 
+// Pages waiting until `wanted` transforms are piped through this worker (attach() in
+// framecrypto.js makes its offer only then).
+let transformWaiters = [];
+
+function answerTransformWaiters() {
+  transformWaiters = transformWaiters.filter((w) => {
+    if (stats.transforms < w.wanted) return true;
+    self.postMessage({ type: "transforms", id: w.id, ok: true, suite: suite });
+    return false;
+  });
+}
+
 self.onrtctransform = (event) => {
   const transformer = event.transformer;
   const options = transformer.options || {};
   const handle = options.op === "encrypt" ? sealer(options.kind) : opener();
+  stats.transforms += 1;
   transformer.readable
     .pipeThrough(new TransformStream({ transform: handle }))
     .pipeTo(transformer.writable)
-    .catch(() => null);
+    .catch((err) => {
+      stats.errors += 1;
+      lastError = String((err && err.message) || err);
+    });
+  answerTransformWaiters();
 };
 
 let keyReady = Promise.resolve();
@@ -268,7 +286,10 @@ self.onmessage = (event) => {
       const ms = performance.now() - started;
       self.postMessage({ type: m.type, id: m.id, ms: ms, out: out && (out.plain ? { plain: out.plain, salt: out.salt, counter: out.counter } : out) });
     });
+  } else if (m.type === "transforms") {
+    transformWaiters.push({ id: m.id, wanted: m.wanted });
+    answerTransformWaiters();
   } else if (m.type === "stats") {
-    keyReady.then(() => self.postMessage({ type: "stats", id: m.id, stats: stats, suite: suite }));
+    keyReady.then(() => self.postMessage({ type: "stats", id: m.id, stats: Object.assign({ lastError: lastError }, stats), suite: suite }));
   }
 };

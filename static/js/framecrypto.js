@@ -15,6 +15,19 @@
   const here = document.currentScript && document.currentScript.src;
   const WORKER_URL = here ? here.replace(/framecrypto\.js([?#].*)?$/, "framecrypto-worker.js") : null;
 
+  const READY_TIMEOUT_MS = 5000;
+  const WATCH_MS = 20000; // how long after an offer the worker's counters are checked
+  const WATCH_FRAMES = 20; // encoded frames that must show up in the worker
+
+  /** Video frames `pc` encoded so far (outbound-rtp framesEncoded). */
+  async function framesEncoded(pc) {
+    let n = 0;
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === "outbound-rtp" && r.kind === "video") n += r.framesEncoded || 0;
+    });
+    return n;
+  }
+
   function vendor(name) {
     const el = document.querySelector('script[src*="sm-crypto/' + name + '"]');
     return el ? el.src : null;
@@ -30,6 +43,7 @@
       this.hasKey = false;
       this.active = false; // the current peer connection encrypts its frames
       this.refused = false; // the media job refused media without frame encryption
+      this.unusable = false; // Chromium bypassed the transforms: not used again on this page
       this.watching = false;
       this.requests = new Map();
       this.seq = 0;
@@ -85,6 +99,7 @@
       this.hasKey = false;
       this.active = false;
       this.refused = false;
+      this.unusable = false;
       this.mode = "off";
       this.show();
     }
@@ -112,14 +127,101 @@
       }
       const worker = this.ensureWorker();
       await this.workerReady;
-      for (const transceiver of pc.getTransceivers()) {
+      // The worker must hold this call's key before any transform exists.
+      const before = await this.askWithin({ type: "stats" }, READY_TIMEOUT_MS);
+      if (this.unusable) return this.withoutFrames(pc, "encoded frames bypassed the worker");
+      if (!before || before.suite !== this.suite) return this.withoutFrames(pc, "worker not keyed");
+      // The transforms are made first and put on the senders and receivers only once the
+      // worker has piped every one of them: a transform attached before its rtctransform
+      // event ran in the worker is bypassed by Chromium, whose frames then go out (and come
+      // in) unencrypted while the page says they are encrypted.
+      const transceivers = pc.getTransceivers();
+      const made = transceivers.map((transceiver) => {
         const kind = transceiver.receiver.track && transceiver.receiver.track.kind;
-        transceiver.sender.transform = new RTCRtpScriptTransform(worker, { op: "encrypt", kind: kind });
-        transceiver.receiver.transform = new RTCRtpScriptTransform(worker, { op: "decrypt", kind: kind });
+        return {
+          transceiver: transceiver,
+          encrypt: new RTCRtpScriptTransform(worker, { op: "encrypt", kind: kind }),
+          decrypt: new RTCRtpScriptTransform(worker, { op: "decrypt", kind: kind }),
+        };
+      });
+      const wanted = before.stats.transforms + 2 * transceivers.length;
+      const piped = await this.askWithin({ type: "transforms", wanted: wanted }, READY_TIMEOUT_MS);
+      if (!piped || !piped.ok || piped.suite !== this.suite) {
+        return this.withoutFrames(pc, "worker transforms not ready");
+      }
+      for (const m of made) {
+        m.transceiver.sender.transform = m.encrypt;
+        m.transceiver.receiver.transform = m.decrypt;
       }
       this.active = true;
       this.show();
+      this.watch(pc);
       return this.suite;
+    }
+
+    /**
+     * After the offer: the page's encoder must feed the worker. When Chromium encodes and
+     * sends frames that never reach the worker (the transform is bypassed: they leave in
+     * clear and the media job drops them as unopenable), frame encryption cannot be used on
+     * this page: with `preferred` the media reconnects without it (attach() then declines),
+     * with `required` the page shows that the media is refused.
+     */
+    watch(pc) {
+      const started = Date.now();
+      let base = null;
+      const check = async () => {
+        if (pc.signalingState === "closed" || !this.active || (RB.media && RB.media.pc !== pc)) return;
+        const encoded = await framesEncoded(pc);
+        const worker = await this.askWithin({ type: "stats" }, READY_TIMEOUT_MS);
+        if (!worker) return this.bypass(pc, "worker does not answer");
+        const now = { encoded: encoded, sealed: worker.stats.sealed + worker.stats.nokey };
+        if (base === null && encoded > 0) base = now;
+        if (base !== null && now.sealed > base.sealed) return; // frames go through the worker
+        if (base !== null && now.encoded - base.encoded >= WATCH_FRAMES) {
+          return this.bypass(pc, "encoded frames bypass the worker");
+        }
+        if (Date.now() - started < WATCH_MS) setTimeout(check, 500);
+      };
+      setTimeout(check, 500);
+    }
+
+    bypass(pc, why) {
+      console.warn("frame encryption does not work on this page:", why); // eslint-disable-line no-console
+      this.unusable = true;
+      this.active = false;
+      if (this.mode === "required") this.refused = true;
+      this.show();
+      if (this.mode !== "required" && RB.media && RB.media.pc === pc) RB.media.reconnect();
+    }
+
+    /** Whether the next peer connection should carry frame transforms. */
+    wanted() {
+      return this.supported && this.hasKey && this.mode !== "off";
+    }
+
+    /** `ask`, or null after `ms` (a worker that does not answer is a worker we cannot use). */
+    askWithin(msg, ms) {
+      let timer = null;
+      const late = new Promise((resolve) => {
+        timer = setTimeout(() => resolve(null), ms);
+      });
+      return Promise.race([this.ask(msg), late]).finally(() => clearTimeout(timer));
+    }
+
+    /**
+     * `preferred`: the offer goes out without frame encryption (plain frames over DTLS-SRTP,
+     * which the media job accepts) rather than with frames nobody can open. `required`: the
+     * same offer, which the media job refuses (frame_encryption_required, shown as refused).
+     */
+    withoutFrames(pc, why) {
+      console.warn("frame encryption not used for this connection:", why); // eslint-disable-line no-console
+      for (const transceiver of pc.getTransceivers()) {
+        transceiver.sender.transform = null;
+        transceiver.receiver.transform = null;
+      }
+      this.active = false;
+      this.show();
+      return null;
     }
 
     /** The worker's counters: {sealed, opened, dropped, nokey, bytes, ms}. */
