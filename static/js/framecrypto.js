@@ -127,31 +127,15 @@
       }
       const worker = this.ensureWorker();
       await this.workerReady;
+      if (this.unusable) return this.withoutFrames(pc, "encoded frames bypassed the worker");
       // The worker must hold this call's key before any transform exists.
       const before = await this.askWithin({ type: "stats" }, READY_TIMEOUT_MS);
-      if (this.unusable) return this.withoutFrames(pc, "encoded frames bypassed the worker");
       if (!before || before.suite !== this.suite) return this.withoutFrames(pc, "worker not keyed");
-      // The transforms are made first and put on the senders and receivers only once the
-      // worker has piped every one of them: a transform attached before its rtctransform
-      // event ran in the worker is bypassed by Chromium, whose frames then go out (and come
-      // in) unencrypted while the page says they are encrypted.
       const transceivers = pc.getTransceivers();
-      const made = transceivers.map((transceiver) => {
+      for (const transceiver of transceivers) {
         const kind = transceiver.receiver.track && transceiver.receiver.track.kind;
-        return {
-          transceiver: transceiver,
-          encrypt: new RTCRtpScriptTransform(worker, { op: "encrypt", kind: kind }),
-          decrypt: new RTCRtpScriptTransform(worker, { op: "decrypt", kind: kind }),
-        };
-      });
-      const wanted = before.stats.transforms + 2 * transceivers.length;
-      const piped = await this.askWithin({ type: "transforms", wanted: wanted }, READY_TIMEOUT_MS);
-      if (!piped || !piped.ok || piped.suite !== this.suite) {
-        return this.withoutFrames(pc, "worker transforms not ready");
-      }
-      for (const m of made) {
-        m.transceiver.sender.transform = m.encrypt;
-        m.transceiver.receiver.transform = m.decrypt;
+        transceiver.sender.transform = new RTCRtpScriptTransform(worker, { op: "encrypt", kind: kind });
+        transceiver.receiver.transform = new RTCRtpScriptTransform(worker, { op: "decrypt", kind: kind });
       }
       this.active = true;
       this.show();
