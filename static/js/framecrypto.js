@@ -105,10 +105,11 @@
     }
 
     /**
-     * Before createOffer: put the transforms on `pc` when this deployment encrypts frames and
-     * the key is here. Resolves with the suite to announce in media.offer, or null.
+     * Before the peer connection is made: wait for everything the transforms need (the
+     * socket's payload key, hence the frame key; the worker's script; the key in the worker).
+     * Resolves with the suite to use, or null (no frame encryption for this connection).
      */
-    async attach(pc, client) {
+    async prepare(client) {
       if (!this.watching) {
         // The media job refuses an offer without frame encryption when it is required.
         this.watching = true;
@@ -120,22 +121,38 @@
         });
       }
       const ready = client.payload || (client.payloadReady && (await client.payloadReady));
+      if (!ready || !this.hasKey || !this.supported || this.mode === "off") return null;
+      if (this.unusable) {
+        console.warn("frame encryption not used: encoded frames bypassed the worker"); // eslint-disable-line no-console
+        return null;
+      }
+      this.ensureWorker();
+      await this.workerReady;
+      // The worker must hold this call's key before any transform exists.
+      const keyed = await this.askWithin({ type: "stats" }, READY_TIMEOUT_MS);
+      if (!keyed || keyed.suite !== this.suite) {
+        console.warn("frame encryption not used: the worker holds no key"); // eslint-disable-line no-console
+        return null;
+      }
+      return this.suite;
+    }
+
+    /**
+     * Synchronously, in the same task that added the transceivers to `pc` (Chromium bypasses
+     * a transform put on a sender after its first task: the encoder then sends every frame
+     * unchanged though `sender.transform` is set): a transform on every sender and receiver
+     * when `suite` (from prepare()) is set. Returns the suite to announce in media.offer.
+     */
+    attach(pc, suite) {
       this.active = false;
-      if (!ready || !this.hasKey || !this.supported || this.mode === "off") {
+      if (!suite || suite !== this.suite || !this.hasKey || !this.worker) {
         this.show();
         return null;
       }
-      const worker = this.ensureWorker();
-      await this.workerReady;
-      if (this.unusable) return this.withoutFrames(pc, "encoded frames bypassed the worker");
-      // The worker must hold this call's key before any transform exists.
-      const before = await this.askWithin({ type: "stats" }, READY_TIMEOUT_MS);
-      if (!before || before.suite !== this.suite) return this.withoutFrames(pc, "worker not keyed");
-      const transceivers = pc.getTransceivers();
-      for (const transceiver of transceivers) {
+      for (const transceiver of pc.getTransceivers()) {
         const kind = transceiver.receiver.track && transceiver.receiver.track.kind;
-        transceiver.sender.transform = new RTCRtpScriptTransform(worker, { op: "encrypt", kind: kind });
-        transceiver.receiver.transform = new RTCRtpScriptTransform(worker, { op: "decrypt", kind: kind });
+        transceiver.sender.transform = new RTCRtpScriptTransform(this.worker, { op: "encrypt", kind: kind });
+        transceiver.receiver.transform = new RTCRtpScriptTransform(this.worker, { op: "decrypt", kind: kind });
       }
       this.active = true;
       this.show();
@@ -190,22 +207,6 @@
         timer = setTimeout(() => resolve(null), ms);
       });
       return Promise.race([this.ask(msg), late]).finally(() => clearTimeout(timer));
-    }
-
-    /**
-     * `preferred`: the offer goes out without frame encryption (plain frames over DTLS-SRTP,
-     * which the media job accepts) rather than with frames nobody can open. `required`: the
-     * same offer, which the media job refuses (frame_encryption_required, shown as refused).
-     */
-    withoutFrames(pc, why) {
-      console.warn("frame encryption not used for this connection:", why); // eslint-disable-line no-console
-      for (const transceiver of pc.getTransceivers()) {
-        transceiver.sender.transform = null;
-        transceiver.receiver.transform = null;
-      }
-      this.active = false;
-      this.show();
-      return null;
     }
 
     /** The worker's counters: {sealed, opened, dropped, nokey, bytes, ms}. */

@@ -708,6 +708,9 @@
     async negotiate(epoch) {
       this.closePc();
       this.forceReconnect = false;
+      // Frame encryption (framecrypto.js): all its waiting happens before the peer connection
+      // exists, so its transforms go on in the same task as the transceivers.
+      const frameReady = RB.frameCrypto ? await RB.frameCrypto.prepare(this.client) : null;
       // max-bundle: one transport for the whole layout (docs/protocol.md "Media layout").
       const pc = new RTCPeerConnection({
         iceServers: (this.call && this.call.ice_servers) || [],
@@ -736,8 +739,8 @@
         preferCodec(t, "video", this.caps.video_codec || "VP8");
       }
 
-      // Frame encryption (framecrypto.js): transforms go on before the offer is made.
-      const frameSuite = RB.frameCrypto ? await RB.frameCrypto.attach(pc, this.client) : null;
+      // Frame encryption (framecrypto.js): transforms go on now, before any await.
+      const frameSuite = RB.frameCrypto ? RB.frameCrypto.attach(pc, frameReady) : null;
       this.checkCurrent(pc);
       await pc.setLocalDescription(await pc.createOffer());
       await waitGathering(pc);
