@@ -232,18 +232,6 @@ function opener() {
   };
 }
 
-// Pages waiting until `wanted` transforms are piped through this worker (attach() in
-// framecrypto.js makes its offer only then).
-let transformWaiters = [];
-
-function answerTransformWaiters() {
-  transformWaiters = transformWaiters.filter((w) => {
-    if (stats.transforms < w.wanted) return true;
-    self.postMessage({ type: "transforms", id: w.id, ok: true, suite: suite });
-    return false;
-  });
-}
-
 self.onrtctransform = (event) => {
   const transformer = event.transformer;
   const options = transformer.options || {};
@@ -256,7 +244,6 @@ self.onrtctransform = (event) => {
       stats.errors += 1;
       lastError = String((err && err.message) || err);
     });
-  answerTransformWaiters();
 };
 
 let keyReady = Promise.resolve();
@@ -286,9 +273,6 @@ self.onmessage = (event) => {
       const ms = performance.now() - started;
       self.postMessage({ type: m.type, id: m.id, ms: ms, out: out && (out.plain ? { plain: out.plain, salt: out.salt, counter: out.counter } : out) });
     });
-  } else if (m.type === "transforms") {
-    transformWaiters.push({ id: m.id, wanted: m.wanted });
-    answerTransformWaiters();
   } else if (m.type === "stats") {
     keyReady.then(() => self.postMessage({ type: "stats", id: m.id, stats: Object.assign({ lastError: lastError }, stats), suite: suite }));
   }
