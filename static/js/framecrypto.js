@@ -1,9 +1,10 @@
 /* Frame encryption on the page (docs/security.md "Frame encryption").
  *
  * The call's frame key arrives in the ack of this socket's `crypto.key`, sealed under the
- * socket's payload key (signal.js hands it to accept()). attach(pc) puts an
- * RTCRtpScriptTransform on every sender and receiver of the peer connection, run by
- * framecrypto-worker.js, before the offer is made; media.js then tells the server
+ * socket's payload key (signal.js hands it to accept()). media.js awaits prepare(client)
+ * before it makes the peer connection, then attach(pc, suite) synchronously puts an
+ * RTCRtpScriptTransform on every sender and receiver, run by framecrypto-worker.js, in the
+ * same task as the transceivers (else Chromium bypasses them); media.js then tells the server
  * `frame_encryption: <suite>` in media.offer. The key is kept in the worker's memory only.
  * The protection indicator ([data-media-protection], includes/media_protection.html) shows
  * "DTLS-SRTP" or "DTLS-SRTP + frame encryption (cipher)".
