@@ -200,6 +200,8 @@ class ParticipantMedia:
     reply_channel: str
     # "audio", "video" (camera) and "screen" (share), as received from this participant
     sources: dict[str, ForwardingSource] = field(default_factory=dict)
+    # What each source is being recorded as (camera, screen, whisper; None: not recorded)
+    recorded: dict[str, str | None] = field(default_factory=dict)
     sent: list[SlotTrack] = field(default_factory=list)
     reconnect: bool = False
     announced: bool = False
@@ -510,6 +512,7 @@ class CallMedia:
         if policy is None:
             return
         self.policy = policy
+        self._rerecord()
         for participant_id in list(self.participants):
             if participant_id not in policy["participants"]:  # left, removed, transferred away
                 gone = self.participants.pop(participant_id)
@@ -652,22 +655,44 @@ class CallMedia:
             del self.virtual[name]
             self._route()
 
+    def _origin(self, participant: ParticipantMedia, name: str) -> str | None:
+        """What a received track is recorded as now (contract 3); None: not recorded."""
+        info = self.policy["participants"].get(participant.participant_id) or {}
+        if info.get("role") == "supervisor" and not info.get("visible", True):
+            # A silent monitor's picture is not part of the call; their voice reaches agents
+            # only, so it is kept raw as a whisper, out of the composed mix.
+            return "whisper" if name == "audio" else None
+        return "screen" if name == "screen" else "camera"
+
     def _record(self, participant: ParticipantMedia, name: str, source: ForwardingSource) -> None:
         """Hand a received track to the recorder (contract 3: the share as source="screen")."""
         if self.recorder is None:
             return
-        origin = "screen" if name == "screen" else "camera"
-        info = self.policy["participants"].get(participant.participant_id) or {}
-        if info.get("role") == "supervisor" and not info.get("visible", True):
-            if name != "audio":
-                return  # a silent monitor's picture is not part of the call
-            origin = "whisper"
-        self.recorder.attach(
-            participant_id=participant.participant_id,
-            role=participant.role,
-            track=source,
-            source=origin,
-        )
+        origin = self._origin(participant, name)
+        participant.recorded[name] = origin
+        if origin is not None:
+            self.recorder.attach(
+                participant_id=participant.participant_id,
+                role=participant.role,
+                track=source,
+                source=origin,
+            )
+
+    def _rerecord(self) -> None:
+        """A supervisor who barges in is heard by everyone from then on: their voice moves from
+        the raw whisper track into the call's recording, and their camera is recorded too."""
+        if self.recorder is None:
+            return
+        for participant in self.participants.values():
+            for name, source in list(participant.sources.items()):
+                before = participant.recorded.get(name)
+                if self._origin(participant, name) == before:
+                    continue
+                if before is not None:
+                    self.recorder.detach(
+                        participant_id=participant.participant_id, kind=source.kind, source=before
+                    )
+                self._record(participant, name, source)
 
     async def _participant_event(self, participant: ParticipantMedia, state: str) -> None:
         try:

@@ -694,6 +694,12 @@ class CallRecorder:
             )
         recorder.attach(track)
 
+    def detach(self, *, participant_id: int, kind: str, source: str) -> None:
+        """Stop recording one (participant, kind, source) series: its open segment is sealed."""
+        recorder = self.tracks.get((participant_id, kind, source))
+        if recorder is not None:
+            recorder.detach()
+
     def queue_op(self, op: recording_services.CaptureOp) -> None:
         self._ops.append(op)
         self._ops_ready.set()

@@ -359,6 +359,11 @@ def test_supervisor_monitors_silently_whispers_to_the_agent_then_barges_in_and_h
     assert RecordingSegment.objects.filter(
         call=call, participant=supervisor, source="whisper", kind="audio"
     ).exists()
+    # After the barge everyone hears and sees them: voice and camera join the call's recording.
+    for kind in ("audio", "video"):
+        assert RecordingSegment.objects.filter(
+            call=call, participant=supervisor, source="camera", kind=kind
+        ).exists(), kind
 
 
 def test_cold_transfer_refused_transfer_and_warm_transfer_keep_one_call(api_client_obj):
