@@ -250,7 +250,8 @@ def join_queue(*, ticket_id: uuid.UUID, location: Location | None, ip: str | Non
 
 def _new_call_number() -> str:
     now = timezone.localtime()
-    return f"RB{now:%Y%m%d%H%M%S}{secrets.randbelow(10**4):04d}"
+    # Eight random digits: four collided under concurrent routers creating calls in one second.
+    return f"RB{now:%Y%m%d%H%M%S}{secrets.randbelow(10**8):08d}"
 
 
 def queue_position(call: Call) -> tuple[int, int]:

@@ -80,7 +80,7 @@ def test_customer_queues_agent_answers_and_both_chat_with_receipts(demo, browser
         expect(agent.locator("#presence-state")).to_have_text("通话中")
         expect(agent.locator("#info-customer")).to_have_text("张三")
         expect(agent.locator("#info-business")).to_have_text("借记卡交易密码重置")
-        expect(agent.locator("#info-number")).to_have_text(re.compile(r"^RB\d{18}$"))
+        expect(agent.locator("#info-number")).to_have_text(re.compile(r"^RB\d{22}$"))
         expect(agent.locator("#hangup")).to_be_enabled()
         expect(customer.locator("[data-screen=call]")).to_be_visible()
         expect(customer.locator("#call-business")).to_have_text("借记卡交易密码重置")
