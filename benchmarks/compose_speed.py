@@ -43,18 +43,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-for path in (ROOT, ROOT / "sdk" / "python"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "remotebank.settings")
+import _media  # noqa: F401  (sys.path and Django, before the project imports)
 
-import django  # noqa: E402
-
-django.setup()
-
-from media_worker import compose as C  # noqa: E402
-from media_worker.tests.test_compose import OVERLAY, T0, synthetic_call  # noqa: E402
+from media_worker import compose as C
+from media_worker.tests.test_compose import OVERLAY, T0, synthetic_call
 
 STARTS = {("customer", "video"): 0.31, ("agent", "video"): 0.52,
           ("customer", "audio"): 0.27, ("agent", "audio"): 0.45}  # fmt: skip

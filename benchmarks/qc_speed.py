@@ -24,30 +24,20 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-for path in (ROOT, ROOT / "sdk" / "python"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "remotebank.settings")
+import _media  # noqa: F401  (sys.path and Django, before the project imports)
+import cv2
 
-import django  # noqa: E402
-
-django.setup()
-
-import cv2  # noqa: E402
-
-from apps.qc.tests import synth  # noqa: E402
-from media_worker.aiortc_forwarding import FrameInfo  # noqa: E402
-from media_worker.compose import _decoded, _runs, opus_head  # noqa: E402
-from media_worker.qc import Presence, QcInput, Track, analyze  # noqa: E402
-from media_worker.tests.test_compose import write_segments  # noqa: E402
-from media_worker.vision import LiveVision  # noqa: E402
+from apps.qc.tests import synth
+from media_worker.aiortc_forwarding import FrameInfo
+from media_worker.compose import _decoded, _runs, opus_head
+from media_worker.qc import Presence, QcInput, Track, analyze
+from media_worker.tests.test_compose import write_segments
+from media_worker.vision import LiveVision
 
 T0 = 1_700_000_000.0
 

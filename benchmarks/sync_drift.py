@@ -29,24 +29,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-for path in (ROOT, ROOT / "sdk" / "python"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "remotebank.settings")
+import _media  # noqa: F401  (sys.path and Django, before the project imports)
 
-import django  # noqa: E402
-
-django.setup()
-
-from media_worker.tests import test_compose_sync as S  # noqa: E402
+from media_worker.tests import test_compose_sync as S
 
 
 def _span(values: Any) -> list[float]:

@@ -284,8 +284,7 @@ class CallMedia:
         for task in list(self.tasks):
             task.cancel()
         for participant in list(self.participants.values()):
-            participant.closing = True
-            await participant.pc.close()
+            await _close(participant)
         self.vision.close()  # live vision check
         # --- recording: seal every segment before the heartbeat goes (compose waits for that)
         if self.recorder is not None:
@@ -398,10 +397,7 @@ class CallMedia:
             return
         previous = self.participants.pop(participant_id, None)
         if previous is not None:
-            previous.closing = True
-            for sent in previous.sent:
-                sent.stop()
-            await previous.pc.close()
+            await _close(previous)
         # max-bundle: aiortc's default ("balanced") leaves a second video transceiver on a
         # transport it discards when it applies BUNDLE, so that transceiver never starts.
         pc = RTCPeerConnection(
@@ -515,12 +511,8 @@ class CallMedia:
         self._rerecord()
         for participant_id in list(self.participants):
             if participant_id not in policy["participants"]:  # left, removed, transferred away
-                gone = self.participants.pop(participant_id)
-                gone.closing = True
                 self.subscriptions.pop(participant_id, None)
-                for sent in gone.sent:
-                    sent.stop()
-                await gone.pc.close()
+                await _close(self.participants.pop(participant_id))
         if route:
             self._route()
 
@@ -720,6 +712,14 @@ class CallMedia:
                     logger.exception("stats failed for call %s", self.call_id)
             if rows:
                 await db(media_services.publish_stats)(call_id=self.call_id, participants=rows)
+
+
+async def _close(participant: ParticipantMedia) -> None:
+    """Close one peer connection of a participant (`closing`: its end is not a media loss)."""
+    participant.closing = True
+    for sent in participant.sent:
+        sent.stop()
+    await participant.pc.close()
 
 
 def _source_name(pc: RTCPeerConnection, transceiver: Any) -> str | None:

@@ -403,9 +403,7 @@ class _Canvas:
 
     def relayout(self, two_party: bool) -> None:
         """A new layout: the picture area is cleared and every tile repainted."""
-        self.y[TILE_TOP : TILE_TOP + TILE_HEIGHT] = BLACK[0]
-        self.u[TILE_TOP // 2 : (TILE_TOP + TILE_HEIGHT) // 2] = BLACK[1]
-        self.v[TILE_TOP // 2 : (TILE_TOP + TILE_HEIGHT) // 2] = BLACK[2]
+        self._fill((0, TILE_TOP, WIDTH, TILE_TOP + TILE_HEIGHT), BLACK)
         self._letterboxed.clear()
         self.band_labels(two_party)
 
@@ -428,10 +426,8 @@ class _Canvas:
         self.u[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2] = 128
         self.v[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2] = 128
 
-    def paint_frame(
-        self, role: str, frame: av.VideoFrame, box: tuple[int, int, int, int] | None = None
-    ) -> None:
-        x0, y0, x1, y1 = box or tile_box(role)
+    def paint_frame(self, name: str, frame: av.VideoFrame, box: tuple[int, int, int, int]) -> None:
+        x0, y0, x1, y1 = box
         tile_w, tile_h = x1 - x0, y1 - y0
         width, height = frame.width, frame.height
         if (width, height) != (tile_w, tile_h) or frame.format.name != "yuv420p":
@@ -439,9 +435,9 @@ class _Canvas:
             width = max(2, int(width * scale) // 2 * 2)
             height = max(2, int(height * scale) // 2 * 2)
             frame = frame.reformat(width=width, height=height, format="yuv420p")
-        if self._letterboxed.get(role) != (width, height):
-            self._fill(role, BLACK, box)
-            self._letterboxed[role] = (width, height)
+        if self._letterboxed.get(name) != (width, height):
+            self._fill(box, BLACK)
+            self._letterboxed[name] = (width, height)
         ox = x0 + (tile_w - width) // 2 // 2 * 2
         oy = y0 + (tile_h - height) // 2 // 2 * 2
         planes = frame.planes
@@ -450,18 +446,14 @@ class _Canvas:
         self.u[cy : cy + ch, cx : cx + cw] = _plane(planes[1], ch, cw)
         self.v[cy : cy + ch, cx : cx + cw] = _plane(planes[2], ch, cw)
 
-    def _fill(
-        self, role: str, colour: tuple[int, int, int], box: tuple[int, int, int, int] | None = None
-    ) -> None:
-        x0, y0, x1, y1 = box or tile_box(role)
+    def _fill(self, box: tuple[int, int, int, int], colour: tuple[int, int, int]) -> None:
+        x0, y0, x1, y1 = box
         self.y[y0:y1, x0:x1] = colour[0]
         self.u[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = colour[1]
         self.v[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = colour[2]
 
-    def paint_card(
-        self, role: str, text: str, box: tuple[int, int, int, int] | None = None
-    ) -> None:
-        x0, y0, x1, y1 = box or tile_box(role)
+    def paint_card(self, name: str, text: str, box: tuple[int, int, int, int]) -> None:
+        x0, y0, x1, y1 = box
         w, h = x1 - x0, y1 - y0
         card = self._cards.get((text, w, h))
         if card is None:
@@ -477,7 +469,7 @@ class _Canvas:
         self.y[y0:y1, x0:x1] = card[0]
         self.u[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = card[1]
         self.v[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = card[2]
-        self._letterboxed.pop(role, None)
+        self._letterboxed.pop(name, None)
 
     def frame(self, index: int) -> av.VideoFrame:
         frame = self._frame

@@ -45,7 +45,7 @@ import av
 import numpy as np
 
 from media_worker.compose import SegmentInput, _decoded, _runs, opus_head
-from media_worker.vision import BLACK_LUMA, FrameAnalyzer, luma_plane
+from media_worker.vision import FrameAnalyzer, is_black, luma_plane
 
 logger = logging.getLogger(__name__)
 
@@ -287,14 +287,12 @@ def analyze(
                 continue
             next_at = wall + step - 0.02
             luma = luma_plane(frame)
+            sample = luma[::4, ::4]
             if is_customer:
-                facts = analyzer.analyze(luma)
-                state = facts.state
+                state = analyzer.analyze(luma).state
             else:
-                mean = float(luma[::4, ::4].mean())
-                black = mean < BLACK_LUMA and float(luma[::4, ::4].std()) < 6
-                state = "black" if black else "ok"
-            small = luma[::4, ::4].astype(np.int16)
+                state = "black" if is_black(sample) else "ok"
+            small = sample.astype(np.int16)
             same = previous is not None and float(np.abs(small - previous).mean()) < 0.6
             previous = small
             samples.append((wall, state, same))

@@ -47,7 +47,12 @@ from django.conf import settings
 
 from apps.recordings import services as recording_services
 from apps.recordings.storage import RecordingStorage, StoredFile, get_storage
-from media_worker.aiortc_forwarding import ForwardingSource, FrameInfo, vp8_frame_size
+from media_worker.aiortc_forwarding import (
+    ForwardingSource,
+    FrameInfo,
+    RtpWallClock,
+    vp8_frame_size,
+)
 from media_worker.compose import opus_head
 
 logger = logging.getLogger(__name__)
@@ -368,6 +373,77 @@ class _Segment:
     closed: bool = False
     end_at: float = 0.0
 
+    def due(self, ext: int, kind: str, segment_seconds: float) -> bool:
+        """Time to cut: asked for, or the segment is `segment_seconds` long at `ext`."""
+        return self.cut_wanted or (ext - self.ext_first) / CLOCK_RATES[kind] >= segment_seconds
+
+    def add(self, ext: int, rtp_timestamp: int, arrival: float) -> None:
+        self.last_step = ext - self.ext_last
+        self.ext_last = ext
+        self.rtp_last = rtp_timestamp
+        self.last_arrival = arrival
+        self.packets += 1
+
+    def length(self, kind: str) -> float:
+        """Seconds the file's own timeline covers: first to last packet plus the last one's
+        duration (the last step, at most 200 ms; a lone packet is one audio or video frame)."""
+        rate = CLOCK_RATES[kind]
+        frame = min(max(self.last_step, 1), rate // 5)
+        if self.packets <= 1:
+            frame = rate // 50 if kind == "audio" else rate // 15
+        return (self.ext_last - self.ext_first + frame) / rate
+
+
+class RtpTimeline:
+    """One incoming stream's RTP timestamps on a continuous timeline in its clock rate:
+    unwrapped through 2**32 and, where the sender's timestamps go back or leap more than
+    `JUMP_SECONDS` past the time elapsed between arrivals, continued by arrival time."""
+
+    __slots__ = ("last_arrival", "last_ext", "rate", "rebase", "unwrap")
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.unwrap = _Unwrap()
+        self.rebase = 0
+        self.last_ext: int | None = None
+        self.last_arrival = 0.0
+
+    def place(self, rtp_timestamp: int, arrival: float) -> tuple[int | None, bool]:
+        """(the packet's position, whether a discontinuity came before it); position None:
+        a repeated or late packet, to be dropped so the timeline stays monotonic."""
+        ext = self.unwrap(rtp_timestamp) + self.rebase
+        jumped = False
+        if self.last_ext is not None:
+            step = ext - self.last_ext
+            elapsed = arrival - self.last_arrival
+            if step <= 0 and step > -JUMP_SECONDS * self.rate:
+                return None, False
+            if step <= 0 or step > (elapsed + JUMP_SECONDS) * self.rate:
+                new_ext = self.last_ext + max(round(elapsed * self.rate), 1)
+                self.rebase += new_ext - ext
+                ext = new_ext
+                jumped = True
+        self.last_ext, self.last_arrival = ext, arrival
+        return ext, jumped
+
+
+def server_wallclock(
+    clock: RtpWallClock, offset: float | None, rtp_timestamp: int, arrival: float
+) -> tuple[float, str]:
+    """Server wall-clock time of an RTP timestamp and where it came from: the stream's mapping,
+    shifted by the participant's clock `offset` once it rests on sender reports, unless that
+    lands more than `MAX_CLOCK_SKEW_SECONDS` from the packet's arrival."""
+    mapped = clock.to_wallclock(rtp_timestamp)
+    if mapped is not None:
+        if clock.source == "rtcp-sr" and offset is not None:
+            mapped += offset
+            origin = "rtcp-sr"
+        else:
+            origin = "arrival"
+        if abs(mapped - arrival) <= MAX_CLOCK_SKEW_SECONDS:
+            return mapped, origin
+    return arrival, "arrival"
+
 
 class TrackRecorder:
     """All segments of one participant's audio or video within one media-job epoch."""
@@ -387,10 +463,7 @@ class TrackRecorder:
         self.segment: _Segment | None = None
         self.dropped = 0
         self.discontinuities = 0
-        self._unwrap = _Unwrap()
-        self._rebase = 0
-        self._last_ext: int | None = None
-        self._last_arrival = 0.0
+        self._timeline = RtpTimeline(self.rate)
         self._size: tuple[int, int] | None = None
         self.failed_until = 0.0  # after a storage failure, wait before opening another file
         self._sink = self._on_packet  # one bound method, so remove_sink finds it
@@ -404,9 +477,7 @@ class TrackRecorder:
         self.detach()
         self.source = source
         self.stream += 1
-        self._unwrap = _Unwrap()
-        self._rebase = 0
-        self._last_ext = None
+        self._timeline = RtpTimeline(self.rate)
         source.add_sink(self._sink)
 
     def detach(self) -> None:
@@ -427,22 +498,15 @@ class TrackRecorder:
         arrival = info.arrival_time
         if source.clock.sender_reports:
             self.clock.observe(arrival, info.wallclock)
-        ext = self._unwrap(info.rtp_timestamp) + self._rebase
+        ext, jumped = self._timeline.place(info.rtp_timestamp, arrival)
+        if ext is None:
+            self.dropped += 1  # repeated or late frame: keep the timeline monotonic
+            return
         segment = self.segment
-        if self._last_ext is not None:
-            step = ext - self._last_ext
-            elapsed = arrival - self._last_arrival
-            if step <= 0 and step > -JUMP_SECONDS * self.rate:
-                self.dropped += 1  # repeated or late frame: keep the timeline monotonic
-                return
-            if step <= 0 or step > (elapsed + JUMP_SECONDS) * self.rate:
-                # The sender's timestamps jumped: continue by arrival time, and cut.
-                new_ext = self._last_ext + max(round(elapsed * self.rate), 1)
-                self._rebase += new_ext - ext
-                ext = new_ext
-                self.discontinuities += 1
-                if segment is not None:
-                    segment.cut_wanted = True
+        if jumped:  # the sender's timestamps jumped: continued by arrival time; cut
+            self.discontinuities += 1
+            if segment is not None:
+                segment.cut_wanted = True
         video = self.kind == "video"
         data = bytes(packet)
         if video and info.keyframe:
@@ -451,8 +515,7 @@ class TrackRecorder:
                 segment.cut_wanted = True
             self._size = size or self._size
         if segment is not None:
-            age = (ext - segment.ext_first) / self.rate
-            due = segment.cut_wanted or age >= self.call.segment_seconds
+            due = segment.due(ext, self.kind, self.call.segment_seconds)
             if due and (not video or info.keyframe):
                 self.close_segment()
                 segment = None
@@ -462,21 +525,13 @@ class TrackRecorder:
         if segment is None:
             if arrival < self.failed_until:
                 self.dropped += 1
-                self._last_ext, self._last_arrival = ext, arrival
                 return
             if video and not info.keyframe:
                 self.dropped += 1  # a segment must start where a decoder can
                 source.request_keyframe()
-                self._last_ext, self._last_arrival = ext, arrival
                 return
             segment = self._open_segment(ext, info)
-        else:
-            segment.last_step = ext - segment.ext_last
-        segment.ext_last = ext
-        segment.rtp_last = info.rtp_timestamp
-        segment.last_arrival = arrival
-        segment.packets += 1
-        self._last_ext, self._last_arrival = ext, arrival
+        segment.add(ext, info.rtp_timestamp, arrival)
         self.call.writer.packet(segment.token, data, ext - segment.ext_first, info.keyframe)
 
     def _open_segment(self, ext: int, info: FrameInfo) -> _Segment:
@@ -544,19 +599,9 @@ class TrackRecorder:
 
     def wallclock(self, rtp_timestamp: int, arrival: float) -> tuple[float, str]:
         """Server wall-clock time of an RTP timestamp of this track, and where it came from."""
-        source = self.source
-        offset = self.clock.offset
-        if source is not None:
-            mapped = source.clock.to_wallclock(rtp_timestamp)
-            if mapped is not None:
-                if source.clock.source == "rtcp-sr" and offset is not None:
-                    mapped += offset
-                    origin = "rtcp-sr"
-                else:
-                    origin = "arrival"
-                if abs(mapped - arrival) <= MAX_CLOCK_SKEW_SECONDS:
-                    return mapped, origin
-        return arrival, "arrival"
+        if self.source is None:
+            return arrival, "arrival"
+        return server_wallclock(self.source.clock, self.clock.offset, rtp_timestamp, arrival)
 
     def close_segment(self) -> None:
         segment = self.segment
@@ -569,11 +614,7 @@ class TrackRecorder:
         segment.start_at, segment.clock_source = self.wallclock(
             segment.rtp_first, segment.first_arrival
         )
-        frame = min(max(segment.last_step, 1), self.rate // 5)
-        if segment.packets <= 1:
-            frame = self.rate // 50 if self.kind == "audio" else self.rate // 15
-        length = (segment.ext_last - segment.ext_first + frame) / self.rate
-        segment.end_at = segment.start_at + length
+        segment.end_at = segment.start_at + segment.length(self.kind)
         self.call.writer.close(segment.token)
 
     def housekeeping(self, now: float) -> None:

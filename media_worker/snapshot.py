@@ -80,7 +80,10 @@ async def snapshot(media: Any, event: dict[str, Any]) -> None:
             raise LookupError("the customer sends no video")
         frame = await grab_frame(customer.sources["video"])
         jpeg = await asyncio.to_thread(_jpeg, frame)
-        await database_sync_to_async(record_identity_frame)(
+        # Off the job's one thread-sensitive sync thread: OCR and the face comparison take
+        # seconds of CPU, and the recorder's segment rows and the other DB calls of the call wait
+        # on that thread.
+        await database_sync_to_async(record_identity_frame, thread_sensitive=False)(
             transaction_id=transaction_id, kind=kind, image=jpeg, source="media"
         )
     except Exception as exc:  # told to the agent; the call goes on

@@ -88,7 +88,7 @@ class FrameAnalyzer:
         # Statistics on a 1/4 subsample: as good for a mean and far cheaper.
         sample = luma[::4, ::4]
         mean = float(sample.mean())
-        if mean < BLACK_LUMA and float(sample.std()) < BLACK_STD:
+        if is_black(sample):
             return FrameFacts("black", 0, mean)
         if mean < DARK_LUMA:
             return FrameFacts("dark", 0, mean)
@@ -121,6 +121,12 @@ class FrameAnalyzer:
             if len(eyes) == 0:
                 return FrameFacts("occluded", 1, mean, boxes)
         return FrameFacts("ok", 1, mean, boxes)
+
+
+def is_black(sample: np.ndarray) -> bool:
+    """A camera sending nothing: a dark picture with almost no detail. `sample` is a luma
+    plane, typically subsampled (``luma[::4, ::4]``)."""
+    return float(sample.mean()) < BLACK_LUMA and float(sample.std()) < BLACK_STD
 
 
 def luma_plane(frame) -> np.ndarray:

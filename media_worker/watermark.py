@@ -1,11 +1,10 @@
 """A visible watermark on a downloaded copy of a composed recording (双录下载水印).
 
 The copy names who downloaded it and when, burned into the picture three times across the
-frame (semi-transparent, so the evidence underneath stays legible), and once more in solid
-text at the bottom-right of the top band. The video is decoded and re-encoded with the
-compose settings (H.264, same size, rate and GOP); the AAC audio and the chapters (key points)
-are copied unchanged. The input is read through a file object (storage decrypts it), the
-output is a local scratch file the caller stores.
+frame (semi-transparent, so the evidence underneath stays legible). The video is decoded and
+re-encoded with the compose settings (H.264, same size, rate and GOP); the AAC audio and the
+chapters (key points) are copied unchanged. The input is read through a file object (storage
+decrypts it), the output is a local scratch file the caller stores.
 """
 
 from __future__ import annotations
@@ -90,6 +89,9 @@ def watermark_copy(
             dst.set_chapters(chapters)
         mask = _masks(text, width, height, lines).astype(np.int32)
         weight = (mask * int(ALPHA * 256)) // 255  # 0..~115 of 256
+        # Only the rows the text touches are blended (a tenth of the picture or so).
+        rows = np.flatnonzero(np.diff(np.concatenate(([0], weight.any(axis=1), [0]))))
+        spans = list(zip(rows[::2].tolist(), rows[1::2].tolist(), strict=True))
         duration = float(src.duration / av.time_base) if src.duration else 0.0
         frames = 0
         streams = [vin] + ([ain] if ain is not None else [])
@@ -105,9 +107,10 @@ def watermark_copy(
                     frame = frame.reformat(format="yuv420p")
                 # A copy: the decoder still references its output as a prediction source.
                 picture = frame.to_ndarray()  # yuv420p: (height * 3 / 2, width), Y on top
-                y = picture[:height].astype(np.int32)
-                y += ((TEXT_LUMA - y) * weight) >> 8
-                picture[:height] = y.astype(np.uint8)
+                for a, b in spans:
+                    y = picture[a:b].astype(np.int32)
+                    y += ((TEXT_LUMA - y) * weight[a:b]) >> 8
+                    picture[a:b] = y.astype(np.uint8)
                 marked = av.VideoFrame.from_ndarray(picture, format="yuv420p")
                 marked.pts, marked.time_base = frame.pts, frame.time_base
                 dst.mux(vout.encode(marked))

@@ -118,3 +118,10 @@ def rq_worker(queue: str, **extra_env: str) -> Iterator[subprocess.Popen]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def recordings_env(settings, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Point this process (`settings`, pytest-django's fixture) and the subprocesses started
+    with the returned env at one fresh recordings root under `tmp_path`."""
+    settings.RECORDINGS_ROOT = tmp_path / "recordings"
+    return {"RECORDINGS_ROOT": str(settings.RECORDINGS_ROOT), **extra}

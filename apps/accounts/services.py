@@ -51,7 +51,7 @@ from apps.accounts.selectors import (  # find_customer_by_id_number: re-exported
     find_customer_by_id_number,  # noqa: F401
 )
 from apps.audit.models import ActorType
-from apps.audit.services import SYSTEM, Actor, lock_chain, record_event
+from apps.audit.services import SYSTEM, Actor, audited_atomic, record_event
 from apps.security.at_rest import SealedText, blind_index, encrypt_field
 from remotebank.errors import Forbidden, ServiceError
 
@@ -114,8 +114,7 @@ def set_presence_by_agent(*, user: AbstractBaseUser, state: str, ip: str | None 
     if state not in AGENT_SETTABLE:
         raise ServiceError("bad_presence", f"agents may set {sorted(AGENT_SETTABLE)}")
     profile = agent_profile_for(user)
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_atomic():
         agent = AgentProfile.objects.select_for_update().get(pk=profile.pk)
         change_presence(agent=agent, to=state, reason="agent", actor=Actor.staff(user, ip))
     if state == Presence.READY:
@@ -248,8 +247,7 @@ def set_customer_identity(
     except IdentityValueError as exc:
         raise ServiceError(exc.code, exc.message) from None
     index = blind_index(clean.id_number, purpose=ID_NUMBER_CONTEXT) if clean.id_number else ""
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_atomic():
         row = Customer.objects.select_for_update().get(pk=customer.pk)
         if index and Customer.objects.filter(id_number_index=index).exclude(pk=row.pk).exists():
             raise ServiceError(
@@ -502,8 +500,7 @@ def totp_uri(*, user: AbstractBaseUser, secret: str) -> str:
 def start_totp_enrolment(*, user: AbstractBaseUser, fresh: bool = False) -> tuple[StaffTotp, str]:
     """The user's unconfirmed device and its secret (to show once), created when missing or
     when `fresh`. Refused with `otp_already_enrolled` when a confirmed device exists."""
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_atomic():
         device = StaffTotp.objects.select_for_update().filter(user=user).first()
         if device is not None and device.confirmed:
             raise ServiceError("otp_already_enrolled", "a second factor is already enrolled")

@@ -65,9 +65,10 @@ def lock_chain() -> None:
 
 
 @contextmanager
-def audited_atomic(using: str | None = None) -> Iterator[None]:
-    """transaction.atomic() that takes the chain head first (see lock_chain)."""
-    with transaction.atomic(using=using):
+def audited_atomic() -> Iterator[None]:
+    """transaction.atomic() whose first statement takes the chain head (see lock_chain): how a
+    service that locks or writes rows and audits opens its transaction."""
+    with transaction.atomic():
         lock_chain()
         yield
 

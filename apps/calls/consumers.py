@@ -34,7 +34,7 @@ WATCHDOG_SECONDS = 2.0  # how often a socket in a live call checks its media job
 
 Handler = Callable[["SignalingConsumer", dict[str, Any]], Awaitable[dict[str, Any] | None]]
 HANDLERS: dict[str, tuple[frozenset[str], Handler]] = {}
-# hello state of socket roles other apps add (apps.calls.signaling: supervisor, guest)
+# The state a socket's hello carries, by role (apps.calls.signaling adds supervisor and guest).
 HELLO_STATES: dict[str, Callable[[Identity], dict[str, Any]]] = {}
 # Every role that takes part in a call's media and chat.
 CALL_ROLES = ("agent", "customer", "guest", "supervisor")
@@ -66,16 +66,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.groups_joined: set[str] = set()
         self.chat_times: list[float] = []
         await self.accept()
-        state: dict[str, Any] = {}
-        if self.identity.role == "agent":
+        if self.identity.user is not None:  # a staff member's own events (offers, call.joined)
             await self._join(agent_group(self.identity.user.pk))
-            state = await db(_agent_state)(self.identity)
-        elif self.identity.role in HELLO_STATES:
-            if self.identity.user is not None:
-                await self._join(agent_group(self.identity.user.pk))
-            state = await db(HELLO_STATES[self.identity.role])(self.identity)
-        else:
-            state = await db(_customer_state)(self.identity)
+        state = await db(HELLO_STATES[self.identity.role])(self.identity)
         if state.get("call_id"):
             await self._enter_call(state["call_id"])
         await self.send_json(
@@ -294,6 +287,9 @@ def _customer_state(identity: Identity) -> dict[str, Any]:
         state["call"] = selectors.call_summary(call)
         # No chat in hello: it follows as `chat.history`, encrypted, after crypto.key.
     return state
+
+
+HELLO_STATES.update(agent=_agent_state, customer=_customer_state)
 
 
 # -- handlers ------------------------------------------------------------------------------------

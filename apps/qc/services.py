@@ -9,7 +9,7 @@ Every state change writes an audit event (``qc.requested``, ``qc.started``, ``qc
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -255,10 +255,6 @@ def latest_report(recording: Recording) -> QcReport | None:
         .order_by("-finished_at")
         .first()
     )
-
-
-def as_wall(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 # --- human review ------------------------------------------------------------------------------

@@ -31,10 +31,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
-from django.conf import settings
-
 from apps.security import errors as crypto_errors
+from apps.security.call_slots import CallSlot
 from apps.security.errors import CryptoError
 from apps.security.models import Purpose
 from apps.security.services import create_data_key, get_data_key, unwrap_data_key
@@ -45,16 +43,8 @@ AAD = b"rb.payload.v1"
 MAX_SKEW_MS = 120_000
 MAX_NONCES = 4096  # per socket; a chat rate limit keeps real sockets far below
 KEYPAIR_TTL_S = 24 * 3600
-_REDIS_KEY = "rb:call-kex:{call_id}"
+_SLOT = CallSlot("rb:call-kex:{call_id}", ttl_s=KEYPAIR_TTL_S)
 _REASON = "browser payload key negotiation"
-_redis: redis.Redis | None = None
-
-
-def _client() -> redis.Redis:
-    global _redis
-    if _redis is None:
-        _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-    return _redis
 
 
 def b64e(data: bytes) -> str:
@@ -80,9 +70,8 @@ def public_key_text(suite_name: str, public_key: bytes) -> str:
 
 def call_crypto_params(*, call_id: Any) -> dict[str, str]:
     """{suite, public_key, key_id} of the call, made on first use (idempotent across processes)."""
-    slot = _REDIS_KEY.format(call_id=call_id)
-    raw = _client().get(slot)
-    if raw is None:
+
+    def make() -> dict[str, str]:
         suite = get_suite()
         pair = suite.generate_keypair()
         data_key, key = create_data_key(
@@ -90,16 +79,14 @@ def call_crypto_params(*, call_id: Any) -> dict[str, str]:
         )
         nonce = suite.new_nonce()
         sealed = suite.aead(key).encrypt(nonce, pair.private_key, _private_aad(call_id))
-        record = {
+        return {
             "suite": suite.name,
             "key_id": str(data_key.id),
             "public_key": public_key_text(suite.name, pair.public_key),
             "sealed": b64e(nonce + sealed),
         }
-        # Another process may have won the race; then its pair is the call's.
-        _client().set(slot, json.dumps(record), nx=True, ex=KEYPAIR_TTL_S)
-        raw = _client().get(slot)
-    record = json.loads(raw)
+
+    record = _SLOT.get_or_make(call_id, make)
     return {k: record[k] for k in ("suite", "key_id", "public_key")}
 
 
@@ -108,10 +95,9 @@ def _private_aad(call_id: Any) -> bytes:
 
 
 def _call_private_key(call_id: Any, key_id: str) -> tuple[str, bytes]:
-    raw = _client().get(_REDIS_KEY.format(call_id=call_id))
-    if raw is None:
+    record = _SLOT.read(call_id)
+    if record is None:
         raise ServiceError("no_call_key", "the call has no key pair; rejoin the call")
-    record = json.loads(raw)
     if record["key_id"] != key_id:
         raise ServiceError("stale_key", "key_id is not the call's current key")
     suite = get_suite(record["suite"])
@@ -125,7 +111,7 @@ def _call_private_key(call_id: Any, key_id: str) -> tuple[str, bytes]:
 
 
 def forget_call_keypair(*, call_id: Any) -> None:
-    _client().delete(_REDIS_KEY.format(call_id=call_id))
+    _SLOT.forget(call_id)
 
 
 # --- per-socket payload key -------------------------------------------------------------------

@@ -38,18 +38,17 @@ from __future__ import annotations
 
 import base64
 import hmac as _hmac
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import redis
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
+from apps.security.call_slots import CallSlot
 from apps.security.models import Purpose
 from apps.security.services import create_data_key, get_data_key, unwrap_data_key
 from apps.security.suites import get_suite
@@ -66,16 +65,8 @@ REPLAY_WINDOW = 128
 MAX_SALTS = 64  # per receiving stream: older salts are forgotten first
 OWNER_TYPE = "call.media"
 KEY_TTL_S = 24 * 3600
-_REDIS_KEY = "rb:call-media-key:{call_id}"
+_SLOT = CallSlot("rb:call-media-key:{call_id}", ttl_s=KEY_TTL_S)
 CIPHERS = {"gm": "SM4-CTR+HMAC-SM3", "intl": "AES-256-GCM"}
-_redis: redis.Redis | None = None
-
-
-def _client() -> redis.Redis:
-    global _redis
-    if _redis is None:
-        _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-    return _redis
 
 
 def mode() -> str:
@@ -98,16 +89,14 @@ def clear_bytes(kind: str, keyframe: bool) -> int:
 
 def call_frame_key_id(*, call_id: Any) -> str:
     """The id of the call's frame data key, made on first use (idempotent across processes)."""
-    slot = _REDIS_KEY.format(call_id=call_id)
-    raw = _client().get(slot)
-    if raw is None:
+
+    def make() -> dict[str, str]:
         data_key, _ = create_data_key(
             purpose=Purpose.CALL, owner_type=OWNER_TYPE, owner_id=str(call_id)
         )
-        # Another process may have won the race; then its key is the call's.
-        _client().set(slot, json.dumps({"key_id": str(data_key.id)}), nx=True, ex=KEY_TTL_S)
-        raw = _client().get(slot)
-    return json.loads(raw)["key_id"]
+        return {"key_id": str(data_key.id)}
+
+    return _SLOT.get_or_make(call_id, make)["key_id"]
 
 
 def call_frame_key(*, call_id: Any, reason: str) -> tuple[str, bytes]:
@@ -119,7 +108,7 @@ def call_frame_key(*, call_id: Any, reason: str) -> tuple[str, bytes]:
 
 
 def forget_call_frame_key(*, call_id: Any) -> None:
-    _client().delete(_REDIS_KEY.format(call_id=call_id))
+    _SLOT.forget(call_id)
 
 
 def frame_key_for_socket(*, call_id: Any, payload_key: Any) -> dict[str, Any] | None:
@@ -171,8 +160,9 @@ class FrameCipher:
         self.stats = FrameStats()
         if suite == "gm":
             gm = get_suite("gm")
-            self._k_enc = gm.hmac(key, b"rb-frame-enc")[:16]
-            self._k_mac = gm.hmac(key, b"rb-frame-mac")
+            # Keyed once per call: per frame only a CTR context and a copy of the keyed HMAC.
+            self._sm4 = algorithms.SM4(gm.hmac(key, b"rb-frame-enc")[:16])
+            self._mac_keyed = crypto_hmac.HMAC(gm.hmac(key, b"rb-frame-mac"), hashes.SM3())
             self._aes = None
         else:
             if len(key) != 32:
@@ -183,14 +173,14 @@ class FrameCipher:
         return f"<FrameCipher {self.cipher}>"
 
     def _mac(self, *parts: bytes) -> bytes:
-        mac = crypto_hmac.HMAC(self._k_mac, hashes.SM3())
+        mac = self._mac_keyed.copy()
         for part in parts:
             mac.update(part)
         return mac.finalize()[:TAG_SIZE]
 
     def _ctr(self, header: bytes, data: bytes) -> bytes:
         iv = header[2:] + b"\x00\x00\x00\x00"
-        ctx = Cipher(algorithms.SM4(self._k_enc), modes.CTR(iv)).encryptor()
+        ctx = Cipher(self._sm4, modes.CTR(iv)).encryptor()
         return ctx.update(data) + ctx.finalize()
 
     def seal(self, data: bytes, *, clear: int, salt: bytes, counter: int) -> bytes:

@@ -17,6 +17,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -46,6 +47,27 @@ OVERLAY = C.OverlayInfo(
 # Synthetic recordings
 
 
+def vp8_encoder(width: int, height: int, fps: float, *, bit_rate: int, gop: int) -> Any:
+    """libvpx in realtime mode, pts at 90 kHz (as a browser's VP8 over RTP)."""
+    encoder = av.CodecContext.create("libvpx", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+    encoder.time_base = fractions.Fraction(1, 90_000)
+    encoder.framerate = fractions.Fraction(fps)
+    encoder.bit_rate = bit_rate
+    encoder.gop_size = max(1, gop)
+    encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    return encoder
+
+
+def opus_encoder() -> Any:
+    """libopus, mono 48 kHz s16 at 32 kbit/s."""
+    encoder = av.CodecContext.create("libopus", "w")
+    encoder.sample_rate, encoder.layout, encoder.format = 48_000, "mono", "s16"
+    encoder.bit_rate = 32_000
+    encoder.time_base = fractions.Fraction(1, 48_000)
+    return encoder
+
+
 def encode_video(
     participant: int,
     seconds: float,
@@ -61,13 +83,7 @@ def encode_video(
     """(VP8 frame, pts at 90 kHz, keyframe) of pattern frames, libvpx in realtime mode.
 
     `noise` adds luma noise (as `PatternVideoTrack` does) so the encoders spend real bits."""
-    encoder = av.CodecContext.create("libvpx", "w")
-    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
-    encoder.time_base = fractions.Fraction(1, 90_000)
-    encoder.framerate = fractions.Fraction(fps)
-    encoder.bit_rate = bit_rate
-    encoder.gop_size = max(1, round(gop_seconds * fps))
-    encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    encoder = vp8_encoder(width, height, fps, bit_rate=bit_rate, gop=round(gop_seconds * fps))
     rng = np.random.default_rng(participant)
     planes = [rng.integers(-noise, noise + 1, (height, width), dtype=np.int16) for _ in range(7)]
     packets = []
@@ -88,10 +104,7 @@ def encode_tone(
 ) -> list[tuple[bytes, int, bool]]:
     """(Opus frame, pts at 48 kHz, True) of 20 ms frames of a tone (silence before
     `silent_until` seconds, or throughout when freq is None)."""
-    encoder = av.CodecContext.create("libopus", "w")
-    encoder.sample_rate, encoder.layout, encoder.format = 48_000, "mono", "s16"
-    encoder.bit_rate = 32_000
-    encoder.time_base = fractions.Fraction(1, 48_000)
+    encoder = opus_encoder()
     packets = []
     for index in range(round(seconds / 0.02)):
         n = np.arange(index * 960, (index + 1) * 960)
@@ -373,7 +386,7 @@ def test_a_gap_shows_the_interruption_card_for_its_duration(tmp_path):
     # The card names when the interruption began (Beijing time): its pixels differ from the
     # waiting card's.
     waiting = C._Canvas(C._Text(None), OVERLAY)
-    waiting.paint_card("agent", C.WAITING_TEXT)
+    waiting.paint_card("agent", C.WAITING_TEXT, C.tile_box("agent"))
     assert np.abs(tile(lumas[card[0] + 5], "agent").astype(int) - tile(waiting.y, "agent")).max()
 
 

@@ -10,11 +10,11 @@ RTP timestamp jumps or wraps must not stretch or break the file.
 the customer's half a minute later, so the mix never holds two beeps at once). Each sender's
 clock (RTP and RTCP sender-report NTP alike) runs `drift_ppm` fast or slow against the server
 and is seconds off; packets arrive after 40-60 ms. The packets go through the recorder's own
-timing pieces (`RtpWallClock`, `ParticipantClock`, `_Unwrap`, and the discontinuity,
-re-timing and segment-cutting rules of `TrackRecorder._on_packet` / `wallclock` /
-`close_segment`, repeated here step for step) and its `SegmentMuxer`, into 4 s WebM segments
-with start_at/end_at rows. One party's RTP timestamps wrap through 2**32 mid-call, the
-other's video timestamps leap 20 s ahead later on.
+timing pieces (`RtpWallClock`, `ParticipantClock`, `RtpTimeline` for unwrapping and
+re-timing across discontinuities, `_Segment`'s cut and length rules and `server_wallclock`,
+the pieces `TrackRecorder._on_packet` / `close_segment` are made of) and its `SegmentMuxer`,
+into 4 s WebM segments with start_at/end_at rows. One party's RTP timestamps wrap through
+2**32 mid-call, the other's video timestamps leap 20 s ahead later on.
 
 `measure()` decodes the composed MP4: per marker the first output frame whose tile shows the
 flash and the first audio sample of the beep, both against the true wall time of the flash
@@ -26,7 +26,6 @@ The fast test here is two minutes with 1000 ppm; benchmarks/sync_drift.py runs 3
 
 from __future__ import annotations
 
-import fractions
 import math
 import random
 from dataclasses import dataclass, field
@@ -45,12 +44,13 @@ from media_worker import compose as C
 from media_worker.aiortc_forwarding import _NTP_UNIX_OFFSET, RtpWallClock
 from media_worker.recorder import (
     CLOCK_RATES,
-    JUMP_SECONDS,
-    MAX_CLOCK_SKEW_SECONDS,
     ParticipantClock,
+    RtpTimeline,
     SegmentMuxer,
-    _Unwrap,
+    _Segment,
+    server_wallclock,
 )
+from media_worker.tests.test_compose import _FileSink, opus_encoder, vp8_encoder
 
 T0 = 1_750_000_000.4  # not on a second: the clock must tick where the server's second does
 FPS_IN = 15
@@ -113,20 +113,10 @@ def default_parties(
     ]  # fmt: skip
 
 
-class _Sink:
-    def __init__(self, path: Path) -> None:
-        self._file = path.open("wb")
-
-    def write(self, data: bytes) -> int:
-        return self._file.write(data)
-
-    def close(self) -> None:
-        self._file.close()
-
-
 class _Track:
-    """One track through the recorder's timing rules (media_worker/recorder.py
-    TrackRecorder), writing segments with the recorder's muxer."""
+    """One track through the recorder's own timing pieces (`RtpTimeline`, `_Segment`'s cut
+    and length rules, `server_wallclock`), the way `TrackRecorder._on_packet` and
+    `close_segment` use them, writing segments with the recorder's muxer."""
 
     def __init__(
         self, directory: Path, party: SyncParty, kind: str, clock: ParticipantClock,
@@ -139,93 +129,67 @@ class _Track:
         self.clock = clock
         self.segment_seconds = segment_seconds
         self.rtp_clock = RtpWallClock(self.rate)
-        self.unwrap = _Unwrap()
-        self.rebase = 0
-        self.last_ext: int | None = None
-        self.last_arrival = 0.0
+        self.timeline = RtpTimeline(self.rate)
         self.discontinuities = 0
         self.segments: list[C.SegmentInput] = []
-        self.seg: dict[str, Any] | None = None
-        self.first: tuple[int, float] | None = None  # (ext, arrival) of the first packet
-        self.last_raw_ext: int | None = None
-        self.last_raw_rtp = 0
+        self.seg: _Segment | None = None
+        self.files: tuple[Path, _FileSink, SegmentMuxer] | None = None
+        self.first: tuple[int, float] | None = None  # (unwrapped RTP, arrival) of the first
+        self.last_raw_ext: int | None = None  # the last packet's unwrapped RTP timestamp
 
     def sender_report(self, ntp_seconds: float, rtp: int) -> None:
         ntp = round((ntp_seconds + _NTP_UNIX_OFFSET) * 2**32)
         self.rtp_clock.on_sender_report(ntp, rtp)
 
-    def _wallclock(self, rtp: int, arrival: float) -> float:
-        mapped = self.rtp_clock.to_wallclock(rtp)
-        offset = self.clock.offset
-        if mapped is not None:
-            if self.rtp_clock.source == "rtcp-sr" and offset is not None:
-                mapped += offset
-            if abs(mapped - arrival) <= MAX_CLOCK_SKEW_SECONDS:
-                return mapped
-        return arrival
-
     def packet(self, data: bytes, rtp: int, arrival: float, keyframe: bool) -> None:
         sender_time = self.rtp_clock.observe(rtp, arrival)
         if self.rtp_clock.sender_reports:
             self.clock.observe(arrival, sender_time)
-        raw = self.unwrap(rtp)
-        self.last_raw_ext, self.last_raw_rtp = raw, rtp
-        ext = raw + self.rebase
+        ext, jumped = self.timeline.place(rtp, arrival)
+        self.last_raw_ext = self.timeline.unwrap.ext
         if self.first is None:
-            self.first = (raw, arrival)
+            self.first = (self.last_raw_ext, arrival)
+        if ext is None:
+            return
         seg = self.seg
-        if self.last_ext is not None:
-            step = ext - self.last_ext
-            elapsed = arrival - self.last_arrival
-            if step <= 0 and step > -JUMP_SECONDS * self.rate:
-                return
-            if step <= 0 or step > (elapsed + JUMP_SECONDS) * self.rate:
-                new_ext = self.last_ext + max(round(elapsed * self.rate), 1)
-                self.rebase += new_ext - ext
-                ext = new_ext
-                self.discontinuities += 1
-                if seg is not None:
-                    seg["cut"] = True
+        if jumped:
+            self.discontinuities += 1
+            if seg is not None:
+                seg.cut_wanted = True
         video = self.kind == "video"
-        if seg is not None:
-            due = seg["cut"] or (ext - seg["ext_first"]) / self.rate >= self.segment_seconds
-            if due and (not video or keyframe):
+        if seg is not None and seg.due(ext, self.kind, self.segment_seconds):
+            if not video or keyframe:
                 self.close()
                 seg = None
         if seg is None:
             if video and not keyframe:
-                self.last_ext, self.last_arrival = ext, arrival
                 return
             seg = self._open(ext, rtp, arrival)
-        else:
-            seg["last_step"] = ext - seg["ext_last"]
-        seg["ext_last"] = ext
-        seg["packets"] += 1
-        self.last_ext, self.last_arrival = ext, arrival
-        seg["muxer"].write(data, ext - seg["ext_first"], keyframe)
+        seg.add(ext, rtp, arrival)
+        assert self.files is not None
+        self.files[2].write(data, ext - seg.ext_first, keyframe)
 
-    def _open(self, ext: int, rtp: int, arrival: float) -> dict[str, Any]:
+    def _open(self, ext: int, rtp: int, arrival: float) -> _Segment:
         n = len(self.segments) + 1
         path = self.directory / f"{self.party.role}-{self.kind}-{n:04d}.webm"
-        sink = _Sink(path)
+        sink = _FileSink(path)
         size = VIDEO_SIZE if self.kind == "video" else None
-        self.seg = {
-            "path": path, "sink": sink, "ext_first": ext, "ext_last": ext, "rtp_first": rtp,
-            "first_arrival": arrival, "packets": 0, "last_step": 0, "cut": False,
-            "muxer": SegmentMuxer(sink, self.kind, size=size, meta={}),
-        }  # fmt: skip
+        self.files = (path, sink, SegmentMuxer(sink, self.kind, size=size, meta={}))
+        self.seg = _Segment(
+            token=n, key=path.name, seq=n, ext_first=ext, rtp_first=rtp, first_arrival=arrival,
+            start_at=arrival, clock_source="arrival", ext_last=ext, rtp_last=rtp,
+        )  # fmt: skip
         return self.seg
 
     def close(self) -> None:
         seg, self.seg = self.seg, None
-        if seg is None:
+        if seg is None or self.files is None:
             return
-        seg["muxer"].close()
-        seg["sink"].close()
-        start = self._wallclock(seg["rtp_first"], seg["first_arrival"])
-        frame = min(max(seg["last_step"], 1), self.rate // 5)
-        end = start + (seg["ext_last"] - seg["ext_first"] + frame) / self.rate
-        path = seg["path"]
+        path, sink, muxer = self.files
+        muxer.close()
+        sink.close()
+        start, _ = server_wallclock(self.rtp_clock, self.clock.offset, seg.rtp_first,
+                                    seg.first_arrival)  # fmt: skip
         self.segments.append(
             C.SegmentInput(
                 key=path.name,
@@ -233,30 +197,11 @@ class _Track:
                 kind=self.kind,
                 run=(self.party.participant, self.kind, 1),
                 start=start,
-                end=end,
+                end=start + seg.length(self.kind),
                 participant=self.party.participant,
                 open=lambda p=path: p.open("rb"),
             )
         )
-
-
-def _vp8_encoder() -> Any:
-    encoder = av.CodecContext.create("libvpx", "w")
-    encoder.width, encoder.height, encoder.pix_fmt = *VIDEO_SIZE, "yuv420p"
-    encoder.time_base = fractions.Fraction(1, 90_000)
-    encoder.framerate = fractions.Fraction(FPS_IN)
-    encoder.bit_rate = 200_000
-    encoder.gop_size = 2 * FPS_IN
-    encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
-    return encoder
-
-
-def _opus_encoder() -> Any:
-    encoder = av.CodecContext.create("libopus", "w")
-    encoder.sample_rate, encoder.layout, encoder.format = 48_000, "mono", "s16"
-    encoder.bit_rate = 32_000
-    encoder.time_base = fractions.Fraction(1, 48_000)
-    return encoder
 
 
 def sync_call(
@@ -316,7 +261,7 @@ def sync_call(
             k = round((wall - joined) / period_wall)
             flash_frames.update({k + i: wall for i in range(FLASH_FRAMES)})
             call.markers.append(Marker(party.role, wall, joined + k * period_wall))
-        encoder = _vp8_encoder()
+        encoder = vp8_encoder(*VIDEO_SIZE, FPS_IN, bit_rate=200_000, gop=2 * FPS_IN)
         dark = np.full((VIDEO_SIZE[1] * 3 // 2, VIDEO_SIZE[0]), 128, dtype=np.uint8)
         dark[: VIDEO_SIZE[1]] = DARK
         bright = dark.copy()
@@ -337,7 +282,7 @@ def sync_call(
                 order += 1
         # Audio: 20 ms frames of the sender's clock; the beep starts at the first sample
         # taken at or after the marker.
-        encoder = _opus_encoder()
+        encoder = opus_encoder()
         sample_wall = 1 / 48_000 / rate_factor
         beeps = [round((wall - joined) / sample_wall + 0.5) for wall in marks]
         beep_len = round(BEEP_SECONDS * 48_000)

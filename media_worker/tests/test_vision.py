@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from apps.qc.tests import synth
 from media_worker.vision import FrameAnalyzer, FrameFacts, LiveVisionCheck
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-synth = pytest.importorskip("apps.qc.tests.synth")
 
 
 @pytest.fixture(scope="module")

@@ -3,17 +3,23 @@ and the steps every flow starts with (an entry link from the demo bank, an agent
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, Playwright, expect
 
 from apps.accounts.demo import DEMO_PASSWORD
+
+T = TypeVar("T")
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -34,6 +40,7 @@ PHONE = {
 }
 DESKTOP = {"viewport": {"width": 1440, "height": 900}}
 SHANGHAI = {"latitude": 31.2304, "longitude": 121.4737, "accuracy": 25}
+CUSTOMER_PERMISSIONS = ["geolocation", "camera", "microphone"]
 # Set to a directory to keep screenshots of the pages the tests drive.
 SHOTS = os.environ.get("RB_BROWSER_SHOTS")
 
@@ -101,6 +108,13 @@ def new_context(browser: Browser, base: str, problems: list[str], **options) -> 
     return context
 
 
+def phone_context(browser: Browser, base: str, problems: list[str]) -> BrowserContext:
+    """The customer's phone in Shanghai, camera, microphone and location granted."""
+    return new_context(
+        browser, base, problems, geolocation=SHANGHAI, permissions=CUSTOMER_PERMISSIONS, **PHONE
+    )
+
+
 def issue_link(page: Page, customer: str = "DEMO0001", business: str = "debit_pin_reset") -> str:
     page.goto("/demo/mobile-bank/")
     page.select_option("#demo-customer", customer)
@@ -112,6 +126,17 @@ def issue_link(page: Page, customer: str = "DEMO0001", business: str = "debit_pi
     return href
 
 
+def queue_customer(
+    page: Page, customer: str = "DEMO0001", business: str = "debit_pin_reset"
+) -> None:
+    """From the demo bank's link into the queue: the customer is first in line."""
+    issue_link(page, customer=customer, business=business)
+    page.click("#open-link")
+    expect(page).to_have_url(re.compile(r"/h5/$"))
+    page.click("#start-button")
+    expect(page.locator("#queue-position")).to_have_text("1")
+
+
 def sign_in(page: Page, username: str) -> None:
     page.goto("/agent/")
     expect(page).to_have_url(re.compile(r"/accounts/login/"))
@@ -120,6 +145,63 @@ def sign_in(page: Page, username: str) -> None:
     page.click("#login-submit")
     expect(page).to_have_url(re.compile(r"/agent/$"))
     expect(page.locator("#conn-status")).to_have_attribute("data-state", "open")
+
+
+def answer(agent: Page) -> None:
+    """A signed-in workstation goes ready and accepts the ringing call."""
+    agent.click("[data-presence-set=ready]")
+    agent.locator("#ring-panel [data-action=accept]").click()
+    expect(agent.locator("#call-panel")).to_have_attribute("data-call-state", "connected")
+
+
+def sign_pad(page: Page, canvas: Locator, strokes: int, steps: int) -> None:
+    """Draw a zigzag signature of `strokes` segments across the signature canvas."""
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + 20, box["y"] + box["height"] * 0.7)
+    page.mouse.down()
+    for i in range(1, strokes + 1):
+        page.mouse.move(
+            box["x"] + 20 + i * (box["width"] - 40) / strokes,
+            box["y"] + box["height"] * (0.3 if i % 2 else 0.7),
+            steps=steps,
+        )
+    page.mouse.up()
+
+
+def press_pin(page: Page, pin: str) -> list[str]:
+    """Press the digits where the shuffled PIN pad put them; returns the layout it had."""
+    keys = page.locator("[data-pin-keys] [data-pin-digit]")
+    expect(keys).to_have_count(10)
+    layout = keys.evaluate_all("els => els.map(e => e.dataset.pinDigit)")
+    for digit in pin:
+        page.click(f"[data-pin-keys] [data-pin-digit='{digit}']")
+    return layout
+
+
+class Loop:
+    """An asyncio loop in a thread, for SDK participants next to Playwright's sync API (which
+    owns the test's thread)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        async def cancel_rest() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.run(cancel_rest(), timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
 
 
 def screenshot(page: Page, name: str) -> None:

@@ -6,7 +6,6 @@ good PNG is accepted (stored, its SM3 shown), the same image again is a duplicat
 from __future__ import annotations
 
 import io
-import re
 from datetime import timedelta
 
 import pytest
@@ -16,11 +15,11 @@ from playwright.sync_api import expect
 
 from tests.browser.support import (
     DESKTOP,
-    PHONE,
-    SHANGHAI,
-    issue_link,
+    answer,
     new_context,
     orm,
+    phone_context,
+    queue_customer,
     require_static,
     sign_in,
 )
@@ -44,23 +43,14 @@ def test_the_agent_uploads_corporate_documents_from_the_transaction_panel(demo, 
     problems: list[str] = []
     with daphne() as base:
         require_static(base)
-        phone = new_context(
-            browser, base, problems, geolocation=SHANGHAI,
-            permissions=["geolocation", "camera", "microphone"], **PHONE,
-        )  # fmt: skip
+        phone = phone_context(browser, base, problems)
         desk = new_context(browser, base, problems, **DESKTOP)
         customer = phone.new_page()
-        issue_link(customer, customer="DEMO0003", business="corporate_doc_update")
-        customer.click("#open-link")
-        expect(customer).to_have_url(re.compile(r"/h5/$"))
-        customer.click("#start-button")
-        expect(customer.locator("#queue-position")).to_have_text("1")
+        queue_customer(customer, customer="DEMO0003", business="corporate_doc_update")
 
         agent = desk.new_page()
         sign_in(agent, "agent03")
-        agent.click("[data-presence-set=ready]")
-        agent.locator("#ring-panel [data-action=accept]").click()
-        expect(agent.locator("#call-panel")).to_have_attribute("data-call-state", "connected")
+        answer(agent)
 
         panel = agent.locator("[data-banking-panel]")
         expect(panel).to_be_visible()

@@ -7,48 +7,27 @@ matches the new PIN, and no WebSocket frame of the page carries the PIN.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
-import threading
 
 import pytest
 from playwright.sync_api import expect
 from remotebank_client import Participant
 
 from apps.accounts.demo import DEMO_PASSWORD
-from tests.browser.support import PHONE, SHANGHAI, issue_link, new_context, orm, require_static
+from tests.browser.support import (
+    Loop,
+    orm,
+    phone_context,
+    press_pin,
+    queue_customer,
+    require_static,
+    sign_pad,
+)
 from tests.live import daphne
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 NEW_PIN = "294716"
-
-
-class Loop:
-    """An asyncio loop in a thread, for the SDK agent next to Playwright's sync API."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro, timeout: float = 30):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
-def press_pin(page, pin: str) -> list[str]:
-    """Press the digits where the pad put them; returns the layout it had."""
-    keys = page.locator("[data-pin-keys] [data-pin-digit]")
-    expect(keys).to_have_count(10)
-    layout = keys.evaluate_all("els => els.map(e => e.dataset.pinDigit)")
-    for digit in pin:
-        page.click(f"[data-pin-keys] [data-pin-digit='{digit}']")
-    return layout
 
 
 @pytest.mark.parametrize("suite", ["gm", "intl"])
@@ -61,17 +40,10 @@ def test_customer_page_pin_pad_and_signature_pad_complete_a_pin_reset(demo, brow
     loop = Loop()
     with daphne(CRYPTO_SUITE=suite) as base:
         require_static(base)
-        phone = new_context(
-            browser, base, problems, geolocation=SHANGHAI,
-            permissions=["geolocation", "camera", "microphone"], **PHONE,
-        )  # fmt: skip
+        phone = phone_context(browser, base, problems)
         customer = phone.new_page()
         customer.on("websocket", lambda ws: ws.on("framesent", lambda p: frames.append(str(p))))
-        issue_link(customer)
-        customer.click("#open-link")
-        expect(customer).to_have_url(re.compile(r"/h5/$"))
-        customer.click("#start-button")
-        expect(customer.locator("#queue-position")).to_have_text("1")
+        queue_customer(customer)
 
         agent = loop.run(Participant.agent(base, "agent01", DEMO_PASSWORD))
         try:
@@ -98,18 +70,7 @@ def test_customer_page_pin_pad_and_signature_pad_complete_a_pin_reset(demo, brow
             # An empty pad is refused on the page; then the customer signs.
             card.locator("[data-bk-accept]").click()
             expect(card.locator("[data-bk-message]")).to_contain_text("签名")
-            canvas = card.locator("[data-signature-canvas]")
-            canvas.scroll_into_view_if_needed()
-            box = canvas.bounding_box()
-            customer.mouse.move(box["x"] + 20, box["y"] + box["height"] * 0.7)
-            customer.mouse.down()
-            for i in range(1, 12):
-                customer.mouse.move(
-                    box["x"] + 20 + i * (box["width"] - 40) / 11,
-                    box["y"] + box["height"] * (0.3 if i % 2 else 0.7),
-                    steps=4,
-                )
-            customer.mouse.up()
+            sign_pad(customer, card.locator("[data-signature-canvas]"), strokes=11, steps=4)
             card.locator("[data-bk-accept]").click()
 
             expect(card).to_have_attribute("data-action", "enter_pin")

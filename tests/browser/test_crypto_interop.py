@@ -8,18 +8,16 @@ WebSocket frame carrying chat (sent or received, on either page) contains the pl
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.support import (
     DESKTOP,
-    PHONE,
-    SHANGHAI,
-    issue_link,
     new_context,
     orm,
+    phone_context,
+    queue_customer,
     require_static,
     sign_in,
 )
@@ -54,22 +52,11 @@ def test_chat_travels_encrypted_both_ways(demo, browser, suite, cipher):
     frames: list[tuple[str, str]] = []
     with daphne(CRYPTO_SUITE=suite, PAYLOAD_ENCRYPTION="required") as base:
         require_static(base)
-        phone = new_context(
-            browser,
-            base,
-            problems,
-            geolocation=SHANGHAI,
-            permissions=["geolocation", "camera", "microphone"],
-            **PHONE,
-        )
+        phone = phone_context(browser, base, problems)
         desk = new_context(browser, base, problems, **DESKTOP)
         customer = phone.new_page()
         record_frames(customer, frames)
-        issue_link(customer)
-        customer.click("#open-link")
-        expect(customer).to_have_url(re.compile(r"/h5/$"))
-        customer.click("#start-button")
-        expect(customer.locator("#queue-position")).to_have_text("1")
+        queue_customer(customer)
 
         agent = desk.new_page()
         record_frames(agent, frames)

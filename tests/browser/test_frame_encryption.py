@@ -20,6 +20,7 @@ from remotebank_client import Participant
 from apps.accounts.demo import DEMO_PASSWORD
 from tests.browser.support import (
     DESKTOP,
+    Loop,
     launch,
     new_context,
     orm,
@@ -28,7 +29,6 @@ from tests.browser.support import (
 )
 from tests.browser.test_media_call import (  # noqa: F401 - fixtures
     MEDIA_TIMEOUT_MS,
-    Loop,
     assert_plays,
     customer_browser,
     face_video,

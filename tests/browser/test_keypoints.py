@@ -4,19 +4,17 @@ button ticked), and a reload shows them again."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from playwright.sync_api import expect
 
 from apps.recordings.models import KeyPoint
 from tests.browser.support import (
     DESKTOP,
-    PHONE,
-    SHANGHAI,
-    issue_link,
+    answer,
     new_context,
     orm,
+    phone_context,
+    queue_customer,
     require_static,
     screenshot,
     sign_in,
@@ -30,25 +28,15 @@ def test_the_agent_marks_key_points_and_sees_them_listed(demo, browser):
     problems: list[str] = []
     with daphne() as base:
         require_static(base)
-        permissions = ["geolocation", "camera", "microphone"]
-        phone = new_context(
-            browser, base, problems, geolocation=SHANGHAI, permissions=permissions, **PHONE
-        )
+        phone = phone_context(browser, base, problems)
         desk = new_context(browser, base, problems, **DESKTOP)
-        customer = phone.new_page()
-        issue_link(customer)
-        customer.click("#open-link")
-        expect(customer).to_have_url(re.compile(r"/h5/$"))
-        customer.click("#start-button")
-        expect(customer.locator("#queue-position")).to_have_text("1")
+        queue_customer(phone.new_page())
 
         agent = desk.new_page()
         sign_in(agent, "agent01")
         panel = agent.locator("#keypoint-panel")
         expect(panel).to_be_hidden()  # no call, no key points
-        agent.click("[data-presence-set=ready]")
-        agent.locator("#ring-panel [data-action=accept]").click()
-        expect(agent.locator("#call-panel")).to_have_attribute("data-call-state", "connected")
+        answer(agent)
 
         expect(panel).to_be_visible()
         risk = panel.locator("[data-kp-code=risk_disclosed]")

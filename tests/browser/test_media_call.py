@@ -8,17 +8,15 @@ camera. Media goes browser → Daphne signaling → RQ media worker (aiortc, for
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import re
 import signal
-import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import cv2
 import numpy as np
@@ -35,6 +33,7 @@ from tests.browser.support import (
     DESKTOP,
     PHONE,
     SHANGHAI,
+    Loop,
     issue_link,
     launch,
     new_context,
@@ -47,7 +46,6 @@ from tests.live import daphne, rq_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-T = TypeVar("T")
 WIDTH, HEIGHT, FPS, SECONDS = 320, 240, 15, 3
 AGENT_PATTERN_ID = 2
 AGENT_TONE_HZ = 880.0
@@ -125,27 +123,6 @@ def find_face(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
 
 
 # -- an SDK agent on a loop of its own (Playwright's sync API owns this thread) ------------------
-
-
-class Loop:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        async def cancel_rest() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        self.run(cancel_rest(), timeout=10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
 
 
 async def sdk_agent_takes_call(base: str) -> Participant:

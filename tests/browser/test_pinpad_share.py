@@ -9,15 +9,19 @@ the share button stays disabled while the pad is open, and the server refuses th
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from playwright.sync_api import expect
 from remotebank_client import Participant
 
 from apps.accounts.demo import DEMO_PASSWORD
-from tests.browser.support import PHONE, SHANGHAI, issue_link, new_context, require_static
-from tests.browser.test_banking_pin_reset import Loop, press_pin
+from tests.browser.support import (
+    Loop,
+    phone_context,
+    press_pin,
+    queue_customer,
+    require_static,
+    sign_pad,
+)
 from tests.browser.test_collaboration import FAKE_DISPLAY
 from tests.live import daphne
 
@@ -47,18 +51,11 @@ def test_customer_share_stops_before_the_pin_pad_and_cannot_restart_while_it_is_
     loop = Loop()
     with daphne() as base:
         require_static(base)
-        phone = new_context(
-            browser, base, problems, geolocation=SHANGHAI,
-            permissions=["geolocation", "camera", "microphone"], **PHONE,
-        )  # fmt: skip
+        phone = phone_context(browser, base, problems)
         phone.add_init_script(FAKE_DISPLAY)
         phone.add_init_script(KEEP_TRACK)
         customer = phone.new_page()
-        issue_link(customer)
-        customer.click("#open-link")
-        expect(customer).to_have_url(re.compile(r"/h5/$"))
-        customer.click("#start-button")
-        expect(customer.locator("#queue-position")).to_have_text("1")
+        queue_customer(customer)
 
         agent = loop.run(Participant.agent(base, "agent01", DEMO_PASSWORD))
         try:
@@ -83,18 +80,7 @@ def test_customer_share_stops_before_the_pin_pad_and_cannot_restart_while_it_is_
             ask("banking.request_confirm", transaction_id=tx_id)
             card = customer.locator("[data-banking-customer]")
             expect(card).to_have_attribute("data-action", "read_confirm")
-            canvas = card.locator("[data-signature-canvas]")
-            canvas.scroll_into_view_if_needed()
-            box = canvas.bounding_box()
-            customer.mouse.move(box["x"] + 20, box["y"] + box["height"] * 0.7)
-            customer.mouse.down()
-            for i in range(1, 8):
-                customer.mouse.move(
-                    box["x"] + 20 + i * (box["width"] - 40) / 7,
-                    box["y"] + box["height"] * (0.3 if i % 2 else 0.7),
-                    steps=3,
-                )
-            customer.mouse.up()
+            sign_pad(customer, card.locator("[data-signature-canvas]"), strokes=7, steps=3)
             card.locator("[data-bk-accept]").click()
 
             # The pad opens: the share has already stopped.

@@ -15,8 +15,15 @@ from remotebank_client.media import ToneAudioTrack
 
 from apps.qc.models import QcReport, Supplement
 from apps.qc.tests import synth
-from tests.browser.support import DESKTOP, launch, new_context, orm, require_static, sign_in
-from tests.browser.test_media_call import Loop
+from tests.browser.support import (
+    DESKTOP,
+    Loop,
+    launch,
+    new_context,
+    orm,
+    require_static,
+    sign_in,
+)
 from tests.e2e.test_live_vision import PictureTrack
 from tests.e2e.test_media_call import CUSTOMER_TONE, entry_path
 from tests.live import daphne, rq_worker

@@ -32,11 +32,12 @@ from tests.e2e.test_media_call import (
     AGENT_TONE,
     CUSTOMER_ID,
     assert_sees,
-    connect_call,
     entry_path,
+    hang_up,
+    in_call,
     start_media,
 )
-from tests.live import daphne, rq_worker
+from tests.live import daphne, recordings_env, rq_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -80,15 +81,11 @@ def participant_id(who: Participant, role: str) -> int:
 def test_screen_share_is_its_own_track_one_at_a_time_and_the_agent_can_stop_it(
     api_client_obj, settings, tmp_path
 ):
-    root = tmp_path / "recordings"
-    settings.RECORDINGS_ROOT = root
-    env = {"RECORDINGS_ROOT": str(root)}
+    env = recordings_env(settings, tmp_path)
     path = entry_path(api_client_obj)
 
     async def scenario(base: str) -> str:
-        customer, agent = await connect_call(base, path)
-        try:
-            await start_media(customer, agent)
+        async with in_call(base, path) as (customer, agent):
             agent_pid = participant_id(customer, "agent")
             customer_pid = participant_id(customer, "customer")
             slots = await wait_slots(customer, lambda s: s["slots"])
@@ -131,13 +128,7 @@ def test_screen_share_is_its_own_track_one_at_a_time_and_the_agent_can_stop_it(
                 await agent.stop_share_of_other()
             assert none.value.code == "no_share"
 
-            call_id = customer.call_id
-            await agent.hangup()
-            await customer.wait_for("call.ended")
-            return call_id
-        finally:
-            await customer.close()
-            await agent.close()
+            return await hang_up(agent, customer)
 
     with daphne(**env) as base, rq_worker("media", **env):
         call_id = asyncio.run(scenario(base))
@@ -198,59 +189,47 @@ async def sees_everyone(who: Participant, expected: dict[int, int]) -> None:
 def test_external_invitee_by_ticket_sees_and_is_seen_then_is_removed(
     api_client_obj, settings, tmp_path
 ):
-    root = tmp_path / "recordings"
-    settings.RECORDINGS_ROOT = root
-    env = {"RECORDINGS_ROOT": str(root), "PUBLIC_BASE_URL": "http://elsewhere.example"}
+    env = recordings_env(settings, tmp_path, PUBLIC_BASE_URL="http://elsewhere.example")
     path = entry_path(api_client_obj)
 
     async def scenario(base: str) -> str:
-        customer, agent = await connect_call(base, path)
-        guest = None
-        try:
-            await start_media(customer, agent)
+        async with in_call(base, path) as (customer, agent):
             invite = await agent.invite_guest("赵敏")
             invite_path = urlsplit(invite["url"]).path
             assert invite_path.startswith("/h5/invite/")
-            guest = await Participant.guest(base, invite_path)
-            assert guest.role == "guest" and guest.call_id == customer.call_id
-            guest_pid = guest.hello["participant_id"]
-            joined = await customer.wait_for("participant.joined")
-            assert joined["participant_id"] == guest_pid and joined["name"] == "赵敏"
-            await guest.start_media(ToneAudioTrack(GUEST_TONE), PatternVideoTrack(GUEST_ID))
+            async with await Participant.guest(base, invite_path) as guest:
+                assert guest.role == "guest" and guest.call_id == customer.call_id
+                guest_pid = guest.hello["participant_id"]
+                joined = await customer.wait_for("participant.joined")
+                assert joined["participant_id"] == guest_pid and joined["name"] == "赵敏"
+                await guest.start_media(ToneAudioTrack(GUEST_TONE), PatternVideoTrack(GUEST_ID))
 
-            ids = {p: participant_id(customer, p) for p in ("customer", "agent")}
-            ids["guest"] = guest_pid
-            for who, me in ((customer, "customer"), (agent, "agent"), (guest, "guest")):
-                expected = {ids[r]: PATTERN_OF[r] for r in ids if r != me}
-                await sees_everyone(who, expected)
-            slot = customer.slot_of(guest_pid)
-            assert abs(await tone_in_slot(customer, slot) - GUEST_TONE) < 15
+                ids = {p: participant_id(customer, p) for p in ("customer", "agent")}
+                ids["guest"] = guest_pid
+                for who, me in ((customer, "customer"), (agent, "agent"), (guest, "guest")):
+                    expected = {ids[r]: PATTERN_OF[r] for r in ids if r != me}
+                    await sees_everyone(who, expected)
+                slot = customer.slot_of(guest_pid)
+                assert abs(await tone_in_slot(customer, slot) - GUEST_TONE) < 15
 
-            # The link was for one use only.
-            with pytest.raises(TicketRefused) as reused:
-                await Participant.guest(base, invite_path)
-            assert reused.value.code == "ticket_used"
+                # The link was for one use only.
+                with pytest.raises(TicketRefused) as reused:
+                    await Participant.guest(base, invite_path)
+                assert reused.value.code == "ticket_used"
 
-            # The agent removes the guest: gone from the others' slots, its socket is out.
-            await agent.remove_participant(guest_pid)
-            left = await customer.wait_for("participant.left")
-            assert left["participant_id"] == guest_pid
-            await wait_slots(
-                customer, lambda s: [x["participant_id"] for x in s["slots"]] == [ids["agent"]]
-            )
-            with pytest.raises(ProtocolError) as gone:
-                await guest.send_chat("还在吗")
-            assert gone.value.code == "call_not_found"
-            assert_sees(await watch_slot(customer, 0, 1.0), AGENT_ID, min_frames=8)
+                # The agent removes the guest: gone from the others' slots, its socket is out.
+                await agent.remove_participant(guest_pid)
+                left = await customer.wait_for("participant.left")
+                assert left["participant_id"] == guest_pid
+                await wait_slots(
+                    customer, lambda s: [x["participant_id"] for x in s["slots"]] == [ids["agent"]]
+                )
+                with pytest.raises(ProtocolError) as gone:
+                    await guest.send_chat("还在吗")
+                assert gone.value.code == "call_not_found"
+                assert_sees(await watch_slot(customer, 0, 1.0), AGENT_ID, min_frames=8)
 
-            call_id = customer.call_id
-            await agent.hangup()
-            await customer.wait_for("call.ended")
-            return call_id
-        finally:
-            for who in (customer, agent, guest):
-                if who is not None:
-                    await who.close()
+                return await hang_up(agent, customer)
 
     with daphne(**env) as base, rq_worker("media", **env):
         call_id = asyncio.run(scenario(base))
@@ -270,16 +249,14 @@ def test_external_invitee_by_ticket_sees_and_is_seen_then_is_removed(
 def test_supervisor_monitors_silently_whispers_to_the_agent_then_barges_in_and_hold(
     api_client_obj, settings, tmp_path
 ):
-    root = tmp_path / "recordings"
-    settings.RECORDINGS_ROOT = root
-    env = {"RECORDINGS_ROOT": str(root)}
+    env = recordings_env(settings, tmp_path)
     path = entry_path(api_client_obj)
 
     async def scenario(base: str) -> str:
-        customer, agent = await connect_call(base, path)
-        supervisor = await Participant.supervisor(base, "supervisor01", DEMO_PASSWORD)
-        try:
-            await start_media(customer, agent)
+        async with (
+            in_call(base, path) as (customer, agent),
+            await Participant.supervisor(base, "supervisor01", DEMO_PASSWORD) as supervisor,
+        ):
             assert supervisor.role == "supervisor"
             live = await supervisor.live_calls()
             assert customer.call_id in [c["call_id"] for c in live]
@@ -334,13 +311,7 @@ def test_supervisor_monitors_silently_whispers_to_the_agent_then_barges_in_and_h
             assert joined["participant_id"] == sup_pid and joined["role"] == "supervisor"
             await sees_everyone(customer, {ids["agent"]: AGENT_ID, sup_pid: SUPERVISOR_ID})
 
-            call_id = customer.call_id
-            await agent.hangup()
-            await customer.wait_for("call.ended")
-            return call_id
-        finally:
-            for who in (customer, agent, supervisor):
-                await who.close()
+            return await hang_up(agent, customer)
 
     with daphne(**env) as base, rq_worker("media", **env):
         call_id = asyncio.run(scenario(base))
@@ -370,10 +341,10 @@ def test_cold_transfer_refused_transfer_and_warm_transfer_keep_one_call(api_clie
     path = entry_path(api_client_obj)
 
     async def scenario(base: str) -> str:
-        customer, first = await connect_call(base, path)
-        second = await Participant.agent(base, "agent02", DEMO_PASSWORD)
-        try:
-            await start_media(customer, first)
+        async with (
+            in_call(base, path) as (customer, first),
+            await Participant.agent(base, "agent02", DEMO_PASSWORD) as second,
+        ):
             await second.set_presence("ready")
             ids = {"customer": participant_id(customer, "customer")}
             await customer.send_chat("我要办理业务")
@@ -423,13 +394,7 @@ def test_cold_transfer_refused_transfer_and_warm_transfer_keep_one_call(api_clie
             await customer.wait_for("transfer.completed")
             await sees_everyone(customer, {first_again: AGENT_ID})
 
-            call_id = customer.call_id
-            await first.hangup()
-            await customer.wait_for("call.ended")
-            return call_id
-        finally:
-            for who in (customer, first, second):
-                await who.close()
+            return await hang_up(first, customer)
 
     with daphne() as base, rq_worker("media"):
         call_id = asyncio.run(scenario(base))
@@ -457,39 +422,33 @@ def test_a_virtual_source_is_heard_by_everyone_and_recorded_as_an_announcement(
     the test can call it; the clients are real, through Daphne."""
     from media_worker.call_media import CallMedia
 
-    root = tmp_path / "recordings"
-    settings.RECORDINGS_ROOT = root
-    env = {"RECORDINGS_ROOT": str(root)}
+    env = recordings_env(settings, tmp_path)
     path = entry_path(api_client_obj)
 
     async def scenario(base: str) -> str:
-        customer, agent = await connect_call(base, path)
-        call = await asyncio.to_thread(Call.objects.get, pk=customer.call_id)
-        job = CallMedia(str(call.pk), call.media_epoch)
-        running = asyncio.ensure_future(job.run())
-        try:
-            await start_media(customer, agent)
-            await wait_slots(customer, lambda s: s["slots"])
-            job.add_virtual_source("notice", "audio", ToneAudioTrack(ANNOUNCE_TONE))
-            for who in (customer, agent):
-                slots = await wait_slots(who, lambda s: s["virtual"])
-                assert slots["virtual"][0]["name"] == "notice"
-                index = slots["virtual"][0]["index"]
-                assert index != 0  # slot 0 carries the other party
-                assert abs(await tone_in_slot(who, index) - ANNOUNCE_TONE) < 15
-            assert abs(await tone_in_slot(customer, 0) - AGENT_TONE) < 15
-            job.remove_virtual_source("notice")
-            await wait_slots(customer, lambda s: not s["virtual"])
+        async with in_call(base, path, media=False) as (customer, agent):
+            call = await asyncio.to_thread(Call.objects.get, pk=customer.call_id)
+            job = CallMedia(str(call.pk), call.media_epoch)
+            running = asyncio.ensure_future(job.run())
+            try:
+                await start_media(customer, agent)
+                await wait_slots(customer, lambda s: s["slots"])
+                job.add_virtual_source("notice", "audio", ToneAudioTrack(ANNOUNCE_TONE))
+                for who in (customer, agent):
+                    slots = await wait_slots(who, lambda s: s["virtual"])
+                    assert slots["virtual"][0]["name"] == "notice"
+                    index = slots["virtual"][0]["index"]
+                    assert index != 0  # slot 0 carries the other party
+                    assert abs(await tone_in_slot(who, index) - ANNOUNCE_TONE) < 15
+                assert abs(await tone_in_slot(customer, 0) - AGENT_TONE) < 15
+                job.remove_virtual_source("notice")
+                await wait_slots(customer, lambda s: not s["virtual"])
 
-            call_id = customer.call_id
-            await agent.hangup()
-            await customer.wait_for("call.ended")
-            await asyncio.wait_for(running, 20)
-            return call_id
-        finally:
-            running.cancel()
-            await customer.close()
-            await agent.close()
+                call_id = await hang_up(agent, customer)
+                await asyncio.wait_for(running, 20)
+                return call_id
+            finally:
+                running.cancel()
 
     with daphne(**env) as base:
         call_id = asyncio.run(scenario(base))

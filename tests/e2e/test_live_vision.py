@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -18,7 +19,14 @@ from remotebank_client.media import PatternVideoTrack, ToneAudioTrack
 from apps.audit.models import AuditEvent
 from apps.calls.models import CallEvent
 from apps.qc.tests import synth
-from tests.e2e.test_media_call import AGENT_ID, AGENT_TONE, CUSTOMER_TONE, connect_call, entry_path
+from tests.e2e.test_media_call import (
+    AGENT_ID,
+    AGENT_TONE,
+    CUSTOMER_TONE,
+    entry_path,
+    hang_up,
+    in_call,
+)
 from tests.live import daphne, rq_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -47,24 +55,17 @@ class PictureTrack(MediaStreamTrack):
         luma = self.picture(self._index / synth.FPS)
         frame = VideoFrame.from_ndarray(np.concatenate([luma, self._chroma]), format="yuv420p")
         frame.pts = round(self._index * 90_000 / synth.FPS)
-        frame.time_base = synth_time_base()
+        frame.time_base = Fraction(1, 90_000)
         self._index += 1
         return frame
-
-
-def synth_time_base():
-    from fractions import Fraction
-
-    return Fraction(1, 90_000)
 
 
 def test_the_agent_is_alerted_when_the_customer_leaves_the_frame(api_client_obj):
     path = entry_path(api_client_obj)
 
     async def scenario(base: str) -> tuple[str, float, float]:
-        customer, agent = await connect_call(base, path)
         camera = PictureTrack(synth.face_luma)
-        try:
+        async with in_call(base, path, media=False) as (customer, agent):
             await asyncio.gather(
                 customer.start_media(ToneAudioTrack(CUSTOMER_TONE), camera),
                 agent.start_media(ToneAudioTrack(AGENT_TONE), PatternVideoTrack(AGENT_ID)),
@@ -86,13 +87,7 @@ def test_the_agent_is_alerted_when_the_customer_leaves_the_frame(api_client_obj)
             assert cleared["problem"] == "no_face"
             with pytest.raises(TimeoutError):  # staff only
                 await customer.wait_for(("vision.alert", "vision.clear"), timeout=0.5)
-            call_id = customer.call_id
-            await agent.hangup()
-            await customer.wait_for("call.ended")
-            return call_id, alert_after, clear_after
-        finally:
-            await customer.close()
-            await agent.close()
+            return await hang_up(agent, customer), alert_after, clear_after
 
     with daphne() as base, rq_worker("media"):
         call_id, alert_after, clear_after = asyncio.run(scenario(base))

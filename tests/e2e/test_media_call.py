@@ -10,6 +10,8 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import numpy as np
 import pytest
@@ -65,6 +67,30 @@ async def start_media(customer: Participant, agent: Participant) -> None:
     )
 
 
+@asynccontextmanager
+async def in_call(
+    base: str, path: str, *, media: bool = True
+) -> AsyncIterator[tuple[Participant, Participant]]:
+    """A connected 1:1 call (customer by `path`, agent01), both sending their pattern and tone
+    unless `media=False`; both clients are closed on the way out."""
+    customer, agent = await connect_call(base, path)
+    try:
+        if media:
+            await start_media(customer, agent)
+        yield customer, agent
+    finally:
+        await customer.close()
+        await agent.close()
+
+
+async def hang_up(by: Participant, other: Participant) -> str:
+    """`by` ends the call, `other` is told; the call's id."""
+    call_id = by.call_id
+    await by.hangup()
+    await other.wait_for("call.ended")
+    return call_id
+
+
 async def watch_video(who: Participant, seconds: float) -> SequenceCheck:
     check = SequenceCheck()
     await who.next_video_frame(timeout=10, fresh=True)  # from the first frame on
@@ -113,9 +139,7 @@ def test_one_to_one_call_through_the_media_job(api_client_obj):
     path = entry_path(api_client_obj)
 
     async def scenario(base: str) -> str:
-        customer, agent = await connect_call(base, path)
-        try:
-            await start_media(customer, agent)
+        async with in_call(base, path) as (customer, agent):
             at_customer, at_agent = await asyncio.gather(
                 watch_video(customer, 3.5), watch_video(agent, 3.5)
             )
@@ -139,13 +163,7 @@ def test_one_to_one_call_through_the_media_job(api_client_obj):
             assert rows["customer"]["in_kbps"] > 0 and rows["agent"]["out_kbps"] > 0
             assert rows["customer"]["width"] == 640 and rows["customer"]["height"] == 480
 
-            call_id = customer.call_id
-            await agent.hangup()
-            await customer.wait_for("call.ended")
-            return call_id
-        finally:
-            await customer.close()
-            await agent.close()
+            return await hang_up(agent, customer)
 
     with daphne() as base, rq_worker("media"):
         call_id = asyncio.run(scenario(base))
@@ -166,9 +184,7 @@ def test_killed_media_worker_is_taken_over_and_a_dropped_client_reconnects(api_c
     path = entry_path(api_client_obj)
 
     async def scenario(base: str) -> str:
-        customer, agent = await connect_call(base, path)
-        try:
-            await start_media(customer, agent)
+        async with in_call(base, path) as (customer, agent):
             assert_sees(await watch_video(agent, 1.5), CUSTOMER_ID, min_frames=12)
 
             # One client drops its connection and comes back on a new one.
@@ -188,13 +204,7 @@ def test_killed_media_worker_is_taken_over_and_a_dropped_client_reconnects(api_c
             # The clients reconnect to the new job by themselves; media flows again.
             assert_sees(await watch_video_once_back(agent, 2.0), CUSTOMER_ID, min_frames=15)
             assert_sees(await watch_video_once_back(customer, 2.0), AGENT_ID, min_frames=15)
-            call_id = customer.call_id
-            await customer.hangup()
-            await agent.wait_for("call.ended")
-            return call_id
-        finally:
-            await customer.close()
-            await agent.close()
+            return await hang_up(customer, agent)
 
     with daphne() as base, rq_worker("media"), rq_worker("media"):
         call_id = asyncio.run(scenario(base))

@@ -33,13 +33,13 @@ from tests.e2e.test_media_call import (
     CUSTOMER_ID,
     CUSTOMER_TONE,
     assert_sees,
-    connect_call,
     entry_path,
-    start_media,
+    hang_up,
+    in_call,
     watch_video,
     watch_video_once_back,
 )
-from tests.live import daphne, rq_worker
+from tests.live import daphne, recordings_env, rq_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -76,16 +76,12 @@ def tone_power(samples: np.ndarray, freq: float) -> float:
 def test_a_call_is_recorded_composed_and_survives_a_killed_media_worker(
     api_client_obj, settings, tmp_path
 ):
-    root = tmp_path / "recordings"
-    settings.RECORDINGS_ROOT = root
-    env = {"RECORDINGS_ROOT": str(root), "RECORDINGS_SEGMENT_SECONDS": "3"}
+    env = recordings_env(settings, tmp_path, RECORDINGS_SEGMENT_SECONDS="3")
     path = entry_path(api_client_obj)
     marks: dict[str, float] = {}
 
     async def scenario(base: str) -> str:
-        customer, agent = await connect_call(base, path)
-        try:
-            await start_media(customer, agent)
+        async with in_call(base, path) as (customer, agent):
             assert_sees(await watch_video(agent, 1.5), CUSTOMER_ID, min_frames=12)
             await asyncio.sleep(5.0)  # a sealed segment or two, then one being written
 
@@ -101,13 +97,7 @@ def test_a_call_is_recorded_composed_and_survives_a_killed_media_worker(
             assert_sees(back_agent, CUSTOMER_ID, min_frames=12)
             assert_sees(back_customer, AGENT_ID, min_frames=12)
             await asyncio.sleep(4.0)
-            call_id = customer.call_id
-            await agent.hangup()
-            await customer.wait_for("call.ended")
-            return call_id
-        finally:
-            await customer.close()
-            await agent.close()
+            return await hang_up(agent, customer)
 
     with (
         daphne(**env) as base,

@@ -29,13 +29,13 @@ from tests.e2e.test_media_call import (
     AGENT_TONE,
     CUSTOMER_ID,
     CUSTOMER_TONE,
-    connect_call,
     entry_path,
-    start_media,
+    hang_up,
+    in_call,
     watch_video,
 )
 from tests.e2e.test_recording import read_composed, tone_power, wait_until_composed
-from tests.live import daphne, rq_worker
+from tests.live import daphne, recordings_env, rq_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -45,16 +45,12 @@ SHARE_ID = 9
 def test_a_call_with_key_points_and_a_share_is_composed_with_regions_and_chapters(
     api_client_obj, settings, tmp_path
 ):
-    root = tmp_path / "recordings"
-    settings.RECORDINGS_ROOT = root
-    env = {"RECORDINGS_ROOT": str(root)}
+    env = recordings_env(settings, tmp_path)
     path = entry_path(api_client_obj)
     marks: dict[str, float] = {}
 
     async def scenario(base: str) -> str:
-        customer, agent = await connect_call(base, path)
-        try:
-            await start_media(customer, agent)
+        async with in_call(base, path) as (customer, agent):
             await watch_video(agent, 1.0)  # media flows both ways before the marks
             await asyncio.sleep(1.5)
             await agent.request("keypoint.mark", call_id=agent.call_id, code="identity_shown")
@@ -70,13 +66,7 @@ def test_a_call_with_key_points_and_a_share_is_composed_with_regions_and_chapter
                 "keypoint.mark", call_id=agent.call_id, code="customer_confirmed", text="同意"
             )
             await asyncio.sleep(4.0)
-            call_id = customer.call_id
-            await agent.hangup()
-            await customer.wait_for("call.ended")
-            return call_id
-        finally:
-            await customer.close()
-            await agent.close()
+            return await hang_up(agent, customer)
 
     with (
         daphne(**env) as base,
@@ -88,7 +78,7 @@ def test_a_call_with_key_points_and_a_share_is_composed_with_regions_and_chapter
 
     assert recording.state == RecordingState.READY, recording.error
     # Nothing of the media stays outside storage once composed: no scratch file is left.
-    scratch = root / ".scratch"
+    scratch = settings.RECORDINGS_ROOT / ".scratch"
     assert not scratch.exists() or not any(scratch.iterdir())
     call = Call.objects.get(pk=call_id)
     t0 = recording.timeline_start.timestamp()

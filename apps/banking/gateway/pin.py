@@ -26,11 +26,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from apps.calls.media import redis_client
 from apps.security.browser import public_key_text
 from apps.security.errors import CryptoError
 from apps.security.models import Purpose
@@ -43,19 +42,6 @@ NONCE_TTL_S = 2 * MAX_SKEW_MS // 1000 + 60
 PIN_FIELDS = ("old_pin", "new_pin")
 _OWNER = "banking-pin-gateway"
 _NONCE_KEY = "rb:pin-nonce:{digest}"
-_redis: redis.Redis | None = None
-
-
-def _client() -> redis.Redis:
-    global _redis
-    if _redis is None:
-        _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-    return _redis
-
-
-def reset_client() -> None:
-    global _redis
-    _redis = None
 
 
 # --- the gateway's key pair --------------------------------------------------------------------
@@ -230,7 +216,7 @@ def accept_pin(
         raise ServiceError("pin_envelope_mismatch", "the PIN entry is for another step")
     # The nonce is remembered (by digest) for longer than the skew window: replay is refused.
     digest = hashlib.sha256(f"{key_id}|{nonce}".encode()).hexdigest()
-    if not _client().set(_NONCE_KEY.format(digest=digest), b"1", nx=True, ex=NONCE_TTL_S):
+    if not redis_client().set(_NONCE_KEY.format(digest=digest), b"1", nx=True, ex=NONCE_TTL_S):
         raise ServiceError("replayed_pin", "this PIN entry was already used")
     pin = body.get("pin")
     if not isinstance(pin, str) or not re.fullmatch(r"\d{6}", pin):

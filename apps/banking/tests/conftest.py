@@ -23,7 +23,6 @@ def banking_settings(settings):
     settings.CRYPTO_SUITE = "gm"
     settings.AUDIT_SIGNING_KEY = "5" * 64  # receipts are sealed with the audit signing key
     clear_key_caches()
-    pin_gateway.reset_client()
     yield settings
     clear_key_caches()
 

@@ -3,7 +3,8 @@
 Pictures are real images from scikit-image: the astronaut (a real face) panned slowly across
 the frame, a face-less scene (coffee) for "the customer left", limited-range black. Frames are
 VP8-encoded the way browsers send them (libvpx realtime) and audio is Opus, then written as
-raw segments the way the media job writes them (`record_packets`).
+raw segments the way the media job writes them
+(`apps.recordings.tests.conftest.record_packets`).
 """
 
 from __future__ import annotations

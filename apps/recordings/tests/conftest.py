@@ -98,14 +98,39 @@ def record_track(
     segment_seconds: float = 4.0,
     leave_last_open: bool = False,
 ) -> Track:
-    """Write a track's segments to storage and their rows to the database.
+    """Write a track's segments (pattern video or a tone) to storage and their rows to the
+    database (`record_packets`)."""
+    packets = encode_video(pattern_id, seconds) if kind == "video" else encode_tone(tone, seconds)
+    keys = record_packets(
+        context, call=call, role=role, kind=kind, start=start, packets=packets, epoch=epoch,
+        stream=stream, first_seq=first_seq, segment_seconds=segment_seconds,
+        leave_last_open=leave_last_open,
+    )  # fmt: skip
+    return Track(keys, start, start + seconds)
+
+
+def record_packets(
+    context: services.CaptureContext,
+    *,
+    call: Call,
+    role: str,
+    kind: str,
+    start: float,
+    packets: list[tuple[bytes, int, bool]],
+    epoch: int = 1,
+    stream: int = 1,
+    first_seq: int = 1,
+    segment_seconds: float = 4.0,
+    leave_last_open: bool = False,
+) -> list[str]:
+    """Write encoded (data, pts, keyframe) packets as the media job does: segments cut at
+    keyframes, remuxed by `SegmentMuxer` into storage, rows opened and sealed. Returns the keys.
 
     With `leave_last_open`, the last segment is left as a killed media job leaves it: its
     row opened, never sealed, its file without a trailer and cut mid-cluster.
     """
     storage = get_storage()
     who = participant(call, role)
-    packets = encode_video(pattern_id, seconds) if kind == "video" else encode_tone(tone, seconds)
     rate = 90_000 if kind == "video" else 48_000
     groups: list[list[tuple[bytes, int, bool]]] = []
     for data, pts, keyframe in packets:
@@ -161,7 +186,7 @@ def record_track(
                 }
             ],
         )  # fmt: skip
-    return Track(keys, start, start + seconds)
+    return keys
 
 
 def end_call_at(call: Call, connected: float, ended: float) -> Call:
