@@ -30,8 +30,8 @@ from django.db import connection, transaction  # noqa: E402
 from django.test.utils import setup_test_environment, teardown_test_environment  # noqa: E402
 
 from apps.audit import merkle  # noqa: E402
+from apps.audit.audited import SYSTEM, audited_action, record_event  # noqa: E402
 from apps.audit.checkpoints import create_checkpoint, forget_known_state  # noqa: E402
-from apps.audit.services import SYSTEM, record_event  # noqa: E402
 from apps.audit.verification import verify_chain  # noqa: E402
 
 BENCH_KEY = "bceab45258025e178c2424daa1928875bf8cd56d06dc4e35e9fc10a73d68007f"
@@ -39,15 +39,16 @@ BENCH_KEY = "bceab45258025e178c2424daa1928875bf8cd56d06dc4e35e9fc10a73d68007f"
 
 def append(n: int, worker: int = 0) -> None:
     for i in range(n):
-        record_event(
-            action="bench.changed",
-            actor=SYSTEM,
-            object_type="bench",
-            object_id=f"{worker}-{i}",
-            before={"state": "a", "i": i},
-            after={"state": "b", "i": i},
-            details={"worker": worker, "i": i, "note": "基准"},
-        )
+        with audited_action():
+            record_event(
+                action="bench.changed",
+                actor=SYSTEM,
+                object_type="bench",
+                object_id=f"{worker}-{i}",
+                before={"state": "a", "i": i},
+                after={"state": "b", "i": i},
+                details={"worker": worker, "i": i, "note": "基准"},
+            )
 
 
 def timed(label: str, fn, count: int, unit: str) -> float:

@@ -153,7 +153,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS: list[Path | tuple[str, Path]] = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 # In development static files come straight from the finders; production collects them.
 WHITENOISE_USE_FINDERS = DEBUG

@@ -130,7 +130,7 @@ def verify_consistency(
 
 
 def sm2_verify(public_key: str, message: bytes, signature: str) -> bool:
-    from gmssl import sm2
+    from gmssl import sm2  # noqa: PLC0415 - only this check needs gmssl (the rest is stdlib)
 
     curve = sm2.default_ecc_table
     n, p = int(curve["n"], 16), int(curve["p"], 16)

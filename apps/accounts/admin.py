@@ -5,13 +5,14 @@ from apps.accounts import selectors, services
 from apps.accounts.models import (
     AgentProfile,
     ApiClient,
+    BusinessType,
     Customer,
     PresenceChange,
     Skill,
     StaffTotp,
 )
 from apps.accounts.pii import ID_NUMBER_RE
-from apps.audit.services import Actor
+from apps.audit.audited import Actor
 from apps.security.at_rest import normalize_identifier
 
 
@@ -27,6 +28,12 @@ class PresenceChangeInline(admin.TabularInline):
     readonly_fields = ["from_state", "to_state", "at", "reason"]
     ordering = ["-at"]
     max_num = 0
+
+
+@admin.register(BusinessType)
+class BusinessTypeAdmin(admin.ModelAdmin):
+    list_display = ["code", "name_zh", "name_en", "skill", "requires_recording", "active"]
+    list_filter = ["skill", "active", "requires_recording"]
 
 
 @admin.register(AgentProfile)

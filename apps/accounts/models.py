@@ -1,4 +1,5 @@
-"""Staff roles, agent skills and presence, customers, API clients of mobile banking."""
+"""Staff roles, agent skills and presence, business types, customers, API clients of mobile
+banking."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from apps.security.at_rest import EncryptedTextField
@@ -37,6 +39,29 @@ class Skill(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class BusinessType(models.Model):
+    """What a customer calls about; each is served by one skill group."""
+
+    code = models.SlugField(max_length=48, unique=True)
+    name_zh = models.CharField(_("名称"), max_length=64)
+    name_en = models.CharField(_("英文名称"), max_length=96)
+    skill = models.ForeignKey(Skill, on_delete=models.PROTECT, related_name="business_types")
+    requires_recording = models.BooleanField(default=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = _("业务类型")
+        verbose_name_plural = _("业务类型")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.name_en if (get_language() or "").startswith("en") else self.name_zh
 
 
 class Presence(models.TextChoices):

@@ -50,8 +50,8 @@ from apps.accounts.selectors import (  # find_customer_by_id_number: re-exported
     customer_identity,
     find_customer_by_id_number,  # noqa: F401
 )
+from apps.audit.audited import SYSTEM, Actor, audited_action, record_event
 from apps.audit.models import ActorType
-from apps.audit.services import SYSTEM, Actor, audited_atomic, record_event
 from apps.security.at_rest import SealedText, blind_index, encrypt_field
 from remotebank.errors import Forbidden, ServiceError
 
@@ -114,7 +114,7 @@ def set_presence_by_agent(*, user: AbstractBaseUser, state: str, ip: str | None 
     if state not in AGENT_SETTABLE:
         raise ServiceError("bad_presence", f"agents may set {sorted(AGENT_SETTABLE)}")
     profile = agent_profile_for(user)
-    with audited_atomic():
+    with audited_action():
         agent = AgentProfile.objects.select_for_update().get(pk=profile.pk)
         change_presence(agent=agent, to=state, reason="agent", actor=Actor.staff(user, ip))
     if state == Presence.READY:
@@ -247,7 +247,7 @@ def set_customer_identity(
     except IdentityValueError as exc:
         raise ServiceError(exc.code, exc.message) from None
     index = blind_index(clean.id_number, purpose=ID_NUMBER_CONTEXT) if clean.id_number else ""
-    with audited_atomic():
+    with audited_action():
         row = Customer.objects.select_for_update().get(pk=customer.pk)
         if index and Customer.objects.filter(id_number_index=index).exclude(pk=row.pk).exists():
             raise ServiceError(
@@ -381,7 +381,7 @@ def record_login_failure(
     since = now - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
     scope_ip = (ip or "") if settings.LOGIN_LOCKOUT_PER_IP else ""
     limit = settings.LOGIN_FAILURE_LIMIT
-    with transaction.atomic():
+    with audited_action():
         LoginFailure.objects.filter(at__lt=since).delete()  # outside every window now
         LoginLock.objects.filter(locked_until__lte=now).delete()
         LoginFailure.objects.create(username_key=key, ip=ip, at=now, reason=reason)
@@ -422,25 +422,26 @@ def record_login_refused(*, username: str, ip: str | None, until: datetime) -> N
     """An attempt while locked: refused before any password check, and audited."""
     ip = clean_ip(ip)
     user = _user_by_username(username)
-    record_event(
-        action="auth.login_refused",
-        actor=_auth_actor(ip),
-        object_type="user",
-        object_id=_object_id(user),
-        details={
-            "reason": "locked",
-            "until": until.isoformat(),
-            "known_user": user is not None,
-            "username_key": username_key(username)[:16],
-        },
-    )
+    with audited_action():
+        record_event(
+            action="auth.login_refused",
+            actor=_auth_actor(ip),
+            object_type="user",
+            object_id=_object_id(user),
+            details={
+                "reason": "locked",
+                "until": until.isoformat(),
+                "known_user": user is not None,
+                "username_key": username_key(username)[:16],
+            },
+        )
 
 
 def record_login_success(*, user: AbstractBaseUser, ip: str | None, second_factor: bool) -> None:
     """The user is fully authenticated (password and, when enrolled, the code): reset the count."""
     ip = clean_ip(ip)
     key = username_key(user.get_username())
-    with transaction.atomic():
+    with audited_action():
         failures = LoginFailure.objects.filter(username_key=key)
         if settings.LOGIN_LOCKOUT_PER_IP:
             failures = failures.filter(ip=ip)
@@ -457,7 +458,7 @@ def record_login_success(*, user: AbstractBaseUser, ip: str | None, second_facto
 def unlock_login(*, username: str, actor: Actor) -> int:
     """Lift every lock on the username and forget its failures; returns the locks lifted."""
     key = username_key(username)
-    with transaction.atomic():
+    with audited_action():
         lifted, _ = LoginLock.objects.filter(username_key=key).delete()
         LoginFailure.objects.filter(username_key=key).delete()
         record_event(
@@ -500,7 +501,7 @@ def totp_uri(*, user: AbstractBaseUser, secret: str) -> str:
 def start_totp_enrolment(*, user: AbstractBaseUser, fresh: bool = False) -> tuple[StaffTotp, str]:
     """The user's unconfirmed device and its secret (to show once), created when missing or
     when `fresh`. Refused with `otp_already_enrolled` when a confirmed device exists."""
-    with audited_atomic():
+    with audited_action():
         device = StaffTotp.objects.select_for_update().filter(user=user).first()
         if device is not None and device.confirmed:
             raise ServiceError("otp_already_enrolled", "a second factor is already enrolled")
@@ -572,15 +573,16 @@ def confirm_totp_enrolment(
     try:
         _accept_code(device, code, reason="totp:enrol", now=now)
     except ServiceError as exc:
-        record_event(
-            action="auth.otp_enrol_failed",
-            actor=Actor.staff(user, ip),
-            object_type="user",
-            object_id=user.pk,
-            details={"reason": exc.code},
-        )
+        with audited_action():
+            record_event(
+                action="auth.otp_enrol_failed",
+                actor=Actor.staff(user, ip),
+                object_type="user",
+                object_id=user.pk,
+                details={"reason": exc.code},
+            )
         raise
-    with transaction.atomic():
+    with audited_action():
         device.confirmed_at = timezone.now()
         device.save(update_fields=["confirmed_at"])
         record_event(
@@ -623,20 +625,21 @@ def disable_totp(*, user: AbstractBaseUser, code: str, ip: str | None = None) ->
     try:
         _accept_code(device, code, reason="totp:disable", now=None)
     except ServiceError as exc:
-        record_event(
-            action="auth.otp_disable_failed",
-            actor=Actor.staff(user, clean_ip(ip)),
-            object_type="user",
-            object_id=user.pk,
-            details={"reason": exc.code},
-        )
+        with audited_action():
+            record_event(
+                action="auth.otp_disable_failed",
+                actor=Actor.staff(user, clean_ip(ip)),
+                object_type="user",
+                object_id=user.pk,
+                details={"reason": exc.code},
+            )
         raise
     reset_totp(user=user, actor=Actor.staff(user, clean_ip(ip)))
 
 
 def reset_totp(*, user: AbstractBaseUser, actor: Actor) -> bool:
     """Remove the user's device (lost phone: an administrator resets it). True if one existed."""
-    with transaction.atomic():
+    with audited_action():
         deleted, _ = StaffTotp.objects.filter(user=user).delete()
         if deleted:
             record_event(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from apps.audit.services import SYSTEM, Actor, record_event
+from apps.audit.audited import SYSTEM, Actor, audited_action, record_event
 
 
 def _call_id(owner_type: str, owner_id: Any) -> uuid.UUID | None:
@@ -33,30 +33,36 @@ def record_key_used(
     **kwargs: Any,
 ) -> None:
     """One `key.used` entry per unwrap: which key, for what purpose and stated reason, whose."""
-    record_event(
-        action="key.used",
-        actor=actor or SYSTEM,
-        object_type="data_key",
-        object_id=data_key_id,
-        call_id=_call_id(owner_type, owner_id),
-        details={
-            "purpose": str(purpose),
-            "reason": str(reason),
-            "owner_type": str(owner_type),
-            "owner_id": str(owner_id),
-        },
-    )
+    with audited_action():
+        record_event(
+            action="key.used",
+            actor=actor or SYSTEM,
+            object_type="data_key",
+            object_id=data_key_id,
+            call_id=_call_id(owner_type, owner_id),
+            details={
+                "purpose": str(purpose),
+                "reason": str(reason),
+                "owner_type": str(owner_type),
+                "owner_id": str(owner_id),
+            },
+        )
 
 
 def record_kek_rotated(
     sender: Any, *, old_version: int | None, new_version: int, rewrapped: int, **kwargs: Any
 ) -> None:
-    record_event(
-        action="key.kek_rotated",
-        actor=SYSTEM,
-        object_type="kek",
-        object_id=new_version,
-        before={"version": old_version} if old_version is not None else None,
-        after={"version": new_version},
-        details={"old_version": old_version, "new_version": new_version, "rewrapped": rewrapped},
-    )
+    with audited_action():
+        record_event(
+            action="key.kek_rotated",
+            actor=SYSTEM,
+            object_type="kek",
+            object_id=new_version,
+            before={"version": old_version} if old_version is not None else None,
+            after={"version": new_version},
+            details={
+                "old_version": old_version,
+                "new_version": new_version,
+                "rewrapped": rewrapped,
+            },
+        )

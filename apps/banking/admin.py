@@ -1,13 +1,7 @@
 from django.contrib import admin
 
-from apps.banking.models import BusinessType, Transaction, TransactionEvent
+from apps.banking.models import Transaction, TransactionEvent
 from apps.banking.selectors import visible_transactions
-
-
-@admin.register(BusinessType)
-class BusinessTypeAdmin(admin.ModelAdmin):
-    list_display = ["code", "name_zh", "name_en", "skill", "requires_recording", "active"]
-    list_filter = ["skill", "active", "requires_recording"]
 
 
 class TransactionEventInline(admin.TabularInline):

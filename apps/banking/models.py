@@ -1,5 +1,4 @@
-"""Business types customers call about (each served by one skill group), transactions on a
-call, and the sandbox core's own tables."""
+"""Transactions on a call, and the sandbox core's own tables."""
 
 from __future__ import annotations
 
@@ -8,33 +7,9 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from apps.accounts.models import Skill
 from apps.security.at_rest import EncryptedTextField
-
-
-class BusinessType(models.Model):
-    code = models.SlugField(max_length=48, unique=True)
-    name_zh = models.CharField(_("名称"), max_length=64)
-    name_en = models.CharField(_("英文名称"), max_length=96)
-    skill = models.ForeignKey(Skill, on_delete=models.PROTECT, related_name="business_types")
-    requires_recording = models.BooleanField(default=True)
-    active = models.BooleanField(default=True)
-
-    class Meta:
-        verbose_name = _("业务类型")
-        verbose_name_plural = _("业务类型")
-        ordering = ["code"]
-
-    def __str__(self) -> str:
-        return self.display_name
-
-    @property
-    def display_name(self) -> str:
-        return self.name_en if (get_language() or "").startswith("en") else self.name_zh
-
 
 # --- transactions (the scenario framework: apps/banking/scenarios.py) ---------------------------
 

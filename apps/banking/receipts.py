@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction as db_transaction
 from django.utils import timezone
 
 from apps.audit import signing
-from apps.audit.services import SYSTEM, record_event
+from apps.audit.audited import SYSTEM, audited_action, record_event
 from apps.banking import scenarios
 from apps.banking.models import Transaction, TransactionEvent, TransactionReceipt, TxState
 from apps.security.at_rest import encrypt_field
@@ -148,7 +147,7 @@ def issue_receipt(tx: Transaction) -> TransactionReceipt:
         raise ValueError("only a completed transaction gets a receipt")
     sealed, digest = seal(render_pdf(tx), str(tx.pk))
     file_digest = sm3(sealed).hex()
-    with db_transaction.atomic():
+    with audited_action():
         event = record_event(
             action="banking.receipt.issued",
             actor=SYSTEM,

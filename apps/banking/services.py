@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import transaction as db_transaction
 from django.utils import timezone
 
-from apps.audit.services import SYSTEM, Actor, lock_chain, record_event
+from apps.audit.audited import SYSTEM, Actor, audited_action, record_event
 from apps.banking import scenarios
 from apps.banking.gateway import CoreResult, get_gateway
 from apps.banking.gateway import pin as pin_gateway
@@ -87,7 +87,6 @@ def form_of(tx: Transaction) -> dict[str, Any]:
 
 
 def _locked(tx_id: Any) -> Transaction:
-    lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
     try:
         return (
             Transaction.objects.select_for_update(of=("self",))
@@ -198,7 +197,7 @@ def start_transaction(*, call: Call, scenario_code: Any, form: Any, user: Any) -
             raise ServiceError("not_account_holder", "the customer holds no such account")
     if scenario.code == "entrusted_agency" and cleaned["principal_reference"] == record.reference:
         raise ServiceError("unauthorized_principal", "a customer cannot entrust themselves")
-    with db_transaction.atomic():
+    with audited_action():
         if Transaction.objects.filter(call=call, state__in=OPEN_STATES).exists():
             raise ServiceError("transaction_open", "finish or cancel the open transaction first")
         tx = Transaction(call=call, scenario=scenario.code, created_by=user, customer=call.customer)
@@ -231,7 +230,7 @@ def start_transaction(*, call: Call, scenario_code: Any, form: Any, user: Any) -
 
 def bind_principal(*, transaction_id: Any, participant_id: Any, user: Any) -> Transaction:
     """Entrusted agency: name the invited guest who is the principal (H2's invite adds them)."""
-    with db_transaction.atomic():
+    with audited_action():
         tx = _locked(transaction_id)
         _agent_of(tx.call, user)
         if tx.scenario != "entrusted_agency":
@@ -272,7 +271,7 @@ def verify_identity(*, transaction_id: Any, checks: Any, user: Any) -> Transacti
     """
     if not isinstance(checks, dict) or not all(isinstance(v, bool) for v in checks.values()):
         raise ServiceError("bad_checks", "checks map check names to true/false")
-    with db_transaction.atomic():
+    with audited_action():
         tx = _locked(transaction_id)
         _agent_of(tx.call, user)
         _connected(tx.call)
@@ -350,7 +349,7 @@ def verify_identity(*, transaction_id: Any, checks: Any, user: Any) -> Transacti
 
 def authorize_by_principal(*, transaction_id: Any, participant: Participant) -> Transaction:
     """The principal (and only the principal) authorizes the agent on video."""
-    with db_transaction.atomic():
+    with audited_action():
         tx = _locked(transaction_id)
         if tx.call_id != participant.call_id:
             raise NotFound("transaction_not_found", "no such transaction")
@@ -396,7 +395,7 @@ def attach_document(*, transaction_id: Any, kind: Any, data: Any, user: Any) -> 
     if min(width, height) < 400 or max(width, height) < 600:
         raise ServiceError("document_too_small", "the image is too small to read (600x400)")
     digest = sm3(data).hex()
-    with db_transaction.atomic():
+    with audited_action():
         tx = _locked(transaction_id)
         _agent_of(tx.call, user)
         if tx.scenario != "corporate_doc_update":
@@ -435,7 +434,7 @@ def attach_document(*, transaction_id: Any, kind: Any, data: Any, user: Any) -> 
 
 def request_confirmation(*, transaction_id: Any, user: Any) -> Transaction:
     """Ask the customer's page to show the confirmation (and the signature pad)."""
-    with db_transaction.atomic():
+    with audited_action():
         tx = _locked(transaction_id)
         _agent_of(tx.call, user)
         _connected(tx.call)
@@ -496,7 +495,7 @@ def confirm_by_customer(
     if not isinstance(accept, bool):
         raise ServiceError("bad_message", "accept must be true or false")
     png = _check_signature(signature) if accept else b""
-    with db_transaction.atomic():
+    with audited_action():
         tx = _locked(transaction_id)
         if tx.call_id != participant.call_id or participant.role != ParticipantRole.CUSTOMER:
             raise NotFound("transaction_not_found", "no such transaction")
@@ -526,7 +525,7 @@ def confirm_by_customer(
 
 
 def cancel_transaction(*, transaction_id: Any, user: Any, reason: str = "") -> Transaction:
-    with db_transaction.atomic():
+    with audited_action():
         tx = _locked(transaction_id)
         _agent_of(tx.call, user)
         if not tx.is_open:
@@ -606,7 +605,7 @@ def submit_transaction(
     so the customer can enter the PIN again; other refusals fail it.
     """
     scenario_fields: tuple[str, ...]
-    with db_transaction.atomic():
+    with audited_action():
         tx = _locked(transaction_id)
         if user is not None:
             _agent_of(tx.call, user)
@@ -678,7 +677,7 @@ def _resume(tx: Transaction, *, actor: Actor) -> Transaction:
 
 
 def _apply_result(tx_id: uuid.UUID, result: CoreResult, *, actor: Actor) -> Transaction:
-    with db_transaction.atomic():
+    with audited_action():
         tx = _locked(tx_id)
         if tx.state != TxState.SUBMITTED:
             return tx  # another retry already applied this key's result
@@ -730,7 +729,7 @@ def record_identity_frame(
     height, width = rgb.shape[:2]
     if min(width, height) < 120:
         raise ServiceError("bad_frame", "the frame is too small")
-    with db_transaction.atomic():
+    with audited_action():
         tx = _locked(transaction_id)
         if user is not None:
             _agent_of(tx.call, user)
@@ -762,7 +761,7 @@ def record_identity_frame(
     jpeg = out.getvalue()
     digest = sm3(jpeg).hex()
     actor = Actor.staff(user) if user is not None else SYSTEM
-    with db_transaction.atomic():
+    with audited_action():
         tx = _locked(transaction_id)
         if tx.state != TxState.DRAFT:
             raise ServiceError("wrong_state", "identity frames are taken before verification")
@@ -853,7 +852,7 @@ def start_disclosure(*, transaction_id: Any, user: Any) -> Transaction:
     from apps.calls.events import EVENT
     from apps.calls.media import media_group
 
-    with db_transaction.atomic():
+    with audited_action():
         tx = _locked(transaction_id)
         _agent_of(tx.call, user)
         _connected(tx.call)
@@ -890,7 +889,7 @@ def _send_to_group(group: str, message: dict[str, Any]) -> None:
 
 def finish_disclosure(*, transaction_id: Any, played: bool) -> Transaction:
     """Called by the media job when the disclosure stopped: marks the key point if it played out."""
-    with db_transaction.atomic():
+    with audited_action():
         tx = _locked(transaction_id)
         if (
             played

@@ -14,7 +14,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from apps.audit.services import Actor
+from apps.audit.audited import Actor
 from apps.banking import scenarios, selectors, services
 from apps.banking.gateway import get_gateway
 from apps.banking.models import OPEN_STATES, Transaction

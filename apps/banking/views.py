@@ -65,7 +65,7 @@ def document_upload(request: HttpRequest, transaction_id: Any) -> HttpResponse:
 @require_GET
 def receipt_download(request: HttpRequest, transaction_id: Any) -> HttpResponse:
     """The sealed receipt PDF; every download is audited."""
-    from apps.audit.services import Actor, record_event
+    from apps.audit.audited import Actor, audited_action, record_event
     from apps.banking.models import TransactionReceipt
     from apps.banking.receipts import receipt_bytes
 
@@ -77,14 +77,15 @@ def receipt_download(request: HttpRequest, transaction_id: Any) -> HttpResponse:
             raise NotFound("no_receipt", "this transaction has no receipt")
     except ServiceError as exc:
         return _error(exc)
-    record_event(
-        action="banking.receipt.downloaded",
-        actor=Actor.staff(request.user, request.META.get("REMOTE_ADDR")),
-        object_type="banking.transaction",
-        object_id=tx.pk,
-        call_id=tx.call_id,
-        details={"sm3": receipt.sm3},
-    )
+    with audited_action():
+        record_event(
+            action="banking.receipt.downloaded",
+            actor=Actor.staff(request.user, request.META.get("REMOTE_ADDR")),
+            object_type="banking.transaction",
+            object_id=tx.pk,
+            call_id=tx.call_id,
+            details={"sm3": receipt.sm3},
+        )
     response = HttpResponse(
         receipt_bytes(receipt, reason="receipt download"), content_type="application/pdf"
     )

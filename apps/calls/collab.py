@@ -17,11 +17,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.audit.services import Actor, lock_chain, record_event
+from apps.audit.audited import Actor, audited_action, record_event
 from apps.calls.events import agent_group, call_group, push, staff_group
 from apps.calls.media import refresh_media
 from apps.calls.models import (
@@ -66,7 +65,6 @@ def who(participant: Participant) -> dict[str, Any]:
 
 
 def _live_call(call_id: Any) -> Call:
-    lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
     call = Call.objects.select_for_update().filter(pk=call_id).first()
     if call is None:
         raise NotFound("call_not_found", "no such call")
@@ -122,7 +120,7 @@ def register_share_guard(fn: Callable[[Participant], None]) -> None:
 
 def start_share(*, participant: Participant, ip: str | None = None) -> Call:
     """`participant` shares a screen from now on; one share per call (`share_busy`)."""
-    with transaction.atomic():
+    with audited_action():
         call = _live_call(participant.call_id)
         me = _present(participant)
         if not me.visible:
@@ -153,7 +151,7 @@ def start_share(*, participant: Participant, ip: str | None = None) -> Call:
 
 def stop_share(*, participant: Participant, ip: str | None = None) -> Call:
     """The sharer stops sharing, or an agent (or barging supervisor) stops someone's share."""
-    with transaction.atomic():
+    with audited_action():
         call = _live_call(participant.call_id)
         me = _present(participant)
         sharer = (
@@ -209,7 +207,7 @@ def set_hold(*, participant: Participant, on: bool, ip: str | None = None) -> Ca
     recording goes on and the timeline marks the hold."""
     if not isinstance(on, bool):
         raise ServiceError("bad_message", "on must be true or false")
-    with transaction.atomic():
+    with audited_action():
         call = _live_call(participant.call_id)
         me = _in_charge(participant)
         if call.on_hold == on:
@@ -267,7 +265,7 @@ def invite_staff(*, inviter: Participant, username: Any, ip: str | None = None) 
 
     if not isinstance(username, str) or not username or len(username) > 150:
         raise ServiceError("bad_message", "username is required")
-    with transaction.atomic():
+    with audited_action():
         call = _live_call(inviter.call_id)
         me = _in_charge(inviter)
         user = User.objects.filter(username=username, is_active=True).first()
@@ -309,7 +307,7 @@ def invite_guest(
         raise ServiceError("bad_name", "control characters are not allowed")
     name = name.strip()
     token = secrets.token_urlsafe(32)
-    with transaction.atomic():
+    with audited_action():
         call = _live_call(inviter.call_id)
         me = _in_charge(inviter)
         _check_room(call)
@@ -342,8 +340,7 @@ def redeem_invite(*, token: str, ip: str | None = None) -> Participant:
     """Use an invite link once: the guest joins the call. Refusals change nothing."""
     if not isinstance(token, str) or not token or len(token) > 128:
         raise ServiceError("ticket_invalid", "invalid ticket")
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         ticket = (
             InviteTicket.objects.select_for_update()
             .filter(token_hash=token_hash(token))
@@ -413,7 +410,7 @@ def remove_participant(
     """The agent removes an invitee (guest, colleague, supervisor)."""
     if isinstance(participant_id, bool) or not isinstance(participant_id, int):
         raise ServiceError("bad_message", "participant_id must be an integer")
-    with transaction.atomic():
+    with audited_action():
         call = _live_call(by.call_id)
         me = _in_charge(by)
         gone = (
@@ -446,7 +443,7 @@ def _is_call_agent(call: Call, participant: Participant) -> bool:
 def leave_call(*, participant: Participant, ip: str | None = None) -> Call:
     """An invitee or monitor leaves; the call's agent leaves only when another agent is there
     to take the call over (the end of a warm transfer)."""
-    with transaction.atomic():
+    with audited_action():
         call = _live_call(participant.call_id)
         me = _present(participant)
         if me.role == ParticipantRole.CUSTOMER:
@@ -533,7 +530,7 @@ def start_monitor(*, user: Any, call_id: Any, ip: str | None = None) -> Particip
         call_uuid = uuid.UUID(str(call_id))
     except ValueError:
         raise NotFound("call_not_found", "no such call") from None
-    with transaction.atomic():
+    with audited_action():
         call = _live_call(call_uuid)
         if Participant.objects.filter(call=call, user=user, left_at__isnull=True).exists():
             raise ServiceError("already_in_call", "already in this call")
@@ -561,7 +558,7 @@ def set_monitor_mode(*, participant: Participant, mode: Any, ip: str | None = No
     Barging in is final: the customer has seen the supervisor."""
     if mode not in MONITOR_MODES:
         raise ServiceError("bad_mode", "mode is monitor, whisper or barge")
-    with transaction.atomic():
+    with audited_action():
         call = _live_call(participant.call_id)
         me = _present(participant)
         if me.role != ParticipantRole.SUPERVISOR:
@@ -615,7 +612,7 @@ def request_transfer(
     for value in (agent_no, skill):
         if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 64):
             raise ServiceError("bad_message", "agent and skill are short strings")
-    with transaction.atomic():
+    with audited_action():
         call = _live_call(participant.call_id)
         me = _present(participant)
         if not _is_call_agent(call, me):
@@ -709,7 +706,7 @@ def accept_transfer(*, offer: CallOffer, call: Call, agent: Any, ip: str | None)
 
 def transfer_failed(*, offer: CallOffer, call: Call, reason: str) -> None:
     """A refused or unanswered transfer: the call stays with the first agent."""
-    from apps.audit.services import SYSTEM
+    from apps.audit.audited import SYSTEM
 
     if call.state != CallState.CONNECTED:
         return

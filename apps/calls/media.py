@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.audit.services import SYSTEM, lock_chain, record_event
+from apps.audit.audited import SYSTEM, audited_action, record_event
 from apps.calls.events import call_group, push, staff_group
 from apps.calls.models import Call, CallEvent, CallEventKind, CallState, Participant
 from remotebank import queues
@@ -68,8 +68,7 @@ def media_alive(call: Call) -> bool:
 
 def start_media(*, call_id: uuid.UUID, reason: str) -> int:
     """Give the call a new media job (a new epoch); returns the epoch."""
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         call = Call.objects.select_for_update().get(pk=call_id)
         if call.state != CallState.CONNECTED:
             raise ServiceError("wrong_state", "media runs for connected calls")
@@ -106,8 +105,7 @@ def _enqueue(call_id: uuid.UUID, epoch: int) -> None:
 
 def mark_ready(*, call_id: uuid.UUID, epoch: int, host: str, pid: int) -> bool:
     """The job is listening. False when the call moved on (ended, or a newer epoch took it)."""
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         call = Call.objects.select_for_update().filter(pk=call_id).first()
         if call is None or call.state != CallState.CONNECTED or call.media_epoch != epoch:
             return False
@@ -150,8 +148,7 @@ def take_over_if_lost(*, call_id: uuid.UUID | str) -> int | None:
     ).exists()
     if not ready and timezone.now() - call.media_started_at < grace:
         return None  # still starting
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         locked = Call.objects.select_for_update().get(pk=call.pk)
         if locked.media_epoch != call.media_epoch or locked.state != CallState.CONNECTED:
             return None
@@ -208,7 +205,7 @@ def participant_media_event(
     )
     if participant is None:
         raise NotFound("participant_not_found", "no such participant")
-    with transaction.atomic():
+    with audited_action():
         CallEvent.objects.create(
             call_id=participant.call_id, kind=kinds[state], participant=participant, data=data
         )

@@ -12,8 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from apps.accounts.models import AgentProfile, ApiClient, Customer
-from apps.banking.models import BusinessType
+from apps.accounts.models import AgentProfile, ApiClient, BusinessType, Customer
 
 
 def staff_name(user: Any) -> str:

@@ -21,10 +21,9 @@ from django.db import transaction
 from django.db.models import Avg, F
 from django.utils import timezone
 
-from apps.accounts.models import AgentProfile, ApiClient, Customer, Presence
+from apps.accounts.models import AgentProfile, ApiClient, BusinessType, Customer, Presence
 from apps.accounts.services import change_presence
-from apps.audit.services import SYSTEM, Actor, lock_chain, record_event
-from apps.banking.models import BusinessType
+from apps.audit.audited import SYSTEM, Actor, audited_action, record_event
 from apps.calls.events import agent_group, call_group, push
 from apps.calls.models import (
     Call,
@@ -115,7 +114,7 @@ def issue_entry_ticket(
     if business is None:
         raise ServiceError("unknown_business", "unknown business type")
     token = secrets.token_urlsafe(32)
-    with transaction.atomic():
+    with audited_action():
         customer, created = Customer.objects.get_or_create(
             reference=customer_reference,
             defaults={"display_name": customer_name or customer_reference[-4:]},
@@ -147,8 +146,7 @@ def redeem_entry_ticket(*, token: str, ip: str | None = None) -> EntryTicket:
     """Use a ticket once. Unknown, used and expired tickets are refused and change nothing."""
     if not token or len(token) > 128:
         raise ServiceError("ticket_invalid", "invalid ticket")
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         ticket = (
             EntryTicket.objects.select_for_update()
             .select_related("customer", "business_type")
@@ -199,8 +197,7 @@ def _move_call(call: Call, to: str, *, reason: str = "", actor: Actor = SYSTEM) 
 
 def join_queue(*, ticket_id: uuid.UUID, location: Location | None, ip: str | None = None) -> Call:
     """The customer of a redeemed ticket enters the queue; calling again returns the same call."""
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         ticket = (
             EntryTicket.objects.select_for_update(of=("self",))
             .select_related("business_type", "call")
@@ -321,8 +318,7 @@ def dispatch(*, limit: int = 50) -> list[CallOffer]:
 
 
 def _offer_one(call_id: uuid.UUID) -> CallOffer | None:
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         call = (
             Call.objects.select_for_update(skip_locked=True)
             .select_related("business_type")
@@ -403,8 +399,7 @@ def _locked_offer(offer_id: int, agent: AgentProfile) -> CallOffer:
 
 
 def accept_offer(*, offer_id: int, agent: AgentProfile, ip: str | None = None) -> Call:
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         agent = AgentProfile.objects.select_for_update().get(pk=agent.pk)
         offer = _locked_offer(offer_id, agent)
         call = Call.objects.select_for_update().get(pk=offer.call_id)
@@ -444,8 +439,7 @@ def connected_event(call: Call) -> dict[str, Any]:
 
 
 def reject_offer(*, offer_id: int, agent: AgentProfile, ip: str | None = None) -> None:
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         agent = AgentProfile.objects.select_for_update().get(pk=agent.pk)
         offer = _locked_offer(offer_id, agent)
         _return_to_queue(offer, OfferState.REJECTED, actor=Actor.staff(agent.user, ip))
@@ -484,8 +478,7 @@ def expire_offers(*, now=None) -> int:
     for offer_id in CallOffer.objects.filter(
         state=OfferState.PENDING, expires_at__lte=now
     ).values_list("pk", flat=True):
-        with transaction.atomic():
-            lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+        with audited_action():
             offer = (
                 CallOffer.objects.select_for_update(skip_locked=True)
                 .select_related("agent")
@@ -512,8 +505,7 @@ def finish_after_call_work(*, now=None) -> int:
     for pk in AgentProfile.objects.filter(
         presence=Presence.AFTER_CALL_WORK, presence_since__lte=limit
     ).values_list("pk", flat=True):
-        with transaction.atomic():
-            lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+        with audited_action():
             agent = (
                 AgentProfile.objects.select_for_update(skip_locked=True)
                 .filter(pk=pk, presence=Presence.AFTER_CALL_WORK)
@@ -556,8 +548,7 @@ def end_abandoned(*, now=None) -> int:
 
 
 def end_call(*, call_id: uuid.UUID, reason: str, actor: Actor) -> Call:
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         call = (
             Call.objects.select_for_update()
             .select_related("business_type")
@@ -667,8 +658,7 @@ def send_chat(*, participant: Participant, client_id: str, text: str) -> ChatMes
     text = text.strip()
     if len(text) > settings.CHAT_MAX_CHARS:
         raise ServiceError("chat_too_long", f"at most {settings.CHAT_MAX_CHARS} characters")
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         call = Call.objects.select_for_update().get(pk=participant.call_id)
         if call.state != CallState.CONNECTED:
             raise ServiceError("wrong_state", "chat needs a connected call")
@@ -710,8 +700,7 @@ def acknowledge_chat(*, participant: Participant, message_id: Any, read: bool) -
     if isinstance(message_id, bool) or not isinstance(message_id, int):
         raise ServiceError("bad_message", "message_id must be an integer")
     mid = message_id
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         message = (
             ChatMessage.objects.select_for_update()
             .filter(pk=mid, call_id=participant.call_id)

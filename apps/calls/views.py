@@ -13,9 +13,8 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.accounts.models import ApiClient, Customer, Role
+from apps.accounts.models import ApiClient, BusinessType, Customer, Role
 from apps.accounts.services import agent_profile_for, has_role, verify_signed_request
-from apps.banking.models import BusinessType
 from apps.calls import collab, services
 from apps.calls.identity import CUSTOMER_SESSION_KEY, GUEST_SESSION_KEY
 from remotebank.errors import ServiceError

@@ -10,10 +10,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from apps.audit.services import SYSTEM, record_event
+from apps.audit.audited import SYSTEM, audited_action, record_event
 from apps.calls.events import push, staff_group
 from apps.calls.models import CallEvent, Participant
 from remotebank.errors import NotFound, ServiceError
@@ -46,7 +45,7 @@ def vision_event(
     when = datetime.fromtimestamp(at, tz=UTC)
     text = problem_label(problem)
     label = text if kind == "alert" else _("恢复正常: %(what)s") % {"what": text}
-    with transaction.atomic():
+    with audited_action():
         event = CallEvent.objects.create(
             call_id=participant.call_id,
             kind=f"vision_{kind}",

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from apps.audit.services import SYSTEM, Actor, lock_chain, record_event
+from apps.audit.audited import SYSTEM, Actor, audited_action, record_event
 from apps.qc.models import (
     CHECKLIST,
     QcFinding,
@@ -63,8 +63,7 @@ def label(code: str) -> str:
 
 def request_qc(*, recording_id: uuid.UUID | str) -> QcReport:
     """Queue an automatic QC of the recording's current composed file (after the commit)."""
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
         if recording is None:
             raise ServiceError("recording_not_found", "no such recording", status=404)
@@ -105,8 +104,7 @@ def enqueue_qc(*, report_id: uuid.UUID | str) -> str:
 
 
 def begin_run(*, report_id: uuid.UUID | str, job_id: str = "") -> QcReport:
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         report = QcReport.objects.select_for_update().get(pk=report_id)
         report.state = ReportState.RUNNING
         report.attempts += 1
@@ -153,8 +151,7 @@ def finish_run(
 ) -> QcReport:
     """Store the findings (each: category, code, severity, start/end seconds into the file or
     None, participant id, role, detail, data) and the verdict."""
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         report = QcReport.objects.select_for_update().select_related("recording").get(pk=report_id)
         origin = report.recording.timeline_start
         report.findings.all().delete()  # an earlier attempt that died after writing some
@@ -231,8 +228,7 @@ def _tell_agent(report: QcReport) -> None:
 
 
 def fail_run(*, report_id: uuid.UUID | str, error: str, final: bool) -> None:
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         report = QcReport.objects.select_for_update().get(pk=report_id)
         report.error = error[:500]
         if final:
@@ -304,8 +300,7 @@ def submit_review(
         rid = uuid.UUID(str(report_id))
     except ValueError:
         raise ServiceError("report_not_found", "no such report", status=404) from None
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         report = QcReport.objects.select_for_update().filter(pk=rid).first()
         if report is None:
             raise ServiceError("report_not_found", "no such report", status=404)

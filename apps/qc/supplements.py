@@ -36,7 +36,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.db import transaction
 
-from apps.audit.services import Actor, lock_chain, record_event
+from apps.audit.audited import Actor, audited_action, record_event
 from apps.calls.models import Call
 from apps.qc.models import QcReport, ReportState, Supplement, Verdict
 from apps.recordings.models import Recording
@@ -144,8 +144,7 @@ def upload_supplement(
                 f"{call_seconds:.0f} s from {connected:%H:%M:%S})",
             )
         ext = _EXTENSIONS.get(facts["format"], "bin")
-        with transaction.atomic():
-            lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+        with audited_action():
             Recording.objects.select_for_update().get(pk=recording.pk)
             number = Supplement.objects.filter(call=call).count() + 1
             key = f"calls/{call.pk.hex}/supplement-{number:02d}.{ext}"
@@ -213,14 +212,15 @@ def request_supplement_qc(supplement: Supplement) -> QcReport:
         supplement=supplement,
         composed_sm3=supplement.sm3,
     )
-    record_event(
-        action="qc.requested",
-        actor=Actor.staff(supplement.uploaded_by),
-        object_type="qc_report",
-        object_id=report.pk,
-        call_id=supplement.call_id,
-        details={"supplement": str(supplement.pk), "sm3": supplement.sm3},
-    )
+    with audited_action():
+        record_event(
+            action="qc.requested",
+            actor=Actor.staff(supplement.uploaded_by),
+            object_type="qc_report",
+            object_id=report.pk,
+            call_id=supplement.call_id,
+            details={"supplement": str(supplement.pk), "sm3": supplement.sm3},
+        )
     report_id = report.pk
     transaction.on_commit(lambda: enqueue_qc(report_id=report_id))
     return report

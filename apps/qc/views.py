@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.audit.services import Actor, record_event
+from apps.audit.audited import Actor, audited_action, record_event
 from apps.qc import selectors, services
 from apps.qc.models import CHECKLIST, QcReport, Verdict
 from remotebank.errors import ServiceError
@@ -55,14 +55,15 @@ def report_detail(request: HttpRequest, report_id: Any) -> HttpResponse:
     report = selectors.report_for_viewer(request.user, report_id)
     if report is None:
         raise Http404("no such report")
-    record_event(
-        action="qc.report_viewed",
-        actor=Actor.staff(request.user, request.META.get("REMOTE_ADDR")),
-        object_type="qc_report",
-        object_id=report.pk,
-        call_id=report.call_id,
-        details={},
-    )
+    with audited_action():
+        record_event(
+            action="qc.report_viewed",
+            actor=Actor.staff(request.user, request.META.get("REMOTE_ADDR")),
+            object_type="qc_report",
+            object_id=report.pk,
+            call_id=report.call_id,
+            details={},
+        )
     recording = report.recording
     findings = [
         {

@@ -7,7 +7,7 @@ here, saved through `services.set_retention_rule` (audited).
 
 from django.contrib import admin
 
-from apps.audit.services import Actor
+from apps.audit.audited import Actor
 from apps.recordings import services
 from apps.recordings.models import (
     DownloadRequest,

@@ -23,8 +23,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
+from apps.audit.audited import SYSTEM, Actor, audited_action, record_event
 from apps.audit.models import ActorType, canonical_json, sm3_hex
-from apps.audit.services import SYSTEM, Actor, lock_chain, record_event
 from apps.calls.models import Call, CallState, Participant
 from apps.recordings import keypoints
 from apps.recordings.models import (
@@ -89,8 +89,7 @@ def begin_capture(*, call_id: uuid.UUID | str, epoch: int) -> CaptureContext:
     call = Call.objects.filter(pk=call_id).first()
     if call is None:
         raise NotFound("call_not_found", "no such call")
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         recording = Recording.objects.select_for_update().filter(call=call).first()
         if recording is None:
             try:
@@ -179,8 +178,7 @@ def apply_capture_ops(*, recording_id: uuid.UUID, ops: list[CaptureOp]) -> int:
     """
     if not ops:
         return 0
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         recording = Recording.objects.only("id", "call_id").filter(pk=recording_id).first()
         if recording is None:
             raise NotFound("recording_not_found", "no such recording")
@@ -322,8 +320,7 @@ def capture_stopped(
     *, recording_id: uuid.UUID, epoch: int, summary: dict[str, Any]
 ) -> None:  # fmt: skip
     """The media job of `epoch` wrote its last segment (the call ended or moved on)."""
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
         if recording is None:
             raise NotFound("recording_not_found", "no such recording")
@@ -351,8 +348,7 @@ def request_composition(*, call_id: uuid.UUID | str) -> Recording | None:
     Runs inside the transaction that ended the call; the job is enqueued after the commit.
     Returns None when the call never had media (nothing was recorded).
     """
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         recording = Recording.objects.select_for_update().filter(call_id=call_id).first()
         if recording is None:
             return None
@@ -396,8 +392,7 @@ def enqueue_composition(*, recording_id: uuid.UUID | str, again: bool = False) -
 
 
 def begin_composition(*, recording_id: uuid.UUID | str, job_id: str = "") -> Recording:
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
         if recording is None:
             raise NotFound("recording_not_found", "no such recording")
@@ -441,8 +436,7 @@ def mark_salvaged(
     packets: int,
 ) -> RecordingSegment:
     """A segment whose writer died: record what its file holds now (or that it is gone)."""
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         segment = RecordingSegment.objects.select_for_update().get(pk=segment_id)
         if segment.sealed:
             return segment
@@ -491,8 +485,7 @@ def finish_composition(
     info: dict[str, Any],
 ) -> Recording:
     """The composed file is stored and verified: the recording is ready."""
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
         if recording is None:
             raise NotFound("recording_not_found", "no such recording")
@@ -540,8 +533,7 @@ def finish_composition(
 
 def fail_composition(*, recording_id: uuid.UUID | str, error: str, final: bool) -> None:
     """An attempt failed; the recording is `failed` once no retry is left."""
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
         if recording is None:
             return
@@ -601,8 +593,7 @@ def mark_key_point(
     if not isinstance(transaction_id, str) or len(transaction_id) > 64:
         raise ServiceError("bad_transaction", "transaction_id is at most 64 characters")
     now = timezone.now()
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         call = Call.objects.select_for_update().get(pk=call.pk)
         if call.state != CallState.CONNECTED or call.connected_at is None:
             raise ServiceError("call_not_connected", "key points are marked on a connected call")
@@ -667,14 +658,15 @@ REASON_MIN, REASON_MAX = 4, 500
 
 def record_view(*, recording: Recording, actor: Actor, what: str = "page") -> None:
     """A staff member opened the playback page (`page`) or started streaming it (`stream`)."""
-    record_event(
-        action="recording.viewed" if what == "page" else "recording.streamed",
-        actor=actor,
-        object_type="recording",
-        object_id=recording.pk,
-        call_id=recording.call_id,
-        details={"key": recording.composed_key, "sm3": recording.composed_sm3},
-    )
+    with audited_action():
+        record_event(
+            action="recording.viewed" if what == "page" else "recording.streamed",
+            actor=actor,
+            object_type="recording",
+            object_id=recording.pk,
+            call_id=recording.call_id,
+            details={"key": recording.composed_key, "sm3": recording.composed_sm3},
+        )
 
 
 def _playable(recording: Recording) -> None:
@@ -702,7 +694,7 @@ def request_download(*, recording: Recording, user: Any, reason: Any, actor: Act
         raise ServiceError("reason_too_long", f"the reason is at most {REASON_MAX} characters")
     _playable(recording)
     approval = bool(settings.RECORDINGS_DOWNLOAD_APPROVAL)
-    with transaction.atomic():
+    with audited_action():
         request = DownloadRequest.objects.create(
             recording=recording,
             requested_by=user,
@@ -736,8 +728,7 @@ def decide_download(*, request_id: Any, user: Any, approve: bool, note: str, act
         raise Forbidden("approval_not_allowed", "your role may not approve downloads")
     if not isinstance(note, str) or len(note) > 200:
         raise ServiceError("bad_note", "the note is a text of at most 200 characters")
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         request = (
             DownloadRequest.objects.select_for_update()
             .select_related("recording")
@@ -806,8 +797,7 @@ def watermark_text(request: Any) -> list[str]:
 def begin_watermark(*, request_id: Any, job_id: str = "") -> Any:
     from apps.recordings.models import DownloadRequest, DownloadState
 
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         request = (
             DownloadRequest.objects.select_for_update()
             .select_related("recording", "requested_by")
@@ -837,8 +827,7 @@ def finish_watermark(*, request_id: Any, stored: StoredFile) -> Any:
 
     from apps.recordings.models import DownloadRequest, DownloadState
 
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         request = DownloadRequest.objects.select_for_update().get(pk=request_id)
         request.state = DownloadState.READY
         request.progress = 1.0
@@ -869,8 +858,7 @@ def finish_watermark(*, request_id: Any, stored: StoredFile) -> Any:
 def fail_watermark(*, request_id: Any, error: str) -> None:
     from apps.recordings.models import DownloadRequest, DownloadState
 
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         request = DownloadRequest.objects.select_for_update().filter(pk=request_id).first()
         if request is None:
             return
@@ -894,19 +882,20 @@ def record_download(*, request: Any, actor: Actor, range_start: int = 0) -> None
     from apps.recordings.models import DownloadRequest
 
     DownloadRequest.objects.filter(pk=request.pk).update(downloads=F("downloads") + 1)
-    record_event(
-        action="recording.downloaded",
-        actor=actor,
-        object_type="recording_download",
-        object_id=request.pk,
-        call_id=request.recording.call_id,
-        details={
-            "recording": str(request.recording_id),
-            "reason": request.reason,
-            "sm3": request.copy_sm3,
-            "range_start": range_start,
-        },
-    )
+    with audited_action():
+        record_event(
+            action="recording.downloaded",
+            actor=actor,
+            object_type="recording_download",
+            object_id=request.pk,
+            call_id=request.recording.call_id,
+            details={
+                "recording": str(request.recording_id),
+                "reason": request.reason,
+                "sm3": request.copy_sm3,
+                "range_start": range_start,
+            },
+        )
 
 
 def set_legal_hold(
@@ -923,8 +912,7 @@ def set_legal_hold(
     reason = " ".join(reason.split())
     if len(reason) > 200:
         raise ServiceError("reason_too_long", "the reason is at most 200 characters")
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         recording = Recording.objects.select_for_update().get(pk=recording.pk)
         if recording.legal_hold == on:
             raise ServiceError(
@@ -1001,8 +989,7 @@ def set_retention_rule(*, business_code: str, years: Any, note: str = "", actor:
         raise ServiceError("bad_retention", "years is a whole number or forever") from None
     if parsed is not None and parsed > 200:
         raise ServiceError("bad_retention", "at most 200 years (or forever)")
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         rule = RetentionRule.objects.select_for_update().filter(business_code=business_code).first()
         before = {"years": rule.years} if rule else None
         if rule is None:
@@ -1084,8 +1071,7 @@ def purge_recording(*, recording_id: uuid.UUID | str, actor: Actor = SYSTEM) -> 
 
     storage = get_storage()
     now = timezone.now()
-    with transaction.atomic():
-        lock_chain()  # the evidence chain head first (docs/evidence.md, lock order)
+    with audited_action():
         recording = (
             Recording.objects.select_for_update()
             .select_related("call", "call__business_type")
@@ -1150,7 +1136,7 @@ def expire_downloads(*, now: datetime | None = None) -> int:
     for copy in DownloadRequest.objects.filter(
         state=DownloadState.READY, expires_at__lt=now
     ).select_related("recording"):
-        with transaction.atomic():
+        with audited_action():
             existed = storage.delete(copy.copy_key) if copy.copy_key else False
             DownloadRequest.objects.filter(pk=copy.pk).update(state=DownloadState.EXPIRED)
             record_event(

@@ -15,7 +15,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from apps.audit.services import Actor
+from apps.audit.audited import Actor
 from apps.calls.consumers import SignalingConsumer, handles
 from apps.recordings import selectors, services
 from remotebank.errors import ServiceError

@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.audit.services import Actor
+from apps.audit.audited import Actor
 from apps.recordings import selectors, services, timeline
 from apps.recordings.models import DownloadRequest, DownloadState, RecordingState
 from apps.recordings.storage import get_storage

@@ -12,17 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-from django.conf import settings
-
-_redis: redis.Redis | None = None
-
-
-def _client() -> redis.Redis:
-    global _redis
-    if _redis is None:
-        _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-    return _redis
+from remotebank.redis import client as _client
 
 
 @dataclass(frozen=True)
@@ -43,6 +33,8 @@ class CallSlot:
             # Another process may have won the race; then its record is the call's.
             _client().set(slot, json.dumps(make()), nx=True, ex=self.ttl_s)
             raw = _client().get(slot)
+            if raw is None:  # expired between the two calls: make it again
+                return self.get_or_make(call_id, make)
         return json.loads(raw)
 
     def read(self, call_id: Any) -> dict[str, Any] | None:

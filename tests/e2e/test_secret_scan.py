@@ -30,7 +30,7 @@ from remotebank_client.media import PatternVideoTrack, ToneAudioTrack
 from apps.accounts.demo import DEMO_PASSWORD
 from apps.accounts.models import Customer
 from apps.accounts.services import set_customer_identity
-from apps.audit.services import SYSTEM
+from apps.audit.audited import SYSTEM
 from apps.calls import services
 from apps.security import browser as payload
 from apps.security.models import DataKey

@@ -20,8 +20,8 @@ from apps.accounts.pii import (
 )
 from apps.accounts.selectors import customer_identity, find_customer_by_id_number, masked_identity
 from apps.accounts.services import set_customer_identity
+from apps.audit.audited import SYSTEM
 from apps.audit.models import AuditEvent, canonical_json, sm3_hex
-from apps.audit.services import SYSTEM
 from remotebank.errors import ServiceError
 
 ID_NUMBER = "11010519491231002X"  # the example of GB 11643-1999

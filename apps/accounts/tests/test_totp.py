@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from apps.accounts import services
 from apps.accounts.models import StaffTotp
+from apps.audit.audited import SYSTEM
 from apps.audit.models import AuditEvent
-from apps.audit.services import SYSTEM
 from remotebank.demo_banner import DEMO_PASSWORD
 from remotebank.errors import ServiceError
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from apps.audit.audited import SYSTEM
 from apps.audit.checkpoints import forget_known_state
-from apps.audit.services import SYSTEM, record_event
+from apps.audit.tests.support import append_event
 
 TEST_SIGNING_KEY = "bceab45258025e178c2424daa1928875bf8cd56d06dc4e35e9fc10a73d68007f"
 TOOL = Path(__file__).resolve().parents[3] / "tools" / "verify_evidence_bundle.py"
@@ -40,7 +41,7 @@ def append(n: int, **overrides):
             "details": {"i": i, "note": "说明", "ratio": 0.25},
         }
         kwargs.update(overrides)
-        events.append(record_event(**kwargs))
+        events.append(append_event(**kwargs))
     return events
 
 

@@ -7,13 +7,14 @@ import itertools
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, transaction
 
 from apps.audit import hooks, merkle, verification
+from apps.audit.audited import SYSTEM, Actor, state_digest
 from apps.audit.checkpoints import checkpoint_file, create_checkpoint, read_checkpoint_file
 from apps.audit.models import GENESIS_HASH, AuditEvent, ChainHead, Checkpoint
-from apps.audit.services import Actor, record_event, state_digest
 from apps.audit.tests.conftest import append, raw_sql
+from apps.audit.tests.support import append_event
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,7 @@ def test_appends_form_one_chain():
 
 def test_stored_rows_hash_the_same_for_every_ip_form():
     for ip in ("10.0.0.1", "2001:DB8::1", "2001:db8:0:0:1:0:0:1", "::ffff:192.0.2.1", None):
-        record_event(action="test.ip", actor=Actor("staff", "7", ip), object_type="t", object_id=1)
+        append_event(action="test.ip", actor=Actor("staff", "7", ip), object_type="t", object_id=1)
     for event in AuditEvent.objects.all():
         assert event.compute_hash() == event.entry_hash, event.ip
 
@@ -232,7 +233,7 @@ def test_verify_evidence_json_report():
 
 
 def test_details_numbers_are_stored_as_postgresql_returns_them():
-    event = record_event(
+    event = append_event(
         action="test.numbers",
         actor=Actor("system", "x"),
         object_type="t",
@@ -245,10 +246,38 @@ def test_details_numbers_are_stored_as_postgresql_returns_them():
     }
     assert AuditEvent.objects.get(seq=event.seq).compute_hash() == event.entry_hash
     with pytest.raises(ValueError, match="NaN"):
-        record_event(
+        append_event(
             action="test.nan",
             actor=Actor("system", "x"),
             object_type="t",
             object_id=1,
             details={"v": float("nan")},
         )
+
+
+def test_an_audit_event_outside_an_audited_action_is_refused():
+    from apps.audit.audited import record_event
+
+    with pytest.raises(RuntimeError, match="outside audited_action"):
+        record_event(action="test.loose", actor=SYSTEM, object_type="t", object_id=1)
+    with transaction.atomic(), pytest.raises(RuntimeError, match="outside audited_action"):
+        record_event(action="test.loose", actor=SYSTEM, object_type="t", object_id=2)
+    assert not AuditEvent.objects.filter(action="test.loose").exists()
+
+
+def test_an_audited_action_runs_its_after_commit_work_only_when_it_commits(
+    django_capture_on_commit_callbacks,
+):
+    from apps.audit.audited import audited_action
+
+    sent = []
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(ValueError), audited_action() as write:
+            write.on_commit(lambda: sent.append("rolled back"))
+            write.record(action="test.gone", actor=SYSTEM, object_type="t", object_id=1)
+            raise ValueError("undo")
+        with audited_action() as write:
+            write.on_commit(lambda: sent.append("committed"))
+            write.record(action="test.kept", actor=SYSTEM, object_type="t", object_id=2)
+    assert sent == ["committed"]
+    assert list(AuditEvent.objects.values_list("action", flat=True)) == ["test.kept"]

@@ -8,9 +8,10 @@ import pytest
 from django.db import connection
 
 from apps.audit import verification
+from apps.audit.audited import SYSTEM
 from apps.audit.checkpoints import read_checkpoint_file
 from apps.audit.models import AuditEvent, Checkpoint
-from apps.audit.services import SYSTEM, record_event
+from apps.audit.tests.support import append_event
 
 THREADS = 8
 PER_THREAD = 25
@@ -26,7 +27,7 @@ def test_concurrent_appends_keep_a_valid_chain(settings):
         try:
             start.wait()
             for i in range(PER_THREAD):
-                record_event(
+                append_event(
                     action="test.concurrent",
                     actor=SYSTEM,
                     object_type="worker",

@@ -12,9 +12,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from apps.audit import hooks, signing
+from apps.audit.audited import SYSTEM
 from apps.audit.models import AuditEvent
-from apps.audit.services import SYSTEM, record_event
 from apps.audit.tests.conftest import TOOL, append
+from apps.audit.tests.support import append_event
 from apps.calls import services as calls
 
 pytestmark = pytest.mark.django_db
@@ -62,7 +63,7 @@ def export(call, path):
 
 def add_call_events(call, n):
     for i in range(n):
-        record_event(
+        append_event(
             action="test.call_step",
             actor=SYSTEM,
             object_type="call_step",
@@ -217,7 +218,7 @@ def test_an_unreadable_bundle_is_exit_code_2(tmp_path):
 
 def test_contributed_digests_must_be_anchored_in_the_call_events(call, tmp_path, public_key):
     digest = "ab" * 32
-    anchor = record_event(
+    anchor = append_event(
         action="recording.sealed",
         actor=SYSTEM,
         object_type="recording",

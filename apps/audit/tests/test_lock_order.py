@@ -29,8 +29,8 @@ from django.utils import timezone
 
 from apps.accounts.models import AgentProfile, Presence
 from apps.accounts.services import set_presence_by_agent
+from apps.audit.audited import Actor
 from apps.audit.models import AuditEvent, ChainHead
-from apps.audit.services import Actor
 from apps.calls import services as calls
 from apps.calls.models import Call, CallOffer, CallState, OfferState, Participant
 from apps.recordings import services as recordings

@@ -85,10 +85,11 @@ def test_tampering_by_a_superuser_who_disables_triggers_is_still_found(log):
 
 
 def test_stored_json_and_ip_round_trip_through_postgres_types(db):
-    from apps.audit.services import Actor, record_event
+    from apps.audit.audited import Actor
+    from apps.audit.tests.support import append_event
 
     for ip in ("2001:DB8:0:0:1:0:0:1", "::ffff:192.0.2.1", "192.0.2.10"):
-        record_event(
+        append_event(
             action="test.types",
             actor=Actor("staff", "1", ip),
             object_type="t",

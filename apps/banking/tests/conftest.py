@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from apps.accounts.services import set_presence_by_agent
-from apps.audit.services import Actor
+from apps.audit.audited import Actor
 from apps.banking import services
 from apps.banking.gateway import pin as pin_gateway
 from apps.calls import services as calls

@@ -9,8 +9,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from apps.audit.audited import Actor
 from apps.audit.models import AuditEvent
-from apps.audit.services import Actor
 from apps.banking import scenarios, services
 from apps.banking.gateway import get_gateway
 from apps.banking.gateway.sandbox import (

@@ -9,8 +9,8 @@ import django_rq
 import pytest
 from rq import SimpleWorker
 
+from apps.audit.audited import Actor
 from apps.audit.models import AuditEvent
-from apps.audit.services import Actor
 from apps.calls.models import Call, Participant
 from apps.qc.models import QcReport, ReportState, Verdict
 from apps.qc.tests import synth

@@ -11,8 +11,8 @@ import av
 import pytest
 from django.utils import timezone
 
+from apps.audit.audited import Actor
 from apps.audit.models import AuditEvent
-from apps.audit.services import Actor
 from apps.calls.models import Call, CallState, ChatMessage, Participant
 from apps.recordings import jobs, keypoints, services, timeline
 from apps.recordings.models import KeyPoint, Recording, RecordingSegment, RecordingState

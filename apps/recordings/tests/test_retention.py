@@ -14,8 +14,8 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from apps.audit.audited import Actor
 from apps.audit.models import AuditEvent
-from apps.audit.services import Actor
 from apps.calls.models import Call
 from apps.recordings import jobs, services
 from apps.recordings.models import Recording, RecordingSegment, RecordingState, RetentionRule

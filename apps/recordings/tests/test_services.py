@@ -9,9 +9,9 @@ import pytest
 from django.core.management import call_command
 
 from apps.audit import signing
+from apps.audit.audited import SYSTEM
 from apps.audit.checkpoints import forget_known_state
 from apps.audit.models import AuditEvent
-from apps.audit.services import SYSTEM
 from apps.audit.tests.conftest import TEST_SIGNING_KEY
 from apps.audit.tests.test_export import run_tool
 from apps.calls import services as calls

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from apps.accounts.services import unlock_login
-from apps.audit.services import SYSTEM
+from apps.audit.audited import SYSTEM
 
 
 class Command(BaseCommand):

@@ -8,9 +8,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.audit.audited import SYSTEM, audited_action, record_event
 from apps.audit.checkpoints import EvidenceChainBroken
 from apps.audit.export import build_bundle, find_call, write_bundle
-from apps.audit.services import SYSTEM, record_event
 from remotebank.errors import ServiceError
 
 
@@ -35,20 +35,21 @@ class Command(BaseCommand):
         output = Path(options["output"] or f"evidence-{call.number}.zip")
         digest = write_bundle(bundle, output)
         # Handing evidence out is itself an audited act; the bundle's own digest is in it.
-        record_event(
-            action="evidence.exported",
-            actor=SYSTEM,
-            object_type="call",
-            object_id=call.pk,
-            call_id=call.pk,
-            details={
-                "via": "manage.py export_evidence",
-                "os_user": getpass.getuser(),
-                "reason": options["reason"],
-                "bundle_sm3": digest,
-                "tree_size": bundle["tree_size"],
-            },
-        )
+        with audited_action():
+            record_event(
+                action="evidence.exported",
+                actor=SYSTEM,
+                object_type="call",
+                object_id=call.pk,
+                call_id=call.pk,
+                details={
+                    "via": "manage.py export_evidence",
+                    "os_user": getpass.getuser(),
+                    "reason": options["reason"],
+                    "bundle_sm3": digest,
+                    "tree_size": bundle["tree_size"],
+                },
+            )
         self.stdout.write(
             f"{output}: {len(bundle['events'])} event(s), {len(bundle['checkpoints'])} "
             f"checkpoint(s), tree size {bundle['tree_size']}, evidence.json SM3 {digest}"

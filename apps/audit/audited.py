@@ -1,4 +1,9 @@
-"""Writing audit events. Call inside the transaction of the change being audited."""
+"""The audited write: the one way a change is made and audited (docs/architecture.md).
+
+`audited_action()` opens the transaction, takes the evidence-chain head first, and collects the
+audit events, channel-layer pushes and job enqueues of the change; `record_event` appends an
+event to the chain inside it. Actors say who acted.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,6 +23,7 @@ from django.utils import timezone
 
 from apps.audit.checkpoints import maybe_checkpoint
 from apps.audit.models import ActorType, AuditEvent, ChainHead, canonical_json, sm3_hex
+from remotebank import jobs, realtime
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +55,7 @@ def state_digest(state: dict[str, Any] | None) -> str:
     return "" if state is None else sm3_hex(canonical_json(state))
 
 
-def lock_chain() -> None:
+def _lock_chain() -> None:
     """Take the evidence chain head's row lock now, before any other row lock or write.
 
     The lock-order rule (docs/evidence.md, "Lock order"): a transaction that locks or writes
@@ -57,20 +63,60 @@ def lock_chain() -> None:
     so a transaction that audits and afterwards locks a row (end_call -> its post_save receivers
     -> request_composition locking the Recording) would otherwise deadlock with one that holds
     that row and waits for the head (a segment seal). Taking it again later (record_event) is a
-    no-op re-lock in the same transaction. Must run inside transaction.atomic().
+    no-op re-lock in the same transaction.
     """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("lock_chain() must run inside transaction.atomic()")
     ChainHead.objects.select_for_update().get_or_create(id=1)
 
 
+# The open audited actions on a connection (a counter on the connection object, so each
+# thread's connection has its own).
+_DEPTH = "_rb_audited_depth"
+
+
+class AuditedWrite:
+    """What an audited action collects: its audit events now (they are rows of the same
+    transaction), the channel-layer pushes and job enqueues for after the commit."""
+
+    __slots__ = ()
+
+    def record(self, **event: Any) -> AuditEvent:
+        """Append one audit event (the keyword arguments of `record_event`)."""
+        return record_event(**event)
+
+    def push(self, group: str, event: dict[str, Any]) -> None:
+        """Send `event` to a channel-layer group once the transaction commits."""
+        transaction.on_commit(lambda: realtime.send_now(group, event))
+
+    def enqueue(self, queue: str, path: str, *args: Any, **kwargs: Any) -> None:
+        """Enqueue the job `path` (see remotebank.jobs.enqueue) once the transaction commits."""
+        transaction.on_commit(lambda: jobs.enqueue(queue, path, *args, **kwargs))
+
+    def on_commit(self, fn: Callable[[], None], *, robust: bool = False) -> None:
+        transaction.on_commit(fn, robust=robust)
+
+
 @contextmanager
-def audited_atomic() -> Iterator[None]:
-    """transaction.atomic() whose first statement takes the chain head (see lock_chain): how a
-    service that locks or writes rows and audits opens its transaction."""
+def audited_action() -> Iterator[AuditedWrite]:
+    """The one audited write: every change that is audited happens inside one.
+
+    Opens the atomic block and takes the evidence-chain head first (so the lock order holds by
+    construction), then yields the collector for audit events, pushes and enqueues. Nested
+    actions share the outer transaction (a savepoint each) and the head it already holds.
+    `record_event` refuses to run outside one.
+    """
     with transaction.atomic():
-        lock_chain()
-        yield
+        conn = transaction.get_connection()
+        _lock_chain()
+        setattr(conn, _DEPTH, getattr(conn, _DEPTH, 0) + 1)
+        try:
+            yield AuditedWrite()
+        finally:
+            setattr(conn, _DEPTH, getattr(conn, _DEPTH) - 1)
+
+
+def in_audited_action() -> bool:
+    conn = transaction.get_connection()
+    return conn.in_atomic_block and getattr(conn, _DEPTH, 0) > 0
 
 
 def record_event(
@@ -84,11 +130,14 @@ def record_event(
     after: dict[str, Any] | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain. `details` must never hold sensitive values.
+    """Append one event to the chain, inside an open `audited_action` (else RuntimeError).
+    `details` must never hold sensitive values.
 
     Inside the caller's transaction without a savepoint: if appending fails, the audited change
     cannot commit either (and it saves two round trips per event).
     """
+    if not in_audited_action():
+        raise RuntimeError(f"audit event {action!r} outside audited_action()")
     # Round-trip details through JSON now so the hash covers exactly what is stored (and bad
     # input fails before the chain head is locked).
     stored_details = _json_roundtrip(details or {})

@@ -1,0 +1,1 @@
+"""Django-free media code: segments, overlay, layout, composition, verification, QC analysis."""
