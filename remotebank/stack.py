@@ -9,6 +9,7 @@ import sys
 import time
 
 from remotebank import queues
+from remotebank.demo_banner import banner
 from remotebank.embedded import start_redis, stop_redis
 from remotebank.queues import MEDIA_WORKER_CLASS
 
@@ -29,8 +30,6 @@ def main() -> None:
         [py, "manage.py", "rqworker", queues.QC],
     ]
     procs = [subprocess.Popen(cmd, env=env) for cmd in commands]  # noqa: S603
-    from remotebank.demo_banner import banner
-
     print(banner(f"http://{host}:{port}"), flush=True)
 
     def stop(*_: object) -> None:

@@ -68,7 +68,7 @@ def _to_bits(value: int, width: int) -> list[int]:
     return [(value >> (width - 1 - i)) & 1 for i in range(width)]
 
 
-def _from_bits(bits: Sequence[int]) -> int:
+def _from_bits(bits: Sequence[int] | np.ndarray) -> int:
     value = 0
     for bit in bits:
         value = (value << 1) | int(bit)

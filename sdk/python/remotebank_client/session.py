@@ -33,6 +33,7 @@ from aiortc import (
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av.frame import Frame
+from av.packet import Packet
 
 from remotebank_client.errors import ClientError, ProtocolError
 
@@ -126,7 +127,7 @@ class _ShareTrack(MediaStreamTrack):
         self.switch(None)
         super().stop()
 
-    async def recv(self) -> Frame:
+    async def recv(self) -> Frame | Packet:
         while self.readyState == "live":
             proxy = self._proxy
             if proxy is None:
@@ -523,6 +524,23 @@ class MediaSession:
     async def _negotiate(self, epoch: int, timeout: float) -> None:  # noqa: ASYNC109
         await self._close_pc()
         call = self._p.call or {}
+        pc = self._new_pc(call)
+        self._add_transceivers(pc, call)
+        try:
+            await self._offer_and_answer(pc, timeout)
+        except BaseException as exc:
+            if pc is self.pc:
+                await self._close_pc()
+            elif isinstance(exc, Exception) and not isinstance(exc, MediaStopped):
+                raise MediaStopped("media stopped during negotiation") from exc
+            raise
+        self.pc_epoch = epoch
+        self.connections += 1
+        self.negotiated_at = time.monotonic()
+        self._p._notify()
+
+    def _new_pc(self, call: dict[str, Any]) -> RTCPeerConnection:
+        """This epoch's peer connection, its remote tracks fed to the feeds of their slots."""
         pc = RTCPeerConnection(ice_configuration(call.get("ice_servers")))
         self.pc = pc
         self._ice_failed = False
@@ -550,6 +568,10 @@ class MediaSession:
                 self._maybe_reconnect()
             self._p._notify()
 
+        return pc
+
+    def _add_transceivers(self, pc: RTCPeerConnection, call: dict[str, Any]) -> None:
+        """The fixed layout (docs/protocol.md): what this client sends, and its receiving slots."""
         video_codec = (call.get("media") or {}).get("video_codec") or DEFAULT_VIDEO_CODEC
         self._transceivers = {}
         for name in self.layout:
@@ -568,40 +590,31 @@ class MediaSession:
             if kind == "video":
                 prefer_codec(transceiver, kind, str(video_codec))
             self._transceivers[name] = transceiver
-        try:
-            await pc.setLocalDescription(await pc.createOffer())  # gathers every candidate
-            self._p._discard("media.answer")  # answers to an abandoned earlier offer
-            ref, ack = self._p._send("media.offer", {"sdp": pc.localDescription.sdp})
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout
-            async with asyncio.timeout(timeout):
-                await ack
 
-            def answered() -> dict[str, Any] | None:
-                if pc is not self.pc:
-                    raise MediaStopped("media stopped during negotiation")
-                return self._p._take(
-                    frozenset(("media.answer", "error")),
-                    lambda e: e["type"] == "media.answer" or e.get("re") == ref,
-                )
+    async def _offer_and_answer(self, pc: RTCPeerConnection, timeout: float) -> None:  # noqa: ASYNC109
+        await pc.setLocalDescription(await pc.createOffer())  # gathers every candidate
+        self._p._discard("media.answer")  # answers to an abandoned earlier offer
+        ref, ack = self._p._send("media.offer", {"sdp": pc.localDescription.sdp})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with asyncio.timeout(timeout):
+            await ack
 
-            answer = await self._p._wait_until(answered, max(0.0, deadline - loop.time()))
-            if answer["type"] == "error":
-                raise ProtocolError(answer.get("code", ""), answer.get("message", ""), answer)
-            sdp = answer.get("sdp")
-            if not isinstance(sdp, str):
-                raise ProtocolError("bad_sdp", "media.answer without sdp", answer)
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
-        except BaseException as exc:
-            if pc is self.pc:
-                await self._close_pc()
-            elif isinstance(exc, Exception) and not isinstance(exc, MediaStopped):
-                raise MediaStopped("media stopped during negotiation") from exc
-            raise
-        self.pc_epoch = epoch
-        self.connections += 1
-        self.negotiated_at = time.monotonic()
-        self._p._notify()
+        def answered() -> dict[str, Any] | None:
+            if pc is not self.pc:
+                raise MediaStopped("media stopped during negotiation")
+            return self._p._take(
+                frozenset(("media.answer", "error")),
+                lambda e: e["type"] == "media.answer" or e.get("re") == ref,
+            )
+
+        answer = await self._p._wait_until(answered, max(0.0, deadline - loop.time()))
+        if answer["type"] == "error":
+            raise ProtocolError(answer.get("code", ""), answer.get("message", ""), answer)
+        sdp = answer.get("sdp")
+        if not isinstance(sdp, str):
+            raise ProtocolError("bad_sdp", "media.answer without sdp", answer)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
 
     async def _close_pc(self) -> None:
         pc, self.pc = self.pc, None
