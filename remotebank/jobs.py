@@ -36,9 +36,10 @@ def enqueue(
     worker started without --with-scheduler)."""
     if queue not in queues.ALL:
         raise ValueError(f"unknown queue {queue!r}")
+    # Arguments go explicitly (args=, kwargs=): RQ refuses positional ones beside kwargs=.
     return django_rq.get_queue(queue).enqueue(
         path,
-        *args,
+        args=args,
         job_id=job_id,
         job_timeout=timeout or settings.RQ_QUEUES[queue]["DEFAULT_TIMEOUT"],
         result_ttl=result_ttl,
