@@ -6,4 +6,24 @@ class CallsConfig(AppConfig):
     label = "calls"
 
     def ready(self) -> None:
+        from django.utils.translation import gettext_lazy as _
+
+        from apps.accounts.models import Role
+        from apps.accounts.navigation import register_nav_link
         from apps.calls import signaling  # noqa: F401  (registers collaboration handlers)
+
+        # The pages' own rules: apps.calls.views.workstation and supervisor_monitor.
+        register_nav_link(
+            "workstation",
+            label=_("座席工作台"),
+            url_name="agent-workstation",
+            order=10,
+            shows=lambda user, roles: Role.AGENT in roles,
+        )
+        register_nav_link(
+            "monitor",
+            label=_("通话监控"),
+            url_name="supervisor-monitor",
+            order=20,
+            shows=lambda user, roles: Role.SUPERVISOR in roles and Role.AGENT not in roles,
+        )

@@ -6,8 +6,20 @@ class QcConfig(AppConfig):
     label = "qc"
 
     def ready(self) -> None:
+        from django.utils.translation import gettext_lazy as _
+
+        from apps.accounts.navigation import register_nav_link
         from apps.audit.hooks import register_bundle_contributor, register_digest_verifier
         from apps.qc import evidence, receivers, timeline  # noqa: F401 - signal, timeline source
+        from apps.qc.selectors import can_inspect
 
         register_digest_verifier(evidence.digest_failures, name="qc_supplements")
         register_bundle_contributor(evidence.bundle_items, name="qc_supplements")
+        # apps.qc.views (_inspector)
+        register_nav_link(
+            "qc",
+            label=_("质检"),
+            url_name="qc-reports",
+            order=40,
+            shows=lambda u, r: can_inspect(u),
+        )

@@ -7,7 +7,10 @@ class RecordingsConfig(AppConfig):
 
     def ready(self) -> None:
         from django.db.models.signals import post_save
+        from django.utils.translation import gettext_lazy as _
 
+        from apps.accounts.models import Role
+        from apps.accounts.navigation import register_nav_link
         from apps.audit.hooks import register_bundle_contributor, register_digest_verifier
         from apps.calls.models import CallStateChange
         from apps.recordings import receivers, selectors, signaling, timeline, verification  # noqa: F401
@@ -19,3 +22,20 @@ class RecordingsConfig(AppConfig):
         )
         register_digest_verifier(verification.digest_failures, name="recordings")
         register_bundle_contributor(selectors.bundle_items, name="recordings")
+        # apps.recordings.views.recording_list: reviewers see every recording, an agent their own.
+        register_nav_link(
+            "recordings",
+            label=_("双录录像"),
+            url_name="recording-list",
+            order=30,
+            shows=lambda user, roles: bool(roles & set(selectors.REVIEW_ROLES)),
+        )
+        register_nav_link(
+            "recordings",
+            label=_("我的录像"),
+            url_name="recording-list",
+            order=31,
+            shows=lambda user, roles: (
+                Role.AGENT in roles and not roles & set(selectors.REVIEW_ROLES)
+            ),
+        )
