@@ -278,10 +278,10 @@ def prepare_database(agents: int) -> list[str]:
 def issue_ticket(index: int) -> str:
     """A fresh entry link path for bench customer `index` (sync ORM: not on an event loop)."""
     from apps.accounts.models import ApiClient
-    from apps.calls import services
+    from apps.calls.actions.tickets import issue_entry_ticket
 
     client = ApiClient.objects.get(key_id="demo-mobile-bank")
-    _, token = services.issue_entry_ticket(
+    _, token = issue_entry_ticket(
         client=client,
         customer_reference=CUSTOMER_REFERENCE.format(index),
         customer_name="",

@@ -40,7 +40,7 @@ def worker(start: float, out: mp.Queue) -> None:
     import django
 
     django.setup()
-    from apps.calls.services import dispatch
+    from apps.calls.actions.routing import dispatch
 
     while time.time() < start:
         time.sleep(0.001)
@@ -58,26 +58,29 @@ def prepare(n: int, round_no: int) -> None:
     from django.contrib.auth.models import Group
 
     from apps.accounts.models import AgentProfile, ApiClient, Presence, Skill
-    from apps.calls import services
+    from apps.audit.audited import SYSTEM
+    from apps.calls.actions.ending import end_call
+    from apps.calls.actions.queue import join_queue
+    from apps.calls.actions.tickets import issue_entry_ticket, redeem_entry_ticket
     from apps.calls.models import Call, CallState
 
-    # Earlier rounds' calls end and their agents go offline, through the services.
+    # Earlier rounds' calls end and their agents go offline, through the actions.
     for call_id in Call.objects.exclude(state=CallState.ENDED).values_list("pk", flat=True):
-        services.end_call(call_id=call_id, reason="system", actor=services.SYSTEM)
+        end_call(call_id=call_id, reason="system", actor=SYSTEM)
     AgentProfile.objects.filter(employee_no__startswith="B").update(presence=Presence.OFFLINE)
     client = ApiClient.objects.get(key_id="demo-mobile-bank")
     skill = Skill.objects.get(code="retail")
     group = Group.objects.get(name="agent")
     for i in range(n):
-        ticket, token = services.issue_entry_ticket(
+        ticket, token = issue_entry_ticket(
             client=client,
             customer_reference=f"BENCH{round_no}-{i:05d}",
             customer_name="",
             business_code="debit_pin_reset",
             location=None,
         )
-        services.redeem_entry_ticket(token=token)
-        services.join_queue(ticket_id=ticket.pk, location=None)
+        redeem_entry_ticket(token=token)
+        join_queue(ticket_id=ticket.pk, location=None)
     for i in range(n):
         user = get_user_model().objects.create(username=f"bench{round_no}-{i:04d}")
         user.groups.add(group)

@@ -9,7 +9,8 @@ the call, visible or monitoring, whispering, on hold, sharing). No renegotiation
 routing switches `Slot` sources, and the client is told with `media.slots`.
 
 Runs on the media worker's shared loop (media_worker.jobs). Reaches the database only through
-apps.calls.media service functions wrapped with database_sync_to_async.
+apps.calls.media reads and apps.calls.actions.media actions wrapped with
+database_sync_to_async.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from apps.calls import media as media_services
+from apps.calls.actions import media as media_actions
 from apps.calls.events import EVENT, call_group
 from media_worker import frame_crypto  # frame encryption: media_worker/frame_crypto.py
 from media_worker.aiortc_forwarding import (
@@ -252,7 +254,7 @@ class CallMedia:
         started = time.time()
         try:
             await self._beat()
-            ready = await db(media_services.mark_ready)(
+            ready = await db(media_actions.mark_ready)(
                 call_id=call_uuid, epoch=self.epoch, host=self.host, pid=self.pid
             )
             if ready:
@@ -688,7 +690,7 @@ class CallMedia:
 
     async def _participant_event(self, participant: ParticipantMedia, state: str) -> None:
         try:
-            await db(media_services.participant_media_event)(
+            await db(media_actions.participant_media_event)(
                 call_id=self.call_id,
                 participant_id=participant.participant_id,
                 state=state,
@@ -711,7 +713,7 @@ class CallMedia:
                 except Exception:
                     logger.exception("stats failed for call %s", self.call_id)
             if rows:
-                await db(media_services.publish_stats)(call_id=self.call_id, participants=rows)
+                await db(media_actions.publish_stats)(call_id=self.call_id, participants=rows)
 
 
 async def _close(participant: ParticipantMedia) -> None:

@@ -224,7 +224,7 @@ MASTER_KEY = env_secret("MASTER_KEY", "")
 if not DEBUG and not MASTER_KEY:
     raise ImproperlyConfigured("MASTER_KEY (or MASTER_KEY_FILE) must be set when DEBUG is off.")
 KMS_BACKEND = env_str("KMS_BACKEND", "apps.security.kms.LocalMasterKey")
-# Secret from which API clients' HMAC secrets are derived (see apps.accounts.services).
+# Secret from which API clients' HMAC secrets are derived (see apps.accounts.signing).
 API_CLIENT_MASTER_SECRET = env_secret("API_CLIENT_MASTER_SECRET", SECRET_KEY)
 CUSTOMER_ABANDON_SECONDS = env_int("CUSTOMER_ABANDON_SECONDS", 60)
 

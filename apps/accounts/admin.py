@@ -1,7 +1,12 @@
+from __future__ import annotations
+
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from apps.accounts import selectors, services
+from apps.accounts import selectors
+from apps.accounts.actions.totp import reset_totp
 from apps.accounts.models import (
     AgentProfile,
     ApiClient,
@@ -11,7 +16,7 @@ from apps.accounts.models import (
     Skill,
     StaffTotp,
 )
-from apps.accounts.pii import ID_NUMBER_RE
+from apps.accounts.pii import ID_NUMBER_RE, CustomerIdentity
 from apps.audit.audited import Actor
 from apps.security.at_rest import normalize_identifier
 
@@ -42,7 +47,7 @@ class AgentProfileAdmin(admin.ModelAdmin):
     list_filter = ["presence", "skills"]
     search_fields = ["employee_no", "user__username", "user__last_name"]
     filter_horizontal = ["skills"]
-    # Presence moves only through the state machine (apps.accounts.services).
+    # Presence moves only through the state machine (apps.calls.actions.presence).
     readonly_fields = ["presence", "presence_since", "idle_since"]
     inlines = [PresenceChangeInline]
 
@@ -50,18 +55,20 @@ class AgentProfileAdmin(admin.ModelAdmin):
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     """Identity values are shown masked only, and only on the detail page (each view decrypts,
-    which is audited); they change through services.set_customer_identity, never this form."""
+    which is audited); they change through actions.identity.set_customer_identity, never this
+    form."""
 
     list_display = ["reference", "display_name", "identity_on_file", "created_at"]
     search_fields = ["reference"]
     fields = ["reference", "display_name", "masked_id_number", "masked_phone", "masked_address"]
     readonly_fields = ["masked_id_number", "masked_phone", "masked_address"]
 
-    def _masked(self, obj: Customer):
-        cache = getattr(obj, "_rb_masked", None)
+    def _masked(self, obj: Customer) -> CustomerIdentity:
+        # One decryption (audited) per page, however many masked columns it shows.
+        cache: CustomerIdentity | None = getattr(obj, "_rb_masked", None)
         if cache is None:
             cache = selectors.masked_identity(obj, reason=f"admin:customer:{obj.pk}:masked")
-            obj._rb_masked = cache
+            setattr(obj, "_rb_masked", cache)  # noqa: B010 - not a model field: a page cache
         return cache
 
     @admin.display(description=_("身份证号"))
@@ -80,7 +87,9 @@ class CustomerAdmin(admin.ModelAdmin):
     def identity_on_file(self, obj: Customer) -> bool:
         return bool(obj.id_number_index)
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Customer], search_term: str
+    ) -> tuple[QuerySet[Customer], bool]:
         """A full ID number finds its customer through the blind index (exact match only)."""
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         if ID_NUMBER_RE.fullmatch(normalize_identifier(search_term or "")):
@@ -104,20 +113,22 @@ class StaffTotpAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     search_fields = ["user__username"]
     fields = ["user", "confirmed_at", "created_at"]
-    readonly_fields = fields
+    readonly_fields = ["user", "confirmed_at", "created_at"]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: StaffTotp | None = None) -> bool:
         return False
 
-    def delete_model(self, request, obj: StaffTotp) -> None:
-        services.reset_totp(
-            user=obj.user, actor=Actor.staff(request.user, request.META.get("REMOTE_ADDR"))
-        )
+    def delete_model(self, request: HttpRequest, obj: StaffTotp) -> None:
+        reset_totp(user=obj.user, actor=_admin_actor(request))
 
-    def delete_queryset(self, request, queryset) -> None:
-        actor = Actor.staff(request.user, request.META.get("REMOTE_ADDR"))
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[StaffTotp]) -> None:
+        actor = _admin_actor(request)
         for device in queryset.select_related("user"):
-            services.reset_totp(user=device.user, actor=actor)
+            reset_totp(user=device.user, actor=actor)
+
+
+def _admin_actor(request: HttpRequest) -> Actor:
+    return Actor.staff(request.user, request.META.get("REMOTE_ADDR"))

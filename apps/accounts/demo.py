@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from apps.accounts.actions.identity import set_customer_identity
 from apps.accounts.models import (
     ID_NUMBER_CONTEXT,
     AgentProfile,
@@ -19,7 +20,6 @@ from apps.accounts.models import (
 )
 from apps.accounts.pii import id_check_char
 from apps.accounts.roles import sync_roles
-from apps.accounts.services import set_customer_identity
 from apps.audit.audited import SYSTEM
 from apps.security.at_rest import blind_index
 from remotebank.demo_banner import DEMO_PASSWORD

@@ -13,7 +13,8 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from apps.accounts import services
+from apps.accounts.actions.login import record_login_failure, record_login_refused
+from apps.accounts.selectors import login_locked_until
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
@@ -31,7 +32,7 @@ class StaffAuthenticationForm(AuthenticationForm):
     """Django's login form, refusing locked usernames before any password check.
 
     A locked username gets the same answer whether or not the account exists: unknown names
-    are counted and locked like real ones (apps.accounts.services.record_login_failure).
+    are counted and locked like real ones (apps.accounts.actions.login.record_login_failure).
     """
 
     def clean(self) -> dict[str, Any]:
@@ -39,13 +40,13 @@ class StaffAuthenticationForm(AuthenticationForm):
         password = self.cleaned_data.get("password")
         if username is not None and password:
             ip = client_ip(self.request)
-            until = services.login_locked_until(username=username, ip=ip)
+            until = login_locked_until(username=username, ip=ip)
             if until is not None:
-                services.record_login_refused(username=username, ip=ip, until=until)
+                record_login_refused(username=username, ip=ip, until=until)
                 raise ValidationError(locked_message(), code="locked")
             self.user_cache = authenticate(self.request, username=username, password=password)
             if self.user_cache is None:
-                if services.record_login_failure(username=username, ip=ip):
+                if record_login_failure(username=username, ip=ip):
                     raise ValidationError(locked_message(), code="locked")
                 raise self.get_invalid_login_error()
             self.confirm_login_allowed(self.user_cache)

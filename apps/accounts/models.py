@@ -130,7 +130,7 @@ class Customer(models.Model):
     display_name = models.CharField(_("称呼"), max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
     # Ciphertext only (apps.security.at_rest), under the customer's field key; None = not given.
-    # Written by apps.accounts.services.set_customer_identity, never by forms.
+    # Written by apps.accounts.actions.identity.set_customer_identity, never by forms.
     id_number = EncryptedTextField(_("身份证号"), null=True, blank=True)
     phone = EncryptedTextField(_("手机号"), null=True, blank=True)
     address = EncryptedTextField(_("地址"), null=True, blank=True)
@@ -197,7 +197,7 @@ class ApiNonce(models.Model):
 class LoginFailure(models.Model):
     """A failed staff login step (password or second factor), kept for the lockout window.
 
-    The username is stored only as a keyed digest (apps.accounts.services.username_key):
+    The username is stored only as a keyed digest (apps.accounts.checks.username_key):
     people type passwords into the username box, and unknown names are counted too.
     """
 

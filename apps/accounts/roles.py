@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth.models import Group, Permission
 
 from apps.accounts.models import Role
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
 # Model permissions only matter in the admin, where they reach every row. Agents work in the
-# workstation and see their own calls only (apps.calls.services.staff_may_view_call), so they
+# workstation and see their own calls only (apps.calls.selectors.staff_may_view_call), so they
 # get none: an agent given the staff flag must not browse colleagues' calls and chats.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.AGENT: [],
@@ -19,7 +24,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "accounts.change_agentprofile",
         "accounts.view_presencechange",
         "accounts.view_skill",
-        "banking.view_businesstype",
+        "accounts.view_businesstype",  # BusinessType lives beside Skill
         "banking.view_transaction",
     ],
     Role.QC_REVIEWER: ["calls.view_call", "calls.view_chatmessage", "banking.view_transaction"],
@@ -35,9 +40,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 }
 
 
-def sync_roles(**_: Any) -> None:
-    from django.contrib.auth.models import Group, Permission
+def has_role(user: User | AnonymousUser | None, *roles: str) -> bool:
+    """Whether the signed-in `user` belongs to one of the `roles` (groups)."""
+    if user is None or not user.is_authenticated:
+        return False
+    return user.groups.filter(name__in=roles).exists()
 
+
+def sync_roles(**_: Any) -> None:
     for role, perms in ROLE_PERMISSIONS.items():
         group, _created = Group.objects.get_or_create(name=role)
         wanted = []

@@ -1,10 +1,45 @@
-"""Reads shared by views, the admin and other apps: customers by ID number, their identity."""
+"""Reads shared by views, the admin and other apps: agents, customers by ID number and their
+identity, the login lock of a username, staff members' second factor."""
 
 from __future__ import annotations
 
-from apps.accounts.models import ADDRESS_CONTEXT, ID_NUMBER_CONTEXT, PHONE_CONTEXT, Customer
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from apps.accounts.checks import clean_ip, username_key
+from apps.accounts.models import (
+    ADDRESS_CONTEXT,
+    ID_NUMBER_CONTEXT,
+    PHONE_CONTEXT,
+    AgentProfile,
+    Customer,
+    LoginLock,
+    Role,
+    StaffTotp,
+)
 from apps.accounts.pii import CustomerIdentity
+from apps.accounts.roles import has_role
 from apps.security.at_rest import SealedText, blind_index, normalize_identifier
+from remotebank.errors import Forbidden
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
+
+def agent_profile_for(user: User | AnonymousUser) -> AgentProfile:
+    """The signed-in agent's profile; `not_authenticated` / `not_an_agent` otherwise."""
+    if not user.is_authenticated:
+        raise Forbidden("not_authenticated", "login required")
+    try:
+        profile = AgentProfile.objects.select_related("user").get(user=user)
+    except AgentProfile.DoesNotExist:
+        raise Forbidden("not_an_agent", "this account is not an agent") from None
+    if not has_role(user, Role.AGENT):
+        raise Forbidden("not_an_agent", "this account is not an agent")
+    return profile
 
 
 def find_customer_by_id_number(id_number: str) -> Customer | None:
@@ -40,3 +75,36 @@ def masked_identity(customer: Customer, *, reason: str) -> CustomerIdentity:
 
 def has_identity(customer: Customer) -> bool:
     return any(v is not None for v in (customer.id_number, customer.phone, customer.address))
+
+
+# --- staff login ------------------------------------------------------------------------------
+
+
+def user_by_username(username: str) -> User | None:
+    model = get_user_model()
+    user: User | None = model._default_manager.filter(**{model.USERNAME_FIELD: username}).first()
+    return user
+
+
+def login_locked_until(
+    *, username: str, ip: str | None, now: datetime | None = None
+) -> datetime | None:
+    """When the lock on this username (from this address) ends, or None when not locked."""
+    now = now or timezone.now()
+    scopes = [""] + ([ip] if (ip := clean_ip(ip)) else [])
+    lock = (
+        LoginLock.objects.filter(
+            username_key=username_key(username), ip__in=scopes, locked_until__gt=now
+        )
+        .order_by("-locked_until")
+        .first()
+    )
+    return lock.locked_until if lock else None
+
+
+def totp_device(user: User) -> StaffTotp | None:
+    return StaffTotp.objects.filter(user=user).first()
+
+
+def confirmed_totp(user: User) -> StaffTotp | None:
+    return StaffTotp.objects.filter(user=user, confirmed_at__isnull=False).first()

@@ -8,13 +8,13 @@ gives the session a new key.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth import login as auth_login
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -25,9 +25,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from apps.accounts import services
+from apps.accounts.actions import login as login_actions
+from apps.accounts.actions import totp
 from apps.accounts.forms import OtpCodeForm, StaffAuthenticationForm, client_ip, locked_message
+from apps.accounts.selectors import confirmed_totp, totp_device
 from remotebank.errors import ServiceError
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 PENDING_SESSION_KEY = "rb_pending_login"
 STAGE_VERIFY = "verify"
@@ -50,10 +55,12 @@ def _otp_error(exc: ServiceError) -> str:
 
 
 def _complete_login(
-    request: HttpRequest, user: AbstractBaseUser, next_url: str, *, second_factor: bool
+    request: HttpRequest, user: User, next_url: str, *, second_factor: bool
 ) -> HttpResponse:
     auth_login(request, user)
-    services.record_login_success(user=user, ip=client_ip(request), second_factor=second_factor)
+    login_actions.record_login_success(
+        user=user, ip=client_ip(request), second_factor=second_factor
+    )
     return HttpResponseRedirect(next_url)
 
 
@@ -63,14 +70,14 @@ class StaffLoginView(LoginView):
     template_name = "accounts/login.html"
     form_class = StaffAuthenticationForm
 
-    def form_valid(self, form: StaffAuthenticationForm) -> HttpResponse:
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         user = form.get_user()
         next_url = self.get_success_url()
-        if services.confirmed_totp(user) is not None:
+        if confirmed_totp(user) is not None:
             stage = STAGE_VERIFY
         elif settings.STAFF_TOTP_REQUIRED:
             stage = STAGE_ENROL
-            services.start_totp_enrolment(user=user, fresh=True)  # a new secret per login
+            totp.start_totp_enrolment(user=user, fresh=True)  # a new secret per login
         else:
             return _complete_login(self.request, user, next_url, second_factor=False)
         session = self.request.session
@@ -89,18 +96,23 @@ class StaffLoginView(LoginView):
         return redirect("login-otp" if stage == STAGE_VERIFY else "login-otp-enrol")
 
 
-def _pending_user(request: HttpRequest, stage: str) -> tuple[AbstractBaseUser, dict] | None:
+def _pending_user(request: HttpRequest, stage: str) -> tuple[User, dict[str, Any]] | None:
     data = request.session.get(PENDING_SESSION_KEY)
     if not isinstance(data, dict) or data.get("stage") != stage:
         return None
     if time.time() - float(data.get("since", 0)) > settings.STAFF_TOTP_PENDING_SECONDS:
         request.session.pop(PENDING_SESSION_KEY, None)
         return None
-    user = get_user_model()._default_manager.filter(pk=data.get("user_id"), is_active=True).first()
+    user_id = data.get("user_id")
+    user = (
+        get_user_model()._default_manager.filter(pk=user_id, is_active=True).first()
+        if user_id is not None
+        else None
+    )
     if user is None:
         request.session.pop(PENDING_SESSION_KEY, None)
         return None
-    user.backend = data["backend"]
+    user.backend = data["backend"]  # as login() expects of an authenticated user
     return user, data
 
 
@@ -120,9 +132,7 @@ def login_otp(request: HttpRequest) -> HttpResponse:
     form = OtpCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.verify_totp_login(
-                user=user, code=form.cleaned_data["code"], ip=client_ip(request)
-            )
+            totp.verify_totp_login(user=user, code=form.cleaned_data["code"], ip=client_ip(request))
         except ServiceError as exc:
             if exc.code == "account_locked":
                 request.session.pop(PENDING_SESSION_KEY, None)
@@ -134,12 +144,12 @@ def login_otp(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/otp_verify.html", {"form": form, "staff": user}, status=status)
 
 
-def _setup_context(user: AbstractBaseUser, secret: str, form: OtpCodeForm, mode: str) -> dict:
+def _setup_context(user: User, secret: str, form: OtpCodeForm, mode: str) -> dict[str, Any]:
     return {
         "form": form,
         "secret": secret,
         "secret_groups": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
-        "otpauth_uri": services.totp_uri(user=user, secret=secret),
+        "otpauth_uri": totp.totp_uri(user=user, secret=secret),
         "issuer": settings.STAFF_TOTP_ISSUER,
         "mode": mode,
         "staff": user,
@@ -156,14 +166,14 @@ def login_otp_enrol(request: HttpRequest) -> HttpResponse:
         return _back_to_login(request)
     user, data = pending
     try:
-        _device, secret = services.start_totp_enrolment(user=user)
+        _device, secret = totp.start_totp_enrolment(user=user)
     except ServiceError:  # confirmed meanwhile (another session): log in with a code instead
         request.session.pop(PENDING_SESSION_KEY, None)
         return _back_to_login(request)
     form = OtpCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.confirm_totp_enrolment(
+            totp.confirm_totp_enrolment(
                 user=user, code=form.cleaned_data["code"], ip=client_ip(request)
             )
         except ServiceError as exc:
@@ -186,7 +196,7 @@ def login_otp_enrol(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def otp_settings(request: HttpRequest) -> HttpResponse:
     """A logged-in staff user enrols (or removes) their authenticator."""
-    user = request.user
+    user = cast("User", request.user)  # login_required
     action = request.POST.get("action", "")
     form = OtpCodeForm(request.POST if action in ("confirm", "disable") else None)
     context: dict[str, Any] = {
@@ -197,21 +207,21 @@ def otp_settings(request: HttpRequest) -> HttpResponse:
     ip = client_ip(request)
     try:
         if action == "start":
-            services.start_totp_enrolment(user=user, fresh=True)
+            totp.start_totp_enrolment(user=user, fresh=True)
             return redirect("otp-settings")
         if action == "confirm" and form.is_valid():
-            services.confirm_totp_enrolment(user=user, code=form.cleaned_data["code"], ip=ip)
+            totp.confirm_totp_enrolment(user=user, code=form.cleaned_data["code"], ip=ip)
             return redirect(f"{reverse('otp-settings')}?{urlencode({'done': 'enrolled'})}")
         if action == "disable" and form.is_valid():
-            services.disable_totp(user=user, code=form.cleaned_data["code"], ip=ip)
+            totp.disable_totp(user=user, code=form.cleaned_data["code"], ip=ip)
             return redirect(f"{reverse('otp-settings')}?{urlencode({'done': 'disabled'})}")
     except ServiceError as exc:
         form.add_error(None, _otp_error(exc))
-    device = services.totp_device(user)
+    device = totp_device(user)
     if device is not None and device.confirmed:
         context.update(enrolled=True, form=form, confirmed_at=device.confirmed_at)
     elif device is not None:
-        _device, secret = services.start_totp_enrolment(user=user)
+        _device, secret = totp.start_totp_enrolment(user=user)
         context.update(_setup_context(user, secret, form, "account"))
     context["done"] = request.GET.get("done", "")
     status = 400 if form.errors else 200

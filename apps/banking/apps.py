@@ -8,7 +8,7 @@ class BankingConfig(AppConfig):
     def ready(self) -> None:
         from apps.audit.hooks import register_bundle_contributor, register_digest_verifier
         from apps.banking import receipts, scenarios, selectors, signaling  # noqa: F401
-        from apps.calls.collab import register_share_guard
+        from apps.calls.actions.share import register_share_guard
         from apps.recordings.keypoints import register_key_point
 
         register_digest_verifier(receipts.digest_failures, name="banking")

@@ -7,7 +7,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import Role
-from apps.accounts.services import has_role
+from apps.accounts.roles import has_role
 from apps.banking import scenarios
 from apps.banking.models import Transaction, TxState
 from apps.recordings import timeline
@@ -37,7 +37,8 @@ def pin_entry_pending(call_id: Any) -> bool:
 
 
 def refuse_share_during_pin(participant: Any) -> None:
-    """Share guard (apps.calls.collab): the PIN pad is never part of the customer's screen share."""
+    """Share guard (apps.calls.actions.share): the PIN pad is never part of the customer's
+    screen share."""
     if participant.role == "customer" and pin_entry_pending(participant.call_id):
         raise ServiceError("pin_entry_pending", "no screen share while the PIN pad is open")
 

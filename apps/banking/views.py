@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.models import Role
-from apps.accounts.services import has_role
+from apps.accounts.roles import has_role
 from apps.banking import selectors, services
 from remotebank.errors import Forbidden, NotFound, ServiceError
 

@@ -1,9 +1,13 @@
-"""Calls in the admin: read-only records (calls change only through their services)."""
+"""Calls in the admin: read-only records (calls change only through their actions)."""
+
+from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 
 from apps.accounts.models import Role
-from apps.accounts.services import has_role
+from apps.accounts.roles import has_role
 from apps.calls.models import (
     Call,
     CallEvent,
@@ -20,7 +24,7 @@ class ReadOnlyInline(admin.TabularInline):
     max_num = 0
     can_delete = False
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         return [f.name for f in self.model._meta.fields]
 
 
@@ -45,13 +49,13 @@ class ChatInline(ReadOnlyInline):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -74,7 +78,7 @@ class CallAdmin(ReadOnlyAdmin):
     date_hierarchy = "queued_at"
     inlines = [StateChangeInline, ParticipantInline, OfferInline, EventInline, ChatInline]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Call]:
         """Agents see only calls they took part in, even with the admin open to them."""
         qs = super().get_queryset(request)
         if request.user.is_superuser or has_role(

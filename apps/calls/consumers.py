@@ -1,4 +1,4 @@
-"""The signaling socket (docs/protocol.md): parse, authorize, call a service, answer.
+"""The signaling socket (docs/protocol.md): parse, authorize, call an action, answer.
 
 Every bad frame gets an `error` with a stable code and leaves the socket open and nothing changed.
 """
@@ -10,20 +10,25 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from apps.accounts.services import set_presence_by_agent
-from apps.calls import media, selectors, services
-from apps.calls.events import agent_group, call_group, staff_group
+from apps.accounts.models import AgentProfile
+from apps.calls import checks, media, selectors
+from apps.calls.actions import chat, ending, offers, queue, routing
+from apps.calls.actions import media as media_actions
+from apps.calls.events import agent_group, call_group, offer_event, staff_group
 from apps.calls.identity import Identity, identify
-from apps.calls.models import CallState, Participant
+from apps.calls.models import Call, CallState, Participant
 from apps.security import browser as payload_crypto
 from apps.security import frames as frame_crypto
 from remotebank.errors import ServiceError
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -52,17 +57,19 @@ db = database_sync_to_async
 
 
 class SignalingConsumer(AsyncWebsocketConsumer):
-    identity: Identity | None = None
+    identity: Identity  # set by connect() before the socket is accepted
     call_id: str | None = None
     # This socket's negotiated payload key: in this instance's memory only, never stored.
     payload_key: payload_crypto.PayloadKey | None = None
+    watchdog: asyncio.Future[None] | None = None
 
     async def connect(self) -> None:
-        self.identity = await db(identify)(self.scope.get("user"), self.scope.get("session"))
-        if self.identity is None:
+        identity = await db(identify)(self.scope.get("user"), self.scope.get("session"))
+        if identity is None:
             logger.warning("signaling: unauthenticated socket refused")
             await self.close(code=4401)
             return
+        self.identity = identity
         self.groups_joined: set[str] = set()
         self.chat_times: list[float] = []
         await self.accept()
@@ -79,8 +86,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self._stop_watchdog()
         for group in list(getattr(self, "groups_joined", ())):
             await self.channel_layer.group_discard(group, self.channel_name)
-        if self.identity and self.identity.role == "customer" and self.call_id:
-            await db(services.customer_socket_changed)(call_id=self.call_id, connected=False)
+        identity = getattr(self, "identity", None)  # none on a refused socket
+        if identity is not None and identity.role == "customer" and self.call_id:
+            await db(ending.customer_socket_changed)(call_id=self.call_id, connected=False)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
@@ -166,7 +174,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if self.identity.user is not None:  # events the customer must not see (monitoring)
             await self._join(staff_group(call_id))
         if self.identity.role == "customer":
-            await db(services.customer_socket_changed)(call_id=call_id, connected=True)
+            await db(ending.customer_socket_changed)(call_id=call_id, connected=True)
         # A fast media job may have announced itself before this socket joined the group.
         ready = await db(media.ready_event)(call_id=call_id)
         if ready is not None:
@@ -174,13 +182,12 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self._start_watchdog()
 
     def _start_watchdog(self) -> None:
-        if getattr(self, "watchdog", None) is None:
+        if self.watchdog is None:
             self.watchdog = asyncio.ensure_future(self._watch_media())
 
     def _stop_watchdog(self) -> None:
-        task = getattr(self, "watchdog", None)
-        if task is not None:
-            task.cancel()
+        if self.watchdog is not None:
+            self.watchdog.cancel()
             self.watchdog = None
 
     async def _watch_media(self) -> None:
@@ -188,13 +195,15 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         while self.call_id:
             await asyncio.sleep(WATCHDOG_SECONDS)
             try:
-                await db(media.take_over_if_lost)(call_id=self.call_id)
+                await db(media_actions.take_over_if_lost)(call_id=self.call_id)
             except Exception:
                 logger.exception("media watchdog check failed")
 
     async def _leave_call(self) -> None:
         self._stop_watchdog()
         self.payload_key = None
+        if self.call_id is None:
+            return
         for group in (call_group(self.call_id), staff_group(self.call_id)):
             await self.channel_layer.group_discard(group, self.channel_name)
             self.groups_joined.discard(group)
@@ -207,18 +216,33 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         client = self.scope.get("client")
         return client[0] if client else None
 
+    @property
+    def agent(self) -> AgentProfile:
+        """The agent on this socket (handlers registered for the "agent" role only)."""
+        if self.identity.agent is None:
+            raise ServiceError("not_allowed", "not allowed for this role")
+        return self.identity.agent
+
+    @property
+    def staff_user(self) -> User:
+        """The staff member on this socket (handlers of staff roles only)."""
+        if self.identity.user is None:
+            raise ServiceError("not_allowed", "not allowed for this role")
+        return self.identity.user
+
     async def participant(self, message: dict[str, Any]) -> Participant:
         """The sender's participation in the call the message names (agents) or owns (customers)."""
         if self.identity.role == "customer":
-            participant = await db(services.customer_participant)(ticket_id=self.identity.ticket_id)
+            participant = await db(_customer_participant)(self.identity)
             if participant is None:
                 raise ServiceError("wrong_state", "not in a call yet")
             return participant
         if self.identity.role == "guest":
-            return await db(services.guest_participant)(participant_id=self.identity.participant_id)
-        return await db(services.staff_participant)(
-            call_id=message.get("call_id"), user=self.identity.user
-        )
+            return await db(selectors.guest_participant)(
+                participant_id=self.identity.participant_id
+            )
+        call_id = checks.call_id(message.get("call_id"))
+        return await db(selectors.staff_participant)(call_id=call_id, user=self.staff_user)
 
     def open_payload(self, message: dict[str, Any]) -> Any:
         """The chat text of a `chat.send`: decrypted from `enc`, or plain `text` if allowed."""
@@ -238,6 +262,12 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.chat_times.append(now)
 
 
+def _customer_participant(identity: Identity) -> Participant | None:
+    if identity.ticket_id is None:
+        return None
+    return selectors.customer_participant(ticket_id=identity.ticket_id)
+
+
 def _left(identity: Identity, participant_id: Any) -> bool:
     """Whether the participant that left is this socket's own participation."""
     if identity.role == "guest":
@@ -255,14 +285,16 @@ def _refuse_constant(name: str) -> None:
 
 
 def _agent_state(identity: Identity) -> dict[str, Any]:
-    agent = identity.agent
+    agent, user = identity.agent, identity.user
+    if agent is None or user is None:  # identify() gives agents both
+        return {}
     agent.refresh_from_db()
     state: dict[str, Any] = {
         "presence": agent.presence,
         "presence_since": agent.presence_since.isoformat(),
         "employee_no": agent.employee_no,
     }
-    call = selectors.active_call_for_agent(identity.user)
+    call = selectors.active_call_for_agent(user)
     if call is not None:
         state["call_id"] = str(call.pk)
         state["call"] = selectors.call_summary(call)
@@ -270,18 +302,18 @@ def _agent_state(identity: Identity) -> dict[str, Any]:
     pending = agent.offers.filter(state="pending").select_related(
         "call", "call__business_type", "call__customer"
     )
-    state["offers"] = [services.offer_event(o, o.call) for o in pending]
+    state["offers"] = [offer_event(o, o.call) for o in pending]
     return state
 
 
 def _customer_state(identity: Identity) -> dict[str, Any]:
-    participant = services.customer_participant(ticket_id=identity.ticket_id)
+    participant = _customer_participant(identity)
     if participant is None:
         return {"call_state": None}
     call = participant.call
     state: dict[str, Any] = {"call_id": str(call.pk), "call_state": call.state}
     if call.state in (CallState.QUEUED, CallState.RINGING):
-        position, wait = services.queue_position(call)
+        position, wait = selectors.queue_position(call)
         state.update(position=position, estimated_wait_s=wait)
     elif call.state == CallState.CONNECTED:
         state["call"] = selectors.call_summary(call)
@@ -305,48 +337,40 @@ async def _presence(consumer: SignalingConsumer, message: dict[str, Any]) -> dic
     state = message.get("state")
     if not isinstance(state, str):
         raise ServiceError("bad_message", "state is required")
-    await db(set_presence_by_agent)(user=consumer.identity.user, state=state, ip=consumer.ip)
+    await db(routing.set_presence_by_agent)(user=consumer.staff_user, state=state, ip=consumer.ip)
     return {"state": state}
-
-
-def _offer_id(message: dict[str, Any]) -> int:
-    offer_id = message.get("offer_id")
-    if not isinstance(offer_id, int) or isinstance(offer_id, bool):
-        raise ServiceError("bad_message", "offer_id must be an integer")
-    return offer_id
 
 
 @handles("offer.accept", "agent")
 async def _accept(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
-    call = await db(services.accept_offer)(
-        offer_id=_offer_id(message), agent=consumer.identity.agent, ip=consumer.ip
-    )
+    offer_id = checks.integer(message.get("offer_id"), "offer_id")
+    call = await db(offers.accept_offer)(offer_id=offer_id, agent=consumer.agent, ip=consumer.ip)
     return {"call_id": str(call.pk)}
 
 
 @handles("offer.reject", "agent")
 async def _reject(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
-    await db(services.reject_offer)(
-        offer_id=_offer_id(message), agent=consumer.identity.agent, ip=consumer.ip
-    )
+    offer_id = checks.integer(message.get("offer_id"), "offer_id")
+    await db(offers.reject_offer)(offer_id=offer_id, agent=consumer.agent, ip=consumer.ip)
 
 
 @handles("queue.join", "customer")
 async def _queue_join(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
-    location = services.Location.parse(message.get("location"))
-    call = await db(services.join_queue)(
-        ticket_id=consumer.identity.ticket_id, location=location, ip=consumer.ip
-    )
+    location = checks.location(message.get("location"))
+    ticket_id = consumer.identity.ticket_id
+    if ticket_id is None:  # a customer's socket always has its ticket
+        raise ServiceError("not_allowed", "not allowed for this role")
+    call = await db(queue.join_queue)(ticket_id=ticket_id, location=location, ip=consumer.ip)
     await consumer._enter_call(str(call.pk))
     position, wait = await db(_position)(call)
     return {"call_id": str(call.pk), "position": position, "estimated_wait_s": wait}
 
 
-def _position(call: Any) -> tuple[int, int]:
+def _position(call: Call) -> tuple[int, int]:
     call.refresh_from_db()
     if call.state not in (CallState.QUEUED, CallState.RINGING):
         return 0, 0
-    return services.queue_position(call)
+    return selectors.queue_position(call)
 
 
 @handles("queue.cancel", "customer")
@@ -354,24 +378,24 @@ async def _queue_cancel(consumer: SignalingConsumer, message: dict[str, Any]) ->
     participant = await consumer.participant(message)
     if participant.call.state not in (CallState.QUEUED, CallState.RINGING):
         raise ServiceError("wrong_state", "the call is not waiting")
-    await db(services.hangup)(call_id=participant.call_id, participant=participant, ip=consumer.ip)
+    await db(ending.hangup)(call_id=participant.call_id, participant=participant, ip=consumer.ip)
 
 
 @handles("call.hangup", "agent", "customer")
 async def _hangup(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
     participant = await consumer.participant(message)
-    await db(services.hangup)(call_id=participant.call_id, participant=participant, ip=consumer.ip)
+    await db(ending.hangup)(call_id=participant.call_id, participant=participant, ip=consumer.ip)
 
 
 @handles("chat.send", *CALL_ROLES)
 async def _chat_send(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
     consumer.check_chat_rate()
     participant = await consumer.participant(message)
-    text = consumer.open_payload(message)
-    chat = await db(services.send_chat)(
-        participant=participant, client_id=message.get("client_id"), text=text
-    )
-    return {"message_id": chat.pk, "client_id": str(chat.client_id)}
+    raw_text = consumer.open_payload(message)
+    client_id = checks.chat_client_id(message.get("client_id"))
+    text = checks.chat_text(raw_text)
+    sent = await db(chat.send_chat)(participant=participant, client_id=client_id, text=text)
+    return {"message_id": sent.pk, "client_id": str(sent.client_id)}
 
 
 @handles("crypto.key", *CALL_ROLES)
@@ -408,28 +432,17 @@ async def _crypto_key(consumer: SignalingConsumer, message: dict[str, Any]) -> d
 @handles("chat.ack", *CALL_ROLES)
 async def _chat_ack(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
     participant = await consumer.participant(message)
-    await db(services.acknowledge_chat)(
-        participant=participant,
-        message_id=message.get("message_id"),
-        read=bool(message.get("read", False)),
+    message_id = checks.integer(message.get("message_id"), "message_id")
+    await db(chat.acknowledge_chat)(
+        participant=participant, message_id=message_id, read=bool(message.get("read", False))
     )
-
-
-MAX_SDP_CHARS = 32 * 1024
 
 
 @handles("media.offer", *CALL_ROLES)
 async def _media_offer(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
-    sdp = message.get("sdp")
-    if not isinstance(sdp, str) or not sdp.startswith("v=0") or "\nm=" not in sdp:
-        raise ServiceError("bad_sdp", "sdp must be an SDP offer")
-    if len(sdp) > MAX_SDP_CHARS:
-        raise ServiceError("bad_sdp", "sdp too large")
-    payload: dict[str, Any] = {"sdp": sdp}
-    frames = message.get("frame_encryption")  # the suite the page encrypts frames with
+    payload: dict[str, Any] = {"sdp": checks.sdp_offer(message.get("sdp"))}
+    frames = checks.frame_suite(message.get("frame_encryption"))
     if frames is not None:
-        if frames not in ("gm", "intl"):
-            raise ServiceError("bad_message", "frame_encryption must be gm or intl")
         if consumer.payload_key is None:
             raise ServiceError("no_payload_key", "negotiate a key with crypto.key first")
         payload["frame_encryption"] = frames
@@ -438,18 +451,16 @@ async def _media_offer(consumer: SignalingConsumer, message: dict[str, Any]) -> 
 
 @handles("media.candidate", *CALL_ROLES)
 async def _media_candidate(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
-    candidate = message.get("candidate")
-    mid = message.get("sdpMid")
-    index = message.get("sdpMLineIndex")
-    if not isinstance(candidate, str) or len(candidate) > 1024:
-        raise ServiceError("bad_message", "candidate must be a candidate line")
-    if mid is not None and not isinstance(mid, str):
-        raise ServiceError("bad_message", "sdpMid must be a string")
-    if index is not None and (
-        not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= 65535
-    ):
-        raise ServiceError("bad_message", "sdpMLineIndex must be an integer 0..65535")
-    payload = {"candidate": candidate, "sdpMid": mid, "sdpMLineIndex": index}
+    ice = checks.ice_candidate(
+        candidate=message.get("candidate"),
+        mid=message.get("sdpMid"),
+        index=message.get("sdpMLineIndex"),
+    )
+    payload = {
+        "candidate": ice.candidate,
+        "sdpMid": ice.sdp_mid,
+        "sdpMLineIndex": ice.sdp_mline_index,
+    }
     await _to_media_job(consumer, message, "candidate", payload)
 
 

@@ -1,14 +1,30 @@
-"""The calls' channel-layer groups; pushing itself lives in `remotebank.realtime`."""
+"""The calls' channel-layer groups and the events their sockets are told; pushing itself
+lives in `remotebank.realtime` (inside an action: `write.push`)."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-# Re-exported for the calls' consumers and actions: one pusher per process, owned by the platform.
+from apps.calls.models import Call, CallOffer, ChatMessage, Participant
+
+# Re-exported for the apps that push to calls' groups (one pusher per process, owned by the
+# platform); the calls' own actions push through `write.push`.
 from remotebank.realtime import EVENT, flush, send_now
 from remotebank.realtime import push_on_commit as push
 
-__all__ = ["EVENT", "agent_group", "call_group", "flush", "push", "send_now", "staff_group"]
+__all__ = [
+    "EVENT",
+    "agent_group",
+    "call_group",
+    "chat_event",
+    "flush",
+    "offer_event",
+    "push",
+    "send_now",
+    "staff_group",
+    "who",
+]
 
 
 def agent_group(user_id: int) -> str:
@@ -22,3 +38,39 @@ def call_group(call_id: uuid.UUID | str) -> str:
 def staff_group(call_id: uuid.UUID | str) -> str:
     """The staff sockets in a call (agents, supervisors): what the customer must not see."""
     return f"staff-{uuid.UUID(str(call_id)).hex}"
+
+
+# --- what the sockets are told ----------------------------------------------------------------
+
+
+def who(participant: Participant) -> dict[str, Any]:
+    return {
+        "participant_id": participant.pk,
+        "role": participant.role,
+        "name": participant.display_name,
+    }
+
+
+def offer_event(offer: CallOffer, call: Call) -> dict[str, Any]:
+    return {
+        "type": "call.offer",
+        "offer_id": offer.pk,
+        "call_id": str(call.pk),
+        "call_number": call.number,
+        "business": {"code": call.business_type.code, "name": call.business_type.display_name},
+        "customer_name": call.customer.display_name,
+        "expires_at": offer.expires_at.isoformat(),
+    }
+
+
+def chat_event(message: ChatMessage, sender: Participant) -> dict[str, Any]:
+    return {
+        "type": "chat.message",
+        "message_id": message.pk,
+        "client_id": str(message.client_id),
+        "call_id": str(message.call_id),
+        "sender": {"participant_id": sender.pk, "role": sender.role, "name": sender.display_name},
+        "text": message.body,
+        "sent_at": message.created_at.isoformat(),
+        "state": message.delivery_state,
+    }

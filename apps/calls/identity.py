@@ -4,29 +4,35 @@ entry ticket opened, a guest (external invitee) by the session an invite ticket 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apps.accounts.models import AgentProfile, Role
-from apps.accounts.services import has_role
+from apps.accounts.roles import has_role
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 # Session key set when an entry ticket is redeemed; holds ids only.
 CUSTOMER_SESSION_KEY = "rb_customer"
-# Session key set when an invite ticket is redeemed (apps.calls.collab); holds ids only.
+# Session key set when an invite ticket is redeemed (apps.calls.actions.invites); ids only.
 GUEST_SESSION_KEY = "rb_guest"
 
 
 @dataclass(frozen=True)
 class Identity:
     role: str  # "agent" | "supervisor" | "customer" | "guest"
-    user: Any = None
+    user: User | None = None
     agent: AgentProfile | None = None
     ticket_id: uuid.UUID | None = None
     customer_id: int | None = None
     participant_id: int | None = None  # a guest's participation
 
 
-def identify(user: Any, session: Any) -> Identity | None:
+def identify(
+    user: User | AnonymousUser | None, session: Mapping[str, Any] | None
+) -> Identity | None:
     if user is not None and user.is_authenticated and has_role(user, Role.AGENT):
         agent = AgentProfile.objects.select_related("user").filter(user=user).first()
         if agent is not None:

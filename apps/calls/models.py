@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
@@ -14,10 +15,18 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import AgentProfile, ApiClient, BusinessType, Customer
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
-def staff_name(user: Any) -> str:
+
+def staff_name(user: User) -> str:
     """Chinese order: family name, then given name (Django's get_full_name is Western order)."""
     return f"{user.last_name}{user.first_name}".strip() or user.get_username()
+
+
+def token_hash(token: str) -> str:
+    """What is stored of an entry or invite ticket's token (the clear token never is)."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class CallState(models.TextChoices):
@@ -67,7 +76,7 @@ class Call(models.Model):
     # The call's media job: the epoch increments each time a new job takes the call over.
     media_epoch = models.PositiveIntegerField(default=0)
     media_started_at = models.DateTimeField(null=True, blank=True)
-    # Collaboration (apps/calls/collab.py): the one screen share of the call, and hold.
+    # Collaboration (apps/calls/actions/share.py, hold.py): the one screen share, and hold.
     share_participant = models.ForeignKey(
         "Participant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -149,9 +158,9 @@ class Participant(models.Model):
 
     @property
     def display_name(self) -> str:
-        if self.customer_id:
+        if self.customer is not None:
             return self.customer.display_name
-        if self.user_id:
+        if self.user is not None:
             return staff_name(self.user)
         return self.guest_name or self.role
 
@@ -219,7 +228,7 @@ class EntryTicket(models.Model):
     def __str__(self) -> str:
         return str(self.id)
 
-    def is_expired(self, now=None) -> bool:
+    def is_expired(self, now: datetime | None = None) -> bool:
         return (now or timezone.now()) >= self.expires_at
 
 

@@ -1,14 +1,24 @@
-"""Reads shared by views, consumers and the admin."""
+"""Reads shared by views, consumers, actions and the admin: a call's summary and chat, the
+queue, the sender's participation, what a supervisor may monitor."""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db.models import Avg, F
 
+from apps.accounts.models import AgentProfile, Presence, Role
+from apps.accounts.roles import has_role
+from apps.calls.events import chat_event
 from apps.calls.media import media_alive, media_config
-from apps.calls.models import Call, CallState, ChatMessage, Participant
+from apps.calls.models import Call, CallState, ChatMessage, Participant, ParticipantRole, staff_name
 from apps.security.browser import call_crypto_params
+from remotebank.errors import NotFound
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def ice_servers() -> list[dict[str, Any]]:
@@ -37,7 +47,7 @@ def call_summary(call: Call) -> dict[str, Any]:
         "state": call.state,
         "business": {"code": call.business_type.code, "name": call.business_type.display_name},
         "customer_name": call.customer.display_name,
-        "agent_employee_no": call.agent.employee_no if call.agent_id else None,
+        "agent_employee_no": call.agent.employee_no if call.agent is not None else None,
         "location": {
             "lat": call.location_lat,
             "lng": call.location_lng,
@@ -68,8 +78,6 @@ def call_summary(call: Call) -> dict[str, Any]:
 
 
 def chat_history(call: Call) -> list[dict[str, Any]]:
-    from apps.calls.services import chat_event
-
     return [
         chat_event(m, m.sender)
         for m in ChatMessage.objects.filter(call=call).select_related(
@@ -78,9 +86,114 @@ def chat_history(call: Call) -> list[dict[str, Any]]:
     ]
 
 
-def active_call_for_agent(user: Any) -> Call | None:
+def active_call_for_agent(user: User) -> Call | None:
     return (
         Call.objects.select_related("business_type", "customer", "agent")
         .filter(state=CallState.CONNECTED, participants__user=user, participants__left_at=None)
         .first()
     )
+
+
+# --- the queue --------------------------------------------------------------------------------
+
+
+def waiting_calls(skill_id: int) -> list[Call]:
+    """The skill's queued and ringing calls, in queue order."""
+    return list(
+        Call.objects.filter(
+            state__in=[CallState.QUEUED, CallState.RINGING], business_type__skill_id=skill_id
+        ).order_by("queued_at")
+    )
+
+
+def queue_position(call: Call) -> tuple[int, int]:
+    """(position starting at 1, estimated wait in seconds) of a queued call."""
+    skill_id = call.business_type.skill_id
+    ahead = Call.objects.filter(
+        state__in=[CallState.QUEUED, CallState.RINGING],
+        business_type__skill_id=skill_id,
+        queued_at__lt=call.queued_at,
+    ).count()
+    return ahead + 1, estimated_wait(skill_id, ahead + 1)
+
+
+def estimated_wait(skill_id: int, position: int) -> int:
+    """Position × average talk time of recent calls of the skill ÷ agents working that skill."""
+    recent = Call.objects.filter(
+        business_type__skill_id=skill_id, connected_at__isnull=False, ended_at__isnull=False
+    ).order_by("-ended_at")[:50]
+    avg = recent.aggregate(a=Avg(F("ended_at") - F("connected_at")))["a"]
+    handle = avg.total_seconds() if avg else settings.DEFAULT_HANDLE_SECONDS
+    working = (
+        AgentProfile.objects.filter(skills__id=skill_id)
+        .exclude(presence__in=[Presence.OFFLINE, Presence.BREAK])
+        .count()
+    )
+    return int(position * handle / max(working, 1))
+
+
+# --- who sends a frame ------------------------------------------------------------------------
+
+
+def customer_participant(*, ticket_id: uuid.UUID) -> Participant | None:
+    return (
+        Participant.objects.select_related("call", "customer")
+        .filter(call__ticket__pk=ticket_id, role=ParticipantRole.CUSTOMER)
+        .first()
+    )
+
+
+def guest_participant(*, participant_id: int | None) -> Participant:
+    """An external invitee's live participation (the socket's session names it)."""
+    if participant_id is None:
+        raise NotFound("call_not_found", "no such call")
+    participant = (
+        Participant.objects.select_related("call")
+        .filter(pk=participant_id, role=ParticipantRole.GUEST, left_at__isnull=True)
+        .first()
+    )
+    if participant is None:
+        raise NotFound("call_not_found", "no such call")
+    return participant
+
+
+def staff_participant(*, call_id: uuid.UUID, user: User) -> Participant:
+    """The user's live participation in the call: the one object check for staff actions."""
+    participant = (
+        Participant.objects.select_related("call", "user")
+        .filter(call_id=call_id, user=user, left_at__isnull=True)
+        .first()
+    )
+    if participant is None:
+        raise NotFound("call_not_found", "no such call")
+    return participant
+
+
+def staff_may_view_call(*, user: User, call: Call) -> bool:
+    """Agents see their own calls; supervisors, QC reviewers and auditors see all."""
+    if has_role(user, Role.SUPERVISOR, Role.QC_REVIEWER, Role.AUDITOR):
+        return True
+    return Participant.objects.filter(call=call, user=user).exists()
+
+
+def live_calls() -> list[dict[str, Any]]:
+    """Connected calls a supervisor may monitor."""
+    rows = []
+    for call in (
+        Call.objects.filter(state=CallState.CONNECTED)
+        .select_related("agent", "agent__user", "business_type", "customer")
+        .order_by("connected_at")[:200]
+    ):
+        agent = call.agent
+        rows.append(
+            {
+                "call_id": str(call.pk),
+                "number": call.number,
+                "business": call.business_type.display_name,
+                "agent": staff_name(agent.user) if agent is not None else None,
+                "agent_employee_no": agent.employee_no if agent is not None else None,
+                "connected_at": call.connected_at.isoformat() if call.connected_at else None,
+                "on_hold": call.on_hold,
+            }
+        )
+    return rows

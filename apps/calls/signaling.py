@@ -1,7 +1,8 @@
 """WebSocket handlers of call collaboration (docs/protocol.md "Collaboration"): screen share,
 hold, invitations, leaving and removal, supervisor monitoring, transfer.
 
-Thin: parse, find the sender's participation, call apps.calls.collab.
+Thin: find the sender's participation, check the frame's fields (apps.calls.checks), call the
+action (apps.calls.actions).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from apps.calls import collab, selectors, services
+from apps.calls import checks, selectors
+from apps.calls.actions import hold, invites, monitor, participants, share, transfer
 from apps.calls.consumers import CALL_ROLES, HELLO_STATES, SignalingConsumer, handles
 from apps.calls.identity import Identity
-from apps.calls.models import CallState
+from apps.calls.models import CallState, Participant
 
 db = database_sync_to_async
 
@@ -24,6 +26,8 @@ STAFF = ("agent", "supervisor")
 
 
 def _supervisor_state(identity: Identity) -> dict[str, Any]:
+    if identity.user is None:
+        return {}
     call = selectors.active_call_for_agent(identity.user)
     if call is None:
         return {}
@@ -33,9 +37,11 @@ def _supervisor_state(identity: Identity) -> dict[str, Any]:
 
 def _guest_state(identity: Identity) -> dict[str, Any]:
     participant = (
-        services.Participant.objects.select_related("call")
+        Participant.objects.select_related("call")
         .filter(pk=identity.participant_id, left_at__isnull=True)
         .first()
+        if identity.participant_id is not None
+        else None
     )
     if participant is None or participant.call.state != CallState.CONNECTED:
         return {"call_state": None}
@@ -58,14 +64,14 @@ HELLO_STATES["guest"] = _guest_state
 @handles("share.start", *CALL_ROLES)
 async def _share_start(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
     participant = await consumer.participant(message)
-    await db(collab.start_share)(participant=participant, ip=consumer.ip)
+    await db(share.start_share)(participant=participant, ip=consumer.ip)
     return {"participant_id": participant.pk}
 
 
 @handles("share.stop", *CALL_ROLES)
 async def _share_stop(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
     participant = await consumer.participant(message)
-    await db(collab.stop_share)(participant=participant, ip=consumer.ip)
+    await db(share.stop_share)(participant=participant, ip=consumer.ip)
 
 
 # -- hold ----------------------------------------------------------------------------------------
@@ -74,7 +80,8 @@ async def _share_stop(consumer: SignalingConsumer, message: dict[str, Any]) -> N
 @handles("hold.set", *STAFF)
 async def _hold(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
     participant = await consumer.participant(message)
-    call = await db(collab.set_hold)(participant=participant, on=message.get("on"), ip=consumer.ip)
+    on = checks.hold_flag(message.get("on"))
+    call = await db(hold.set_hold)(participant=participant, on=on, ip=consumer.ip)
     return {"on_hold": call.on_hold}
 
 
@@ -84,21 +91,19 @@ async def _hold(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[st
 @handles("invite.staff", *STAFF)
 async def _invite_staff(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
     participant = await consumer.participant(message)
-    invitee = await db(collab.invite_staff)(
-        inviter=participant, username=message.get("username"), ip=consumer.ip
-    )
+    username = checks.username(message.get("username"))
+    invitee = await db(invites.invite_staff)(inviter=participant, username=username, ip=consumer.ip)
     return {"participant_id": invitee.pk, "role": invitee.role}
 
 
 @handles("invite.guest", *STAFF)
 async def _invite_guest(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
     participant = await consumer.participant(message)
-    ticket, token = await db(collab.invite_guest)(
-        inviter=participant, name=message.get("name"), ip=consumer.ip
-    )
+    name = checks.guest_name(message.get("name"))
+    ticket, token = await db(invites.invite_guest)(inviter=participant, name=name, ip=consumer.ip)
     return {
         "invite_id": str(ticket.pk),
-        "url": collab.invite_link(token),
+        "url": invites.invite_link(token),
         "expires_at": ticket.expires_at.isoformat(),
     }
 
@@ -106,8 +111,9 @@ async def _invite_guest(consumer: SignalingConsumer, message: dict[str, Any]) ->
 @handles("participant.remove", *STAFF)
 async def _remove(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
     participant = await consumer.participant(message)
-    gone = await db(collab.remove_participant)(
-        by=participant, participant_id=message.get("participant_id"), ip=consumer.ip
+    participant_id = checks.integer(message.get("participant_id"), "participant_id")
+    gone = await db(participants.remove_participant)(
+        by=participant, participant_id=participant_id, ip=consumer.ip
     )
     return {"participant_id": gone.pk}
 
@@ -115,7 +121,7 @@ async def _remove(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[
 @handles("call.leave", "agent", "supervisor", "guest")
 async def _leave(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
     participant = await consumer.participant(message)
-    await db(collab.leave_call)(participant=participant, ip=consumer.ip)
+    await db(participants.leave_call)(participant=participant, ip=consumer.ip)
 
 
 # -- supervisor monitoring -----------------------------------------------------------------------
@@ -123,13 +129,14 @@ async def _leave(consumer: SignalingConsumer, message: dict[str, Any]) -> None:
 
 @handles("monitor.calls", "supervisor")
 async def _monitor_calls(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
-    return {"calls": await db(collab.live_calls)()}
+    return {"calls": await db(selectors.live_calls)()}
 
 
 @handles("monitor.start", "supervisor")
 async def _monitor_start(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
-    participant = await db(collab.start_monitor)(
-        user=consumer.identity.user, call_id=message.get("call_id"), ip=consumer.ip
+    call_id = checks.call_id(message.get("call_id"))
+    participant = await db(monitor.start_monitor)(
+        user=consumer.staff_user, call_id=call_id, ip=consumer.ip
     )
     return {"participant_id": participant.pk, "call_id": str(participant.call_id)}
 
@@ -137,8 +144,9 @@ async def _monitor_start(consumer: SignalingConsumer, message: dict[str, Any]) -
 @handles("monitor.mode", "supervisor")
 async def _monitor_mode(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
     participant = await consumer.participant(message)
-    participant = await db(collab.set_monitor_mode)(
-        participant=participant, mode=message.get("mode"), ip=consumer.ip
+    mode = checks.monitor_mode(message.get("mode"))
+    participant = await db(monitor.set_monitor_mode)(
+        participant=participant, mode=mode, ip=consumer.ip
     )
     return {"mode": participant.mode, "visible": participant.visible}
 
@@ -149,10 +157,8 @@ async def _monitor_mode(consumer: SignalingConsumer, message: dict[str, Any]) ->
 @handles("transfer.request", "agent")
 async def _transfer(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
     participant = await consumer.participant(message)
-    offer = await db(collab.request_transfer)(
-        participant=participant,
-        agent_no=message.get("agent"),
-        skill=message.get("skill"),
-        ip=consumer.ip,
+    target = checks.transfer_target(agent=message.get("agent"), skill=message.get("skill"))
+    offer = await db(transfer.request_transfer)(
+        participant=participant, target=target, ip=consumer.ip
     )
     return {"offer_id": offer.pk, "expires_at": offer.expires_at.isoformat()}

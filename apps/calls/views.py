@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.conf import settings
@@ -13,9 +12,13 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from apps.accounts.actions.api_clients import verify_signed_request
 from apps.accounts.models import ApiClient, BusinessType, Customer, Role
-from apps.accounts.services import agent_profile_for, has_role, verify_signed_request
-from apps.calls import collab, services
+from apps.accounts.roles import has_role
+from apps.accounts.selectors import agent_profile_for
+from apps.calls import checks
+from apps.calls.actions.invites import redeem_invite
+from apps.calls.actions.tickets import issue_entry_ticket, redeem_entry_ticket
 from apps.calls.identity import CUSTOMER_SESSION_KEY, GUEST_SESSION_KEY
 from remotebank.errors import ServiceError
 
@@ -50,28 +53,17 @@ def api_entry_tickets(request: HttpRequest) -> JsonResponse:
             nonce=request.headers.get("X-RB-Nonce", ""),
             signature=request.headers.get("X-RB-Signature", ""),
             algorithm=request.headers.get("X-RB-Signature-Method", "HMAC-SM3"),
-            method=request.method,
+            method=request.method or "",
             path=request.path,
             body=body,
         )
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise ServiceError("bad_json", "body is not JSON") from None
-        if not isinstance(data, dict):
-            raise ServiceError("bad_json", "body must be a JSON object")
-        for field in ("customer_reference", "business_type"):
-            if not isinstance(data.get(field), str):
-                raise ServiceError("missing_field", f"{field} is required")
-        name = data.get("customer_name", "")
-        if not isinstance(name, str):
-            raise ServiceError("bad_customer", "customer_name must be text")
-        ticket, token = services.issue_entry_ticket(
+        fields = checks.ticket_request(body)
+        ticket, token = issue_entry_ticket(
             client=client,
-            customer_reference=data["customer_reference"],
-            customer_name=name,
-            business_code=data["business_type"],
-            location=services.Location.parse(data.get("location")),
+            customer_reference=fields.customer_reference,
+            customer_name=fields.customer_name,
+            business_code=fields.business_code,
+            location=fields.location,
             ip=client_ip(request),
         )
     except ServiceError as exc:
@@ -91,7 +83,7 @@ def api_entry_tickets(request: HttpRequest) -> JsonResponse:
 def enter(request: HttpRequest, token: str) -> HttpResponse:
     """Redeem a ticket, then continue on a URL without the token in it."""
     try:
-        ticket = services.redeem_entry_ticket(token=token, ip=client_ip(request))
+        ticket = redeem_entry_ticket(token=token, ip=client_ip(request))
     except ServiceError as exc:
         logger.warning("entry ticket refused: %s", exc.code)
         status = 410 if exc.code in ("ticket_used", "ticket_expired") else 404
@@ -108,7 +100,7 @@ def enter(request: HttpRequest, token: str) -> HttpResponse:
 def guest_enter(request: HttpRequest, token: str) -> HttpResponse:
     """Redeem an invite link once: the external invitee joins the call on the H5 call page."""
     try:
-        participant = collab.redeem_invite(token=token, ip=client_ip(request))
+        participant = redeem_invite(token=token, ip=client_ip(request))
     except ServiceError as exc:
         logger.warning("invite ticket refused: %s", exc.code)
         status = 410 if exc.code in ("ticket_used", "ticket_expired", "call_ended") else 404
@@ -142,7 +134,7 @@ def workstation(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def supervisor_monitor(request: HttpRequest) -> HttpResponse:
-    """Supervisors: live calls to monitor, whisper to the agent, barge in (collab.py)."""
+    """Supervisors: live calls to monitor, whisper to the agent, barge in (actions/monitor.py)."""
     if not has_role(request.user, Role.SUPERVISOR) or has_role(request.user, Role.AGENT):
         return render(request, "calls/not_supervisor.html", status=403)
     return render(request, "calls/supervisor.html", {"chat_max": settings.CHAT_MAX_CHARS})
@@ -160,7 +152,7 @@ def demo_mobile_bank(request: HttpRequest) -> HttpResponse:
         try:
             if client is None or customer is None:
                 raise ServiceError("bad_request", "demo client or customer missing")
-            _, token = services.issue_entry_ticket(
+            _, token = issue_entry_ticket(
                 client=client,
                 customer_reference=customer.reference,
                 customer_name=customer.display_name,

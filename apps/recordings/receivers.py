@@ -10,8 +10,8 @@ from apps.calls.models import CallState, CallStateChange
 def compose_when_call_ends(
     sender: Any, *, instance: CallStateChange, created: bool, **kwargs: Any
 ) -> None:
-    """Every call end goes through apps.calls.services.end_call, which appends a state change
-    to "ended" inside its transaction; the compose job is enqueued after that commits."""
+    """Every call end goes through apps.calls.actions.ending.end_call, which appends a state
+    change to "ended" inside its transaction; the compose job is enqueued after that commits."""
     if created and instance.to_state == CallState.ENDED:
         from apps.recordings.services import request_composition
 

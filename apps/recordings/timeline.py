@@ -132,7 +132,7 @@ def participants(recording: Any) -> list[TimelineItem]:
     out: list[TimelineItem] = []
     for p in Participant.objects.filter(call_id=recording.call_id).select_related("user"):
         who = p.get_role_display()
-        if p.user_id:
+        if p.user is not None:
             who = f"{who} {staff_name(p.user)}"
         if getattr(p, "visible", True) is False:
             who = f"{who} ({_('静默监听')})"

@@ -116,7 +116,7 @@ def test_workstation_shares_a_screen_the_customer_page_shows_it_and_the_hold_car
 
 def test_supervisor_page_lists_live_calls_monitors_whispers_and_barges_in(demo, browser):
     """A call between two SDK clients; the supervisor's page monitors it."""
-    from apps.calls.services import issue_entry_ticket
+    from apps.calls.actions.tickets import issue_entry_ticket
     from tests.browser.test_media_call import Loop
     from tests.e2e.test_collaboration import wait_slots
     from tests.e2e.test_media_call import connect_call, start_media

@@ -12,7 +12,7 @@ from remotebank_client.media import PatternVideoTrack, ToneAudioTrack
 
 from apps.accounts.demo import DEMO_PASSWORD
 from apps.banking import scenarios
-from apps.calls import services
+from apps.calls.actions.tickets import issue_entry_ticket
 from apps.recordings.models import KeyPoint
 from tests.live import daphne, rq_worker
 
@@ -23,7 +23,7 @@ LOAN = {"purpose": "car", "amount": 80000, "term_months": "24", "monthly_income"
 
 
 def test_the_disclosure_is_spoken_captioned_and_marked_before_confirmation(api_client_obj):
-    _, token = services.issue_entry_ticket(
+    _, token = issue_entry_ticket(
         client=api_client_obj, customer_reference="DEMO0001", customer_name="",
         business_code="consumer_loan_interview", location=None,
     )  # fmt: skip

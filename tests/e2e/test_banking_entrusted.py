@@ -16,14 +16,14 @@ from remotebank_client.errors import ProtocolError
 from apps.accounts.demo import DEMO_PASSWORD
 from apps.banking.models import Transaction
 from apps.banking.tests.conftest import signature_png
-from apps.calls import services
+from apps.calls.actions.tickets import issue_entry_ticket
 from tests.live import daphne
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_the_invited_principal_authorizes_and_no_one_else_can(api_client_obj):
-    _, token = services.issue_entry_ticket(
+    _, token = issue_entry_ticket(
         client=api_client_obj, customer_reference="DEMO0001", customer_name="",
         business_code="entrusted_agency", location=None,
     )  # fmt: skip

@@ -20,7 +20,7 @@ from apps.accounts.demo import DEMO_PASSWORD, demo_identity
 from apps.banking.gateway.sandbox import demo_card
 from apps.banking.models import IdentityFrame
 from apps.banking.tests.test_face_match import astronaut, hopper, portrait
-from apps.calls import services
+from apps.calls.actions.tickets import issue_entry_ticket
 from tests.e2e.test_banking_identity import FONT, StillTrack
 from tests.live import daphne, rq_worker
 
@@ -56,7 +56,7 @@ def stored_frames(tx_id: str) -> list[IdentityFrame]:
 
 
 def test_the_live_face_is_compared_with_the_id_card_photo_on_a_real_call(api_client_obj):
-    _, token = services.issue_entry_ticket(
+    _, token = issue_entry_ticket(
         client=api_client_obj, customer_reference="DEMO0001", customer_name="",
         business_code="debit_pin_reset", location=None,
     )  # fmt: skip

@@ -17,7 +17,7 @@ from remotebank_client.media import PatternVideoTrack, ToneAudioTrack
 from apps.accounts.demo import DEMO_PASSWORD, demo_identity
 from apps.banking.gateway.sandbox import demo_card
 from apps.banking.models import IdentityFrame
-from apps.calls import services
+from apps.calls.actions.tickets import issue_entry_ticket
 from tests.live import daphne, rq_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -51,7 +51,7 @@ class StillTrack(VideoStreamTrack):
 
 
 def test_the_media_job_grabs_the_id_card_from_the_live_video_and_ocr_checks_it(api_client_obj):
-    _, token = services.issue_entry_ticket(
+    _, token = issue_entry_ticket(
         client=api_client_obj, customer_reference="DEMO0001", customer_name="",
         business_code="debit_pin_reset", location=None,
     )  # fmt: skip

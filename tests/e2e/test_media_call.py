@@ -27,7 +27,7 @@ from remotebank_client.media import (
 )
 
 from apps.accounts.demo import DEMO_PASSWORD
-from apps.calls import services
+from apps.calls.actions.tickets import issue_entry_ticket
 from apps.calls.media import heartbeat
 from apps.calls.models import Call, CallEvent, CallEventKind, CallState
 from tests.live import daphne, rq_worker
@@ -39,7 +39,7 @@ CUSTOMER_TONE, AGENT_TONE = 440.0, 880.0
 
 
 def entry_path(api_client_obj) -> str:
-    _, token = services.issue_entry_ticket(
+    _, token = issue_entry_ticket(
         client=api_client_obj,
         customer_reference="DEMO0001",
         customer_name="",

@@ -27,11 +27,11 @@ from django.test import Client
 from remotebank_client import Participant
 from remotebank_client.media import PatternVideoTrack, ToneAudioTrack
 
+from apps.accounts.actions.identity import set_customer_identity
 from apps.accounts.demo import DEMO_PASSWORD
 from apps.accounts.models import Customer
-from apps.accounts.services import set_customer_identity
 from apps.audit.audited import SYSTEM
-from apps.calls import services
+from apps.calls.actions.tickets import issue_entry_ticket
 from apps.security import browser as payload
 from apps.security.models import DataKey
 from apps.security.services import unwrap_data_key
@@ -193,7 +193,7 @@ def test_no_pin_key_or_id_number_in_clear_after_a_call(demo, api_client_obj):
     set_customer_identity(
         customer=customer, id_number=ID_NUMBER, phone=PHONE, address="", actor=SYSTEM
     )
-    _, token = services.issue_entry_ticket(
+    _, token = issue_entry_ticket(
         client=api_client_obj,
         customer_reference="DEMO0001",
         customer_name="",
@@ -201,7 +201,7 @@ def test_no_pin_key_or_id_number_in_clear_after_a_call(demo, api_client_obj):
         location=None,
     )
     entry = f"/h5/enter/{token}"
-    _, token = services.issue_entry_ticket(  # the customer opens the H5 page again afterwards
+    _, token = issue_entry_ticket(  # the customer opens the H5 page again afterwards
         client=api_client_obj,
         customer_reference="DEMO0001",
         customer_name="",

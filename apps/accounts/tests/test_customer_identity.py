@@ -6,6 +6,7 @@ from datetime import date
 import pytest
 from django.db import connection
 
+from apps.accounts.actions.identity import set_customer_identity
 from apps.accounts.demo import CUSTOMERS, demo_identity
 from apps.accounts.models import Customer
 from apps.accounts.pii import (
@@ -19,7 +20,6 @@ from apps.accounts.pii import (
     normalize_phone,
 )
 from apps.accounts.selectors import customer_identity, find_customer_by_id_number, masked_identity
-from apps.accounts.services import set_customer_identity
 from apps.audit.audited import SYSTEM
 from apps.audit.models import AuditEvent, canonical_json, sm3_hex
 from remotebank.errors import ServiceError

@@ -103,7 +103,7 @@ def test_lockout_is_shared_by_every_process(agent):
     from tests.live import BASE_DIR, subprocess_env
 
     script = (
-        "from apps.accounts.services import record_login_failure\n"
+        "from apps.accounts.actions.login import record_login_failure\n"
         "for _ in range(2): record_login_failure(username='agent01', ip='10.9.8.7')\n"
     )
     subprocess.run(

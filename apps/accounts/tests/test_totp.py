@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from apps.accounts import services
+from apps.accounts.actions import totp as totp_actions
 from apps.accounts.models import StaffTotp
 from apps.audit.audited import SYSTEM
 from apps.audit.models import AuditEvent
@@ -127,16 +127,16 @@ def test_codes_within_one_step_of_drift_pass_and_older_ones_do_not(agent):
         StaffTotp.objects.filter(user=agent).update(last_used_step=None)
         code = totp.at(now + timedelta(seconds=offset))
         if ok:
-            services.verify_totp_login(user=agent, code=code, now=now)
+            totp_actions.verify_totp_login(user=agent, code=code, now=now)
         else:
             with pytest.raises(ServiceError) as refused:
-                services.verify_totp_login(user=agent, code=code, now=now)
+                totp_actions.verify_totp_login(user=agent, code=code, now=now)
             assert refused.value.code == "otp_invalid"
     # After the step of +30 s was used, the code of the current step is a replay.
     StaffTotp.objects.filter(user=agent).update(last_used_step=None)
-    services.verify_totp_login(user=agent, code=totp.at(now + timedelta(seconds=30)), now=now)
+    totp_actions.verify_totp_login(user=agent, code=totp.at(now + timedelta(seconds=30)), now=now)
     with pytest.raises(ServiceError) as refused:
-        services.verify_totp_login(user=agent, code=totp.at(now), now=now)
+        totp_actions.verify_totp_login(user=agent, code=totp.at(now), now=now)
     assert refused.value.code == "otp_replayed"
 
 
@@ -222,17 +222,17 @@ def test_an_administrator_resets_a_lost_factor_in_the_admin(agent, admin_client)
 
 def test_services_refuse_what_does_not_apply(agent):
     with pytest.raises(ServiceError) as refused:
-        services.verify_totp_login(user=agent, code="123456")
+        totp_actions.verify_totp_login(user=agent, code="123456")
     assert refused.value.code == "otp_not_enrolled"
     with pytest.raises(ServiceError) as refused:
-        services.confirm_totp_enrolment(user=agent, code="123456")
+        totp_actions.confirm_totp_enrolment(user=agent, code="123456")
     assert refused.value.code == "otp_not_pending"
     enrol(agent)
     with pytest.raises(ServiceError) as refused:
-        services.start_totp_enrolment(user=agent)
+        totp_actions.start_totp_enrolment(user=agent)
     assert refused.value.code == "otp_already_enrolled"
-    assert services.reset_totp(user=agent, actor=SYSTEM) is True
-    assert services.reset_totp(user=agent, actor=SYSTEM) is False
+    assert totp_actions.reset_totp(user=agent, actor=SYSTEM) is True
+    assert totp_actions.reset_totp(user=agent, actor=SYSTEM) is False
 
 
 def test_a_session_waiting_for_its_code_cannot_open_an_agent_socket(agent):

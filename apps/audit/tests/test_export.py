@@ -16,7 +16,8 @@ from apps.audit.audited import SYSTEM
 from apps.audit.models import AuditEvent
 from apps.audit.tests.conftest import TOOL, append
 from apps.audit.tests.support import append_event
-from apps.calls import services as calls
+from apps.calls.actions.queue import join_queue
+from apps.calls.actions.tickets import issue_entry_ticket, redeem_entry_ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,7 @@ def run_tool(*args):
 
 @pytest.fixture
 def call(api_client_obj):
-    ticket, token = calls.issue_entry_ticket(
+    ticket, token = issue_entry_ticket(
         client=api_client_obj,
         customer_reference="EVID0001",
         customer_name="",
@@ -47,8 +48,8 @@ def call(api_client_obj):
         location=None,
         ip="198.51.100.7",
     )
-    calls.redeem_entry_ticket(token=token, ip="198.51.100.7")
-    return calls.join_queue(ticket_id=ticket.pk, location=None, ip="2001:DB8::7")
+    redeem_entry_ticket(token=token, ip="198.51.100.7")
+    return join_queue(ticket_id=ticket.pk, location=None, ip="2001:DB8::7")
 
 
 @pytest.fixture

@@ -28,10 +28,13 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from apps.accounts.models import AgentProfile, Presence
-from apps.accounts.services import set_presence_by_agent
 from apps.audit.audited import Actor
 from apps.audit.models import AuditEvent, ChainHead
-from apps.calls import services as calls
+from apps.calls.actions.ending import end_call
+from apps.calls.actions.offers import accept_offer
+from apps.calls.actions.queue import join_queue
+from apps.calls.actions.routing import dispatch, set_presence_by_agent
+from apps.calls.actions.tickets import issue_entry_ticket, redeem_entry_ticket
 from apps.calls.models import Call, CallOffer, CallState, OfferState, Participant
 from apps.recordings import services as recordings
 from apps.recordings.models import Recording
@@ -48,19 +51,19 @@ def _plain_recordings(settings, tmp_path):
 
 
 def connected_call(api_client_obj, agent) -> Call:
-    ticket, token = calls.issue_entry_ticket(
+    ticket, token = issue_entry_ticket(
         client=api_client_obj,
         customer_reference="DEMO0001",
         customer_name="",
         business_code="debit_pin_reset",
         location=None,
     )
-    calls.redeem_entry_ticket(token=token)
+    redeem_entry_ticket(token=token)
     set_presence_by_agent(user=agent, state="ready")
-    queued = calls.join_queue(ticket_id=ticket.pk, location=None)
-    calls.dispatch()
+    queued = join_queue(ticket_id=ticket.pk, location=None)
+    dispatch()
     offer = CallOffer.objects.select_related("agent").get(call=queued, state=OfferState.PENDING)
-    calls.accept_offer(offer_id=offer.pk, agent=offer.agent)
+    accept_offer(offer_id=offer.pk, agent=offer.agent)
     return Call.objects.get(pk=queued.pk)
 
 
@@ -145,7 +148,7 @@ def test_hangup_and_segment_seal_do_not_deadlock(api_client_obj, agent, second_a
             release.wait(WAIT)
 
     def hang_up() -> None:
-        calls.end_call(call_id=call.pk, reason="agent_hangup", actor=Actor.staff(agent))
+        end_call(call_id=call.pk, reason="agent_hangup", actor=Actor.staff(agent))
 
     def stop_capture() -> None:  # the media job at the end of its epoch
         recordings.capture_stopped(

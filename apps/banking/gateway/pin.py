@@ -29,13 +29,13 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.db import IntegrityError, transaction
 
-from apps.calls.media import redis_client
 from apps.security.browser import public_key_text
 from apps.security.errors import CryptoError
 from apps.security.models import Purpose
 from apps.security.services import create_data_key, get_data_key, unwrap_data_key
 from apps.security.suites import get_suite
 from remotebank.errors import ServiceError
+from remotebank.redis import client as redis_client
 
 MAX_SKEW_MS = 120_000
 NONCE_TTL_S = 2 * MAX_SKEW_MS // 1000 + 60

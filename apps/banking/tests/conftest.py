@@ -8,11 +8,13 @@ import io
 import pytest
 from PIL import Image, ImageDraw
 
-from apps.accounts.services import set_presence_by_agent
 from apps.audit.audited import Actor
 from apps.banking import services
 from apps.banking.gateway import pin as pin_gateway
-from apps.calls import services as calls
+from apps.calls.actions.offers import accept_offer
+from apps.calls.actions.queue import join_queue
+from apps.calls.actions.routing import dispatch, set_presence_by_agent
+from apps.calls.actions.tickets import issue_entry_ticket, redeem_entry_ticket
 from apps.calls.models import Call, CallOffer, OfferState, Participant
 from apps.security.services import clear_key_caches
 
@@ -36,20 +38,20 @@ def no_media_job(monkeypatch):
 
 def connect_call(api_client_obj, user, *, customer: str = "DEMO0001", business: str) -> Call:
     """`customer`'s call for `business`, connected to `user` (an agent)."""
-    ticket, token = calls.issue_entry_ticket(
+    ticket, token = issue_entry_ticket(
         client=api_client_obj,
         customer_reference=customer,
         customer_name="",
         business_code=business,
         location=None,
     )
-    calls.redeem_entry_ticket(token=token)
+    redeem_entry_ticket(token=token)
     set_presence_by_agent(user=user, state="ready")
-    queued = calls.join_queue(ticket_id=ticket.pk, location=None)
-    calls.dispatch()
+    queued = join_queue(ticket_id=ticket.pk, location=None)
+    dispatch()
     offer = CallOffer.objects.select_related("agent").get(call=queued, state=OfferState.PENDING)
     assert offer.agent.user_id == user.pk
-    calls.accept_offer(offer_id=offer.pk, agent=offer.agent)
+    accept_offer(offer_id=offer.pk, agent=offer.agent)
     return Call.objects.get(pk=queued.pk)
 
 

@@ -11,8 +11,11 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from apps.accounts.services import set_presence_by_agent
-from apps.calls import services
+from apps.calls.actions.chat import send_chat
+from apps.calls.actions.ending import hangup
+from apps.calls.actions.offers import accept_offer
+from apps.calls.actions.queue import join_queue
+from apps.calls.actions.routing import set_presence_by_agent
 from apps.calls.models import (
     Call,
     CallOffer,
@@ -22,6 +25,7 @@ from apps.calls.models import (
     OfferState,
     Participant,
 )
+from apps.calls.selectors import staff_may_view_call
 from apps.calls.tests.test_signaling import (
     HOST,
     agent_client,
@@ -42,10 +46,10 @@ def connected_call(api_client_obj, user, reference: str) -> tuple[Call, Client]:
         customer__reference=reference, used_at__isnull=False
     ).latest("created_at")
     set_presence_by_agent(user=user, state="ready")
-    call = services.join_queue(ticket_id=ticket.pk, location=None)
+    call = join_queue(ticket_id=ticket.pk, location=None)
     offer = CallOffer.objects.select_related("agent").get(call=call, state=OfferState.PENDING)
     assert offer.agent.user_id == user.pk
-    services.accept_offer(offer_id=offer.pk, agent=offer.agent)
+    accept_offer(offer_id=offer.pk, agent=offer.agent)
     return Call.objects.get(pk=call.pk), customer
 
 
@@ -54,7 +58,7 @@ def two_calls(api_client_obj, agent, second_agent):
     """Call B (agent02 with DEMO0002, one chat message) and call A (agent01 with DEMO0001)."""
     call_b, customer_b = connected_call(api_client_obj, second_agent, "DEMO0002")
     b_customer = Participant.objects.get(call=call_b, role="customer")
-    message_b = services.send_chat(participant=b_customer, client_id=str(uuid.uuid4()), text="hi")
+    message_b = send_chat(participant=b_customer, client_id=str(uuid.uuid4()), text="hi")
     call_a, customer_a = connected_call(api_client_obj, agent, "DEMO0001")
     return {
         "a": call_a,
@@ -267,7 +271,7 @@ def test_sockets_without_an_agent_or_ticket_identity_are_refused(two_calls, outs
 def test_an_agent_who_left_a_call_cannot_act_on_it(two_calls, agent):
     call_a = two_calls["a"]
     participant = Participant.objects.get(call=call_a, user=agent)
-    services.hangup(call_id=call_a.pk, participant=participant)
+    hangup(call_id=call_a.pk, participant=participant)
     headers = cookie_headers(agent_client(agent))
 
     async def scenario():
@@ -293,8 +297,8 @@ def test_an_agent_who_left_a_call_cannot_act_on_it(two_calls, agent):
 def test_staff_may_view_call_matches_the_roles(two_calls, agent, second_agent, auditor, outsider):
     call_a = two_calls["a"]
     qc = get_user_model().objects.get(username="qc01")
-    assert services.staff_may_view_call(user=agent, call=call_a)
-    assert not services.staff_may_view_call(user=second_agent, call=call_a)
-    assert services.staff_may_view_call(user=auditor, call=call_a)
-    assert services.staff_may_view_call(user=qc, call=call_a)
-    assert not services.staff_may_view_call(user=outsider, call=call_a)
+    assert staff_may_view_call(user=agent, call=call_a)
+    assert not staff_may_view_call(user=second_agent, call=call_a)
+    assert staff_may_view_call(user=auditor, call=call_a)
+    assert staff_may_view_call(user=qc, call=call_a)
+    assert not staff_may_view_call(user=outsider, call=call_a)

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from apps.accounts.services import client_secret, sign_request
+from apps.accounts.signing import client_secret, sign_request
 from apps.audit.models import AuditEvent
 from apps.calls.identity import CUSTOMER_SESSION_KEY
 from apps.calls.models import EntryTicket

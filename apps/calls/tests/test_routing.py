@@ -4,25 +4,29 @@ import pytest
 from django.utils import timezone
 
 from apps.accounts.models import AgentProfile, Presence
-from apps.accounts.services import set_presence_by_agent
 from apps.audit.models import AuditEvent
-from apps.calls import services
+from apps.calls.actions.ending import customer_socket_changed, end_abandoned, hangup
+from apps.calls.actions.offers import accept_offer, expire_offers, reject_offer
+from apps.calls.actions.queue import join_queue
+from apps.calls.actions.routing import finish_after_call_work, set_presence_by_agent
+from apps.calls.actions.tickets import issue_entry_ticket, redeem_entry_ticket
 from apps.calls.models import Call, CallOffer, CallState, OfferState
+from apps.calls.selectors import queue_position
 from remotebank.errors import ServiceError
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def new_call(api_client_obj, reference="DEMO0001", business="debit_pin_reset"):
-    ticket, token = services.issue_entry_ticket(
+    ticket, token = issue_entry_ticket(
         client=api_client_obj,
         customer_reference=reference,
         customer_name="",
         business_code=business,
         location=None,
     )
-    services.redeem_entry_ticket(token=token)
-    return services.join_queue(ticket_id=ticket.pk, location=None)
+    redeem_entry_ticket(token=token)
+    return join_queue(ticket_id=ticket.pk, location=None)
 
 
 def ready(user):
@@ -34,7 +38,7 @@ def test_call_waits_when_no_agent_is_ready(api_client_obj):
     call = new_call(api_client_obj)
     call.refresh_from_db()
     assert call.state == CallState.QUEUED
-    assert services.queue_position(call)[0] == 1
+    assert queue_position(call)[0] == 1
 
 
 def test_ready_agent_with_the_skill_is_rung(api_client_obj, agent):
@@ -75,7 +79,7 @@ def test_reject_offers_the_call_to_the_next_agent(api_client_obj, agent, second_
     call = new_call(api_client_obj)
     offer = CallOffer.objects.get(call=call, state=OfferState.PENDING)
     first_agent = offer.agent
-    services.reject_offer(offer_id=offer.pk, agent=first_agent)
+    reject_offer(offer_id=offer.pk, agent=first_agent)
     nxt = CallOffer.objects.get(call=call, state=OfferState.PENDING)
     assert nxt.agent_id in {a.pk, b.pk} - {first_agent.pk}
     first_agent.refresh_from_db()
@@ -86,7 +90,7 @@ def test_ring_timeout_requeues_and_puts_the_agent_on_break(api_client_obj, agent
     profile = ready(agent)
     call = new_call(api_client_obj)
     offer = CallOffer.objects.get(call=call)
-    assert services.expire_offers(now=offer.expires_at + timedelta(seconds=1)) == 1
+    assert expire_offers(now=offer.expires_at + timedelta(seconds=1)) == 1
     call.refresh_from_db()
     profile.refresh_from_db()
     offer.refresh_from_db()
@@ -100,13 +104,13 @@ def test_accept_connects_and_hangup_ends_with_durations(api_client_obj, agent):
     profile = ready(agent)
     call = new_call(api_client_obj)
     offer = CallOffer.objects.get(call=call)
-    services.accept_offer(offer_id=offer.pk, agent=profile)
+    accept_offer(offer_id=offer.pk, agent=profile)
     call.refresh_from_db()
     assert call.state == CallState.CONNECTED and call.agent == profile
     roles = sorted(call.participants.values_list("role", flat=True))
     assert roles == ["agent", "customer"]
     agent_part = call.participants.get(role="agent")
-    services.hangup(call_id=call.pk, participant=agent_part)
+    hangup(call_id=call.pk, participant=agent_part)
     call.refresh_from_db()
     profile.refresh_from_db()
     assert call.state == CallState.ENDED and call.end_reason == "agent_hangup"
@@ -122,11 +126,11 @@ def test_accept_connects_and_hangup_ends_with_durations(api_client_obj, agent):
 def test_after_call_work_ends_after_the_configured_time(api_client_obj, agent, settings):
     profile = ready(agent)
     call = new_call(api_client_obj)
-    services.accept_offer(offer_id=CallOffer.objects.get(call=call).pk, agent=profile)
-    services.hangup(call_id=call.pk, participant=call.participants.get(role="agent"))
-    assert services.finish_after_call_work() == 0
+    accept_offer(offer_id=CallOffer.objects.get(call=call).pk, agent=profile)
+    hangup(call_id=call.pk, participant=call.participants.get(role="agent"))
+    assert finish_after_call_work() == 0
     later = timezone.now() + timedelta(seconds=settings.AFTER_CALL_WORK_SECONDS + 1)
-    assert services.finish_after_call_work(now=later) == 1
+    assert finish_after_call_work(now=later) == 1
     profile.refresh_from_db()
     assert profile.presence == Presence.READY
 
@@ -137,7 +141,7 @@ def test_agent_cannot_accept_another_agents_offer(api_client_obj, agent, second_
     offer = CallOffer.objects.get(call=call)
     other = AgentProfile.objects.get(user=second_agent)
     with pytest.raises(ServiceError) as exc:
-        services.accept_offer(offer_id=offer.pk, agent=other)
+        accept_offer(offer_id=offer.pk, agent=other)
     assert exc.value.code == "offer_not_found"
     call.refresh_from_db()
     assert call.state == CallState.RINGING
@@ -146,7 +150,7 @@ def test_agent_cannot_accept_another_agents_offer(api_client_obj, agent, second_
 def test_customer_cancel_while_ringing_frees_the_agent(api_client_obj, agent):
     profile = ready(agent)
     call = new_call(api_client_obj)
-    services.hangup(call_id=call.pk, participant=call.participants.get(role="customer"))
+    hangup(call_id=call.pk, participant=call.participants.get(role="customer"))
     call.refresh_from_db()
     profile.refresh_from_db()
     assert call.end_reason == "customer_cancelled"
@@ -156,9 +160,9 @@ def test_customer_cancel_while_ringing_frees_the_agent(api_client_obj, agent):
 
 def test_abandoned_queued_call_is_ended(api_client_obj, settings):
     call = new_call(api_client_obj)
-    services.customer_socket_changed(call_id=call.pk, connected=False)
+    customer_socket_changed(call_id=call.pk, connected=False)
     later = timezone.now() + timedelta(seconds=settings.CUSTOMER_ABANDON_SECONDS + 1)
-    assert services.end_abandoned(now=later) == 1
+    assert end_abandoned(now=later) == 1
     assert Call.objects.get(pk=call.pk).end_reason == "abandoned"
 
 
@@ -166,7 +170,7 @@ def test_queue_positions_follow_arrival_order(api_client_obj):
     c1 = new_call(api_client_obj, "DEMO0001")
     c2 = new_call(api_client_obj, "DEMO0002")
     c3 = new_call(api_client_obj, "DEMO0003", business="corporate_doc_update")
-    assert services.queue_position(c1)[0] == 1
-    assert services.queue_position(c2)[0] == 2
-    assert services.queue_position(c3)[0] == 1  # a different skill has its own queue
-    assert services.queue_position(c2)[1] > services.queue_position(c1)[1]
+    assert queue_position(c1)[0] == 1
+    assert queue_position(c2)[0] == 2
+    assert queue_position(c3)[0] == 1  # a different skill has its own queue
+    assert queue_position(c2)[1] > queue_position(c1)[1]

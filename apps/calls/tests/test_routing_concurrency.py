@@ -11,7 +11,8 @@ from django.db import connection
 
 from apps.accounts.models import AgentProfile, Presence, Skill
 from apps.audit.models import AuditEvent
-from apps.calls import services
+from apps.calls.actions.queue import join_queue
+from apps.calls.actions.tickets import issue_entry_ticket, redeem_entry_ticket
 from apps.calls.models import Call, CallOffer, CallState, OfferState
 from tests.live import BASE_DIR, subprocess_env
 
@@ -21,7 +22,7 @@ WORKER = """
 import os, sys, time
 import django
 django.setup()
-from apps.calls.services import dispatch
+from apps.calls.actions.routing import dispatch
 start = float(sys.argv[1])
 while time.time() < start:
     time.sleep(0.001)
@@ -54,15 +55,15 @@ def make_agents(n: int) -> list[AgentProfile]:
 def make_calls(api_client_obj, n: int) -> list[Call]:
     calls = []
     for i in range(n):
-        ticket, token = services.issue_entry_ticket(
+        ticket, token = issue_entry_ticket(
             client=api_client_obj,
             customer_reference=f"LOAD{i:05d}",
             customer_name="",
             business_code="debit_pin_reset",
             location=None,
         )
-        services.redeem_entry_ticket(token=token)
-        calls.append(services.join_queue(ticket_id=ticket.pk, location=None))
+        redeem_entry_ticket(token=token)
+        calls.append(join_queue(ticket_id=ticket.pk, location=None))
     return calls
 
 

@@ -8,7 +8,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from apps.calls import services
+from apps.calls.actions.tickets import issue_entry_ticket
 from apps.calls.models import Call, CallState, ChatMessage
 from remotebank.asgi import application
 
@@ -22,7 +22,7 @@ def cookie_headers(client: Client) -> list[tuple[bytes, bytes]]:
 
 
 def customer_client(api_client_obj, reference="DEMO0001") -> Client:
-    _, token = services.issue_entry_ticket(
+    _, token = issue_entry_ticket(
         client=api_client_obj,
         customer_reference=reference,
         customer_name="",

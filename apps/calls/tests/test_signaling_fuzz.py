@@ -42,7 +42,7 @@ from hypothesis import strategies as st
 
 from apps.accounts.models import AgentProfile, PresenceChange
 from apps.audit.models import AuditEvent
-from apps.calls import services
+from apps.calls.actions.chat import send_chat
 from apps.calls.consumers import HANDLERS
 from apps.calls.models import (
     Call,
@@ -322,7 +322,7 @@ def snapshot(call_a, call_b) -> dict[str, Any]:
     }
 
 
-# Collaboration messages a fuzzed frame may validly ack (apps/calls/collab.py): each writes one
+# Collaboration messages a fuzzed frame may validly ack (apps/calls/actions/): each writes one
 # timeline event and its audit event, and touches nothing the snapshot compares otherwise.
 COLLAB_ACKS = {
     "share.start": {"call.share_started"},
@@ -453,11 +453,11 @@ def test_fuzzed_frames_get_one_documented_reply_and_change_only_what_they_may(
 
     call_b, _ = connected_call(api_client_obj, second_agent, "DEMO0002")
     b_customer = Participant.objects.get(call=call_b, role="customer")
-    message_b = services.send_chat(participant=b_customer, client_id=str(uuid.uuid4()), text="b")
+    message_b = send_chat(participant=b_customer, client_id=str(uuid.uuid4()), text="b")
     call_a, customer_a = connected_call(api_client_obj, agent, "DEMO0001")
     a_customer = Participant.objects.get(call=call_a, role="customer")
     a_agent = Participant.objects.get(call=call_a, role="agent")
-    message_a = services.send_chat(participant=a_customer, client_id=str(uuid.uuid4()), text="a")
+    message_a = send_chat(participant=a_customer, client_id=str(uuid.uuid4()), text="a")
     ids = {
         "a": str(call_a.pk),
         "a_hex": call_a.pk.hex,

@@ -13,8 +13,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from apps.accounts.services import set_presence_by_agent
-from apps.calls import services as calls
+from apps.calls.actions.offers import accept_offer
+from apps.calls.actions.queue import join_queue
+from apps.calls.actions.routing import dispatch, set_presence_by_agent
+from apps.calls.actions.tickets import issue_entry_ticket, redeem_entry_ticket
+from apps.calls.checks import Location
 from apps.calls.models import Call, CallOffer, OfferState, Participant
 from apps.recordings import services
 from apps.recordings.storage import get_storage, reset_storage
@@ -42,20 +45,20 @@ def recordings_settings(settings, tmp_path):
 @pytest.fixture
 def call(api_client_obj, agent) -> Call:
     """DEMO0001's call connected to agent01, with a declared location."""
-    ticket, token = calls.issue_entry_ticket(
+    ticket, token = issue_entry_ticket(
         client=api_client_obj,
         customer_reference="DEMO0001",
         customer_name="",
         business_code="debit_pin_reset",
         location=None,
     )
-    calls.redeem_entry_ticket(token=token)
+    redeem_entry_ticket(token=token)
     set_presence_by_agent(user=agent, state="ready")
-    location = calls.Location(39.9042, 116.4074, 15.0, "北京市东城区东长安街1号")
-    queued = calls.join_queue(ticket_id=ticket.pk, location=location)
-    calls.dispatch()
+    location = Location(39.9042, 116.4074, 15.0, "北京市东城区东长安街1号")
+    queued = join_queue(ticket_id=ticket.pk, location=location)
+    dispatch()
     offer = CallOffer.objects.select_related("agent").get(call=queued, state=OfferState.PENDING)
-    calls.accept_offer(offer_id=offer.pk, agent=offer.agent)
+    accept_offer(offer_id=offer.pk, agent=offer.agent)
     return Call.objects.get(pk=queued.pk)
 
 

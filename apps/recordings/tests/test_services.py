@@ -14,7 +14,7 @@ from apps.audit.checkpoints import forget_known_state
 from apps.audit.models import AuditEvent
 from apps.audit.tests.conftest import TEST_SIGNING_KEY
 from apps.audit.tests.test_export import run_tool
-from apps.calls import services as calls
+from apps.calls.actions.ending import end_call
 from apps.recordings import selectors, services
 from apps.recordings.models import Recording, RecordingSegment, RecordingState
 from apps.recordings.storage import StoredFile
@@ -135,7 +135,7 @@ def test_ending_the_call_queues_its_composition_after_commit(
         lambda *, recording_id, again=False: queued.append(recording_id),
     )
     with django_capture_on_commit_callbacks(execute=True):
-        calls.end_call(call_id=call.pk, reason="agent_hangup", actor=SYSTEM)
+        end_call(call_id=call.pk, reason="agent_hangup", actor=SYSTEM)
 
     recording = Recording.objects.get(call=call)
     assert queued == [recording.pk]
@@ -149,7 +149,7 @@ def test_a_call_that_never_had_media_queues_nothing(
     queued = []
     monkeypatch.setattr(services, "enqueue_composition", lambda **kw: queued.append(kw))
     with django_capture_on_commit_callbacks(execute=True):
-        calls.end_call(call_id=call.pk, reason="agent_hangup", actor=SYSTEM)
+        end_call(call_id=call.pk, reason="agent_hangup", actor=SYSTEM)
     assert queued == [] and not Recording.objects.exists()
 
 

@@ -8,7 +8,7 @@ import pytest
 from remotebank_client import LoginFailed, Participant, ProtocolError, TicketRefused
 
 from apps.accounts.demo import DEMO_PASSWORD
-from apps.calls import services
+from apps.calls.actions.tickets import issue_entry_ticket
 from apps.calls.models import Call, CallState, ChatMessage
 from tests.live import daphne
 
@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def entry_path(api_client_obj, reference: str = "DEMO0001") -> str:
-    _, token = services.issue_entry_ticket(
+    _, token = issue_entry_ticket(
         client=api_client_obj,
         customer_reference=reference,
         customer_name="",

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from apps.accounts.demo import DEMO_PASSWORD, seed_demo
@@ -6,7 +8,7 @@ from apps.accounts.demo import DEMO_PASSWORD, seed_demo
 class Command(BaseCommand):
     help = "Create or refresh the demo skills, business types, staff, customers and API client."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         summary = seed_demo()
         self.stdout.write(
             self.style.SUCCESS(

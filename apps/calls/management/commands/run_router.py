@@ -1,12 +1,14 @@
 import logging
 import signal
 import time
+from argparse import ArgumentParser
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from apps.calls import media, services
+from apps.calls.actions import ending, media, offers, routing
 
 logger = logging.getLogger(__name__)
 
@@ -17,13 +19,13 @@ class Command(BaseCommand):
         "work, and dispatch of waiting calls. Safe to run in several processes (row locks)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--once", action="store_true", help="run one tick and exit")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         stop = False
 
-        def request_stop(*_):
+        def request_stop(*_: object) -> None:
             nonlocal stop
             stop = True
 
@@ -33,10 +35,10 @@ class Command(BaseCommand):
         while not stop:
             close_old_connections()
             try:
-                services.expire_offers()
-                services.end_abandoned()
-                services.finish_after_call_work()
-                services.dispatch()
+                offers.expire_offers()
+                ending.end_abandoned()
+                routing.finish_after_call_work()
+                routing.dispatch()
                 media.check_all_media()
             except Exception:
                 logger.exception("router tick failed")

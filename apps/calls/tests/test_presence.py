@@ -1,8 +1,10 @@
 import pytest
 
 from apps.accounts.models import AgentProfile, Presence, PresenceChange
-from apps.accounts.services import change_presence, set_presence_by_agent
+from apps.audit.audited import audited_action
 from apps.audit.models import AuditEvent
+from apps.calls.actions.presence import change_presence
+from apps.calls.actions.routing import set_presence_by_agent
 from remotebank.errors import ServiceError
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,8 +32,8 @@ def test_agent_cannot_set_busy_or_ringing_directly(agent):
 
 def test_illegal_transition_is_refused_and_changes_nothing(agent):
     profile = AgentProfile.objects.get(user=agent)
-    with pytest.raises(ServiceError) as exc:
-        change_presence(agent=profile, to=Presence.BUSY)
+    with pytest.raises(ServiceError) as exc, audited_action() as write:
+        change_presence(write, agent=profile, to=Presence.BUSY)
     assert exc.value.code == "bad_presence_transition"
     assert PresenceChange.objects.count() == 0
 
