@@ -1,8 +1,15 @@
-"""Demo data for the embedded run and the tests: idempotent, clearly demo-only."""
+"""Demo data for the embedded run and the tests: idempotent, clearly demo-only.
+
+`seed_demo` seeds the accounts' own rows (skills, business types, staff, customers, the demo
+API client), then runs the seeders other apps register in their `AppConfig.ready()` with the
+demo customers (banking seeds its sandbox core), so accounts knows nothing of the apps above.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -23,6 +30,9 @@ from apps.accounts.roles import sync_roles
 from apps.audit.audited import SYSTEM
 from apps.security.at_rest import blind_index
 from remotebank.demo_banner import DEMO_PASSWORD
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 SKILLS = [("retail", "个人业务"), ("corporate", "对公业务"), ("loan", "贷款面谈")]
 
@@ -77,6 +87,33 @@ def demo_identity(index: int) -> tuple[str, str, str]:
     return first17 + id_check_char(first17), f"1380000{1000 + index:04d}", address
 
 
+@dataclass(frozen=True)
+class DemoCustomer:
+    reference: str
+    name: str
+    id_number: str
+    phone: str
+    address: str
+
+
+def demo_customers() -> list[DemoCustomer]:
+    """The demo customers DEMO0001.. with their fake identities."""
+    return [
+        DemoCustomer(f"DEMO{i:04d}", name, *demo_identity(i))
+        for i, name in enumerate(CUSTOMERS, start=1)
+    ]
+
+
+# What another app seeds for the demo, given the demo customers (in registration order).
+DemoSeeder = Callable[[Sequence[DemoCustomer]], None]
+_SEEDERS: dict[str, DemoSeeder] = {}
+
+
+def register_demo_seeder(name: str, seeder: DemoSeeder) -> None:
+    """Called from an app's AppConfig.ready(); `name` keeps a second registration harmless."""
+    _SEEDERS[name] = seeder
+
+
 @dataclass
 class DemoSummary:
     agents: list[str]
@@ -85,10 +122,48 @@ class DemoSummary:
     api_key_id: str
 
 
+def _demo_user(username: str, last: str, first: str, role: str, *, staff: bool = False) -> User:
+    user_model = get_user_model()
+    obj, created = user_model.objects.get_or_create(
+        username=username,
+        defaults={"last_name": last, "first_name": first, "is_staff": staff},
+    )
+    if created:
+        obj.set_password(DEMO_PASSWORD)
+        obj.save()
+    obj.groups.add(Group.objects.get(name=role))
+    return obj
+
+
+def _seed_staff(skills: dict[str, Skill]) -> None:
+    for username, last, first, employee_no, skill_codes in AGENTS:
+        u = _demo_user(username, last, first, Role.AGENT)
+        profile, _ = AgentProfile.objects.get_or_create(
+            user=u, defaults={"employee_no": employee_no}
+        )
+        profile.skills.set([skills[c] for c in skill_codes])
+    for username, last, first, role in STAFF:
+        _demo_user(username, last, first, role, staff=True)
+
+
+def _seed_customers(customers: Sequence[DemoCustomer]) -> None:
+    for demo in customers:
+        customer, _ = Customer.objects.update_or_create(
+            reference=demo.reference, defaults={"display_name": demo.name}
+        )
+        if customer.id_number_index != blind_index(demo.id_number, purpose=ID_NUMBER_CONTEXT):
+            set_customer_identity(
+                customer=customer,
+                id_number=demo.id_number,
+                phone=demo.phone,
+                address=demo.address,
+                actor=SYSTEM,
+            )
+
+
 @transaction.atomic
 def seed_demo() -> DemoSummary:
     sync_roles()
-    user_model = get_user_model()
     skills = {}
     for code, name in SKILLS:
         skills[code], _ = Skill.objects.update_or_create(code=code, defaults={"name": name})
@@ -96,41 +171,12 @@ def seed_demo() -> DemoSummary:
         BusinessType.objects.update_or_create(
             code=code, defaults={"name_zh": zh, "name_en": en, "skill": skills[skill]}
         )
-
-    def user(username: str, last: str, first: str, role: str, staff: bool = False):
-        obj, created = user_model.objects.get_or_create(
-            username=username,
-            defaults={"last_name": last, "first_name": first, "is_staff": staff},
-        )
-        if created:
-            obj.set_password(DEMO_PASSWORD)
-            obj.save()
-        obj.groups.add(Group.objects.get(name=role))
-        return obj
-
-    for username, last, first, employee_no, skill_codes in AGENTS:
-        u = user(username, last, first, Role.AGENT)
-        profile, _ = AgentProfile.objects.get_or_create(
-            user=u, defaults={"employee_no": employee_no}
-        )
-        profile.skills.set([skills[c] for c in skill_codes])
-    for username, last, first, role in STAFF:
-        user(username, last, first, role, staff=True)
-    for i, name in enumerate(CUSTOMERS, start=1):
-        customer, _ = Customer.objects.update_or_create(
-            reference=f"DEMO{i:04d}", defaults={"display_name": name}
-        )
-        id_number, phone, address = demo_identity(i)
-        if customer.id_number_index != blind_index(id_number, purpose=ID_NUMBER_CONTEXT):
-            set_customer_identity(
-                customer=customer, id_number=id_number, phone=phone, address=address, actor=SYSTEM
-            )
+    _seed_staff(skills)
+    customers = demo_customers()
+    _seed_customers(customers)
     ApiClient.objects.get_or_create(key_id="demo-mobile-bank", defaults={"name": "演示手机银行"})
-    from apps.banking.gateway.sandbox import seed_sandbox  # the sandbox core's own tables
-
-    seed_sandbox(
-        [(f"DEMO{i:04d}", name, *demo_identity(i)[:2]) for i, name in enumerate(CUSTOMERS, start=1)]
-    )
+    for seeder in _SEEDERS.values():  # other apps' demo rows (banking: its sandbox core)
+        seeder(customers)
     return DemoSummary(
         agents=[a[0] for a in AGENTS],
         staff=[s[0] for s in STAFF],
