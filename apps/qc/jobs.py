@@ -62,8 +62,8 @@ def _stage(rq_job: Any, name: str, progress: float) -> None:
 
 def build_input(recording: Recording, keys: KeyRing) -> Any:
     """The recording as `media_worker.qc.QcInput` (plain data and openers, no ORM objects)."""
-    from media_worker.compose import SegmentInput
-    from media_worker.qc import Presence, QcInput, Track
+    from medialib.qc.inputs import Presence, QcInput, Track
+    from medialib.segments import SegmentInput
 
     storage = get_storage()
     call = recording.call
@@ -138,8 +138,9 @@ def build_input(recording: Recording, keys: KeyRing) -> Any:
 def build_supplement_input(supplement: Any, keys: KeyRing) -> Any:
     """A supplementary file as QC input: its picture is the customer's camera as the agent's
     workstation saw it, its sound the call's; coverage is measured against the whole call."""
-    from media_worker.compose import SegmentInput
-    from media_worker.qc import Presence, QcInput, Track, file_decoder, probe_file
+    from medialib.qc.files import file_decoder, probe_file
+    from medialib.qc.inputs import Presence, QcInput, Track
+    from medialib.segments import SegmentInput
 
     storage = get_storage()
     call = supplement.call
@@ -163,9 +164,9 @@ def build_supplement_input(supplement: Any, keys: KeyRing) -> Any:
                 )
             ],
             bytes=supplement.size if kind == "video" else 0,
-            width=facts["width"] or 0 if kind == "video" else 0,
-            height=facts["height"] or 0 if kind == "video" else 0,
-            decode=file_decoder(opener, kind, start, facts["first"]),
+            width=facts.width or 0 if kind == "video" else 0,
+            height=facts.height or 0 if kind == "video" else 0,
+            decode=file_decoder(opener, kind, start, facts.first),
         )
         for kind in ("video", "audio")
     ]
@@ -212,7 +213,8 @@ def accounted_intervals(call: Any, end: float) -> list[tuple[float, float, str]]
 
 
 def _run(report_id: uuid.UUID, rq_job: Any) -> dict[str, Any]:
-    from media_worker.qc import QcOptions, analyze
+    from medialib.qc.analysis import analyze
+    from medialib.qc.inputs import QcOptions
 
     report = QcReport.objects.select_related("recording", "recording__call").get(pk=report_id)
     recording = report.recording

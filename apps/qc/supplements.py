@@ -78,7 +78,7 @@ def upload_supplement(
     declared_sha256: Any,
     started_at: Any,
 ) -> Supplement:
-    from media_worker.qc import probe_file
+    from medialib.qc.files import probe_file
 
     try:
         call = Call.objects.select_related("agent").get(pk=uuid.UUID(str(call_id)))
@@ -125,7 +125,7 @@ def upload_supplement(
             facts = probe_file(functools.partial(Path(path).open, "rb"))
         except ValueError as exc:
             raise _refuse("corrupt", f"the file is not a usable recording: {exc}") from None
-        end = start + timedelta(seconds=facts["duration"])
+        end = start + timedelta(seconds=facts.duration)
         connected, ended = call.connected_at, call.ended_at
         if connected is None or ended is None:
             raise _refuse("unrelated", "the call has not been connected and ended")
@@ -140,10 +140,10 @@ def upload_supplement(
             raise _refuse(
                 "unrelated",
                 "the file's time range does not fit this call "
-                f"({facts['duration']:.0f} s from {start:%H:%M:%S}; the call lasted "
+                f"({facts.duration:.0f} s from {start:%H:%M:%S}; the call lasted "
                 f"{call_seconds:.0f} s from {connected:%H:%M:%S})",
             )
-        ext = _EXTENSIONS.get(facts["format"], "bin")
+        ext = _EXTENSIONS.get(facts.format, "bin")
         with audited_action():
             Recording.objects.select_for_update().get(pk=recording.pk)
             number = Supplement.objects.filter(call=call).count() + 1
@@ -158,12 +158,12 @@ def upload_supplement(
                 size=stored.size,
                 sm3=stored.sm3,
                 sha256=stored.sha256,
-                container=facts["format"][:32],
-                video_codec=facts["video_codec"][:16],
-                audio_codec=facts["audio_codec"][:16],
+                container=facts.format[:32],
+                video_codec=facts.video_codec[:16],
+                audio_codec=facts.audio_codec[:16],
                 start_at=start,
                 end_at=end,
-                duration_seconds=facts["duration"],
+                duration_seconds=facts.duration,
             )
             event = record_event(
                 action="qc.supplement_stored",

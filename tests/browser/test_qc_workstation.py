@@ -14,7 +14,7 @@ from remotebank_client import Participant
 from remotebank_client.media import ToneAudioTrack
 
 from apps.qc.models import QcReport, Supplement
-from apps.qc.tests import synth
+from medialib.tests import synth
 from tests.browser.support import (
     DESKTOP,
     Loop,
