@@ -38,7 +38,7 @@ def enqueue(
         raise ValueError(f"unknown queue {queue!r}")
     return django_rq.get_queue(queue).enqueue(
         path,
-        *args,
+        args=args,  # RQ refuses positional args next to an explicit kwargs=
         job_id=job_id,
         job_timeout=timeout or settings.RQ_QUEUES[queue]["DEFAULT_TIMEOUT"],
         result_ttl=result_ttl,
