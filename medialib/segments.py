@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import IO, Any
+from typing import Any, Protocol
 
 import av
 import av.container
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "CLOCK_RATES",
     "MUX_OPTIONS",
+    "Opener",
+    "ReadableFile",
     "SegmentInput",
     "SegmentMuxer",
     "decode_runs",
@@ -50,6 +52,18 @@ CLOCK_RATES = {"video": 90_000, "audio": 48_000}
 MUX_OPTIONS = {"live": "1", "cluster_time_limit": "1000", "flush_packets": "1"}
 
 
+class ReadableFile(Protocol):
+    """What the library reads media from: a binary file object (a local file, or storage's
+    decrypting reader); PyAV also seeks it when it can."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+    def close(self) -> None: ...
+
+
+#: Opens a file to read (each call a fresh file object, closed by the reader).
+Opener = Callable[[], ReadableFile]
+
+
 @dataclass(frozen=True)
 class SegmentInput:
     """One raw segment: where it starts (server wall clock), and how to open its bytes."""
@@ -59,7 +73,7 @@ class SegmentInput:
     kind: str  # video | audio
     run: tuple[Any, ...]  # same run = same incoming stream (one decoder across segments)
     start: float
-    open: Callable[[], IO[bytes]]
+    open: Opener
     end: float | None = None
     participant: int | None = None  # None: the role names the party (one per role)
     source: str = "camera"  # camera | screen | whisper (left out) | announce (mixed in)
@@ -268,7 +282,7 @@ def decode_runs(
             logger.warning("decoder error in run %s: %s", run[0].run, exc)
 
 
-def probe_segment(source: IO[bytes]) -> tuple[float | None, int]:
+def probe_segment(source: ReadableFile) -> tuple[float | None, int]:
     """(seconds from the segment's first packet to the end of its last, packets) of a raw
     segment that may have been cut short; (None, 0) if nothing in it can be read."""
     try:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import av
 
 from medialib.composition import AUDIO_RATE, FPS
+from medialib.segments import ReadableFile
 
 __all__ = ["VerifyResult", "verify_output"]
 
@@ -24,7 +24,7 @@ class VerifyResult:
 
 
 def verify_output(
-    source: str | Path | IO[bytes], expected_duration: float, tolerance: float = 1.0
+    source: str | Path | ReadableFile, expected_duration: float, tolerance: float = 1.0
 ) -> VerifyResult:
     """Decode the whole file (video and audio) and compare its length with the call's."""
     try:

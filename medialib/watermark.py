@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import IO
 
 import av
 import numpy as np
 
 from medialib.composition import GOP_FRAMES
 from medialib.fonts import TextRenderer
+from medialib.segments import ReadableFile
 
 __all__ = ["WatermarkResult", "watermark_boxes", "watermark_copy"]
 
@@ -82,7 +82,7 @@ class _Marks:
 
 
 def watermark_copy(
-    source: IO[bytes] | str | Path,
+    source: ReadableFile | str | Path,
     output: str | Path,
     *,
     lines: list[str],

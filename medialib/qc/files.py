@@ -7,19 +7,20 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 import av
 import av.stream
 
 from medialib.qc.inputs import Decoded
+from medialib.segments import Opener
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["FileFacts", "composed_sync", "file_decoder", "probe_file"]
 
 
-def composed_sync(opener: Callable[[], IO[bytes]]) -> dict[str, float] | None:
+def composed_sync(opener: Opener) -> dict[str, float] | None:
     """How far apart the composed file's audio and video start and end (seconds), from the
     container's packet timestamps (no decoding)."""
     try:
@@ -68,7 +69,7 @@ class FileFacts:
     packets: int
 
 
-def probe_file(opener: Callable[[], IO[bytes]]) -> FileFacts:
+def probe_file(opener: Opener) -> FileFacts:
     """Parse a whole media file (every packet demuxed): its streams and length. Raises
     ValueError with a reason when it is not a readable audio+video file."""
     try:
@@ -133,9 +134,7 @@ def _decodes(container: Any, video: Any) -> None:
         raise ValueError("video does not decode")
 
 
-def file_decoder(
-    opener: Callable[[], IO[bytes]], kind: str, start: float, first: float
-) -> Callable[[], Decoded]:
+def file_decoder(opener: Opener, kind: str, start: float, first: float) -> Callable[[], Decoded]:
     """(wall clock, frame) of one kind of a whole file whose first packet is at `start`."""
 
     def frames() -> Iterator[tuple[float, Any]]:

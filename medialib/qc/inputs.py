@@ -3,11 +3,11 @@ intervals with a known reason), the composed file's opener, and the thresholds."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import IO, Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
 
-from medialib.segments import SegmentInput
+from medialib.segments import Opener, SegmentInput
 
 __all__ = ["Decoded", "Presence", "QcInput", "QcOptions", "Track"]
 
@@ -65,6 +65,18 @@ class QcOptions:
     min_width: int = 320
     min_height: int = 240
 
+    @classmethod
+    def overridden(cls, values: Mapping[str, float]) -> QcOptions:
+        """The defaults with some thresholds replaced (a deployment's settings), each
+        converted to its field's type; ValueError for a name that is not a threshold."""
+        options = cls()
+        known = {f.name for f in fields(cls)}
+        for name, value in values.items():
+            if name not in known:
+                raise ValueError(f"unknown QC option {name!r}")
+            setattr(options, name, type(getattr(options, name))(value))
+        return options
+
 
 @dataclass
 class QcInput:
@@ -75,5 +87,5 @@ class QcInput:
     presence: list[Presence]
     customer_participants: set[int]
     accounted: list[tuple[float, float, str]] = field(default_factory=list)
-    composed_open: Callable[[], IO[bytes]] | None = None
+    composed_open: Opener | None = None
     composed_duration: float | None = None
