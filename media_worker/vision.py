@@ -17,7 +17,7 @@ import av
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from apps.qc.live import vision_event
+from apps.qc.actions.live_alerts import vision_event
 from medialib.vision import FrameAnalyzer, LiveVisionCheck, luma_plane
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class LiveVision:
     media time (`FrameAnalyzer`, ~35 ms) with `LiveVisionCheck` hysteresis, so a problem is
     reported ~1 s after it starts. If the thread falls behind, packets are dropped up to the
     next keyframe, which is requested upstream. Alerts and clearings go to
-    `apps.qc.live.vision_event` (a CallEvent, an audit event, ``vision.alert`` /
+    `apps.qc.actions.live_alerts.vision_event` (a CallEvent, an audit event, ``vision.alert`` /
     ``vision.clear`` to the call's staff sockets) through the event loop.
     """
 
