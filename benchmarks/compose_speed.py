@@ -13,7 +13,7 @@ microphones 0.27 / 0.45 s into the call.
 Both contenders then make the same MP4 from the same segment files, one after the other,
 --repeat times, alternating (so load from other work on the machine falls on both):
 
-* ours: `media_worker.compose.compose()` (YUV planes in numpy, text rendered when it changes,
+* ours: `medialib.composition.compose()` (YUV planes in numpy, text rendered when it changes,
   camera decoding and the audio mix in threads of their own, x264 with ``thread_type=AUTO``);
 * ffmpeg: the Debian ``ffmpeg`` command line (installed with apt-get if missing), each
   track's segments through the concat demuxer, ``-itsoffset`` for the start offsets, and one
@@ -45,8 +45,13 @@ from typing import Any
 
 import _media  # noqa: F401  (sys.path and Django, before the project imports)
 
-from media_worker import compose as C
-from media_worker.tests.test_compose import OVERLAY, T0, synthetic_call
+from medialib import composition as C
+from medialib.fonts import TextRenderer
+from medialib.layout import HEIGHT, WIDTH
+from medialib.overlay import location_lines
+from medialib.segments import SegmentInput
+from medialib.tests.test_compose import OVERLAY, T0, synthetic_call
+from medialib.verification import verify_output
 
 STARTS = {("customer", "video"): 0.31, ("agent", "video"): 0.52,
           ("customer", "audio"): 0.27, ("agent", "audio"): 0.45}  # fmt: skip
@@ -63,7 +68,7 @@ def ensure_ffmpeg() -> str:
     return shutil.which("ffmpeg") or "ffmpeg"
 
 
-def ours(segments: list[C.SegmentInput], seconds: float, out: Path, preset: str, crf: int):
+def ours(segments: list[SegmentInput], seconds: float, out: Path, preset: str, crf: int):
     request = C.ComposeRequest(
         start=T0, end=T0 + seconds, segments=segments, overlay=OVERLAY, preset=preset, crf=crf
     )
@@ -78,7 +83,7 @@ def _escape(path: Path) -> str:
 
 
 def ffmpeg_command(
-    ffmpeg: str, segments: list[C.SegmentInput], seconds: float, work: Path, out: Path,
+    ffmpeg: str, segments: list[SegmentInput], seconds: float, work: Path, out: Path,
     preset: str, crf: int,
 ) -> list[str]:  # fmt: skip
     inputs: list[str] = []
@@ -93,7 +98,7 @@ def ffmpeg_command(
         if kind == "video":
             inputs += ["-itsoffset", f"{STARTS[(role, kind)]}"]
         inputs += ["-f", "concat", "-safe", "0", "-i", str(listing)]
-    location, address = C._location_lines(OVERLAY)
+    location, address = location_lines(OVERLAY)
     texts = {
         # drawtext expands %{pts:gmtime:OFFSET:FORMAT}; Beijing time is UTC+8.
         "clock": f"%{{pts:gmtime:{int(T0) + 8 * 3600}:%Y-%m-%d %H\\:%M\\:%S}}  北京时间",
@@ -108,7 +113,7 @@ def ffmpeg_command(
         (work / f"{name}.txt").write_text(text)
     # The face our composer uses, found through fontconfig (ffmpeg 5.1's drawtext has no
     # font_index for .ttc collections).
-    family, style = C._Text(None).font(20).getname()
+    family, style = TextRenderer(None).font(20).getname()
     font = f"font='{family}\\:style={style}'"
 
     def draw(name: str, x: str, y: int, size: int) -> str:
@@ -118,7 +123,7 @@ def ffmpeg_command(
     audio_delays = {role: round(STARTS[(role, "audio")] * 1000) for role in ("customer", "agent")}
     graph = ";".join(
         [
-            f"color=c=0x181818:s={C.WIDTH}x{C.HEIGHT}:r={C.FPS}:d={seconds}[bg]",
+            f"color=c=0x181818:s={WIDTH}x{HEIGHT}:r={C.FPS}:d={seconds}[bg]",
             "[0:v]scale=640:480[c]",
             "[1:v]scale=640:480[a]",
             "[bg][c]overlay=x=0:y=120:eof_action=pass[t1]",
@@ -179,7 +184,7 @@ def measure(
                   f"{runs['ffmpeg'][-1][0]:.2f} s (load {os.getloadavg()[0]:.2f})",
                   file=sys.stderr)  # fmt: skip
         for name in ("ours", "ffmpeg"):
-            check = C.verify_output(work / f"{name}.mp4", seconds)
+            check = verify_output(work / f"{name}.mp4", seconds)
             if not check.ok:
                 raise SystemExit(f"{name}: output failed its check: {check.problem}")
         result: dict[str, Any] = {"noise": noise}

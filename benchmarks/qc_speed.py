@@ -8,7 +8,7 @@ camera shows a real face (scikit-image's astronaut, panned), the agent's a face-
 
 Measured with the process pinned to one CPU (``sched_setaffinity``) and OpenCV on one thread:
 
-* QC: `media_worker.qc.analyze` over the whole call (both cameras decoded in full, the
+* QC: `medialib.qc.analysis.analyze` over the whole call (both cameras decoded in full, the
   customer's analysed at 4 frames/s for faces, eyes and light, both analysed for black and
   frozen; both microphones decoded for silence), against a baseline of decoding the same
   segments and nothing else, in the same run. Printed: seconds of recording per wall second
@@ -32,12 +32,13 @@ from pathlib import Path
 import _media  # noqa: F401  (sys.path and Django, before the project imports)
 import cv2
 
-from apps.qc.tests import synth
 from media_worker.aiortc_forwarding import FrameInfo
-from media_worker.compose import _decoded, _runs, opus_head
-from media_worker.qc import Presence, QcInput, Track, analyze
-from media_worker.tests.test_compose import write_segments
 from media_worker.vision import LiveVision
+from medialib.qc.analysis import analyze
+from medialib.qc.inputs import Presence, QcInput, Track
+from medialib.segments import decode_runs, group_runs, opus_head
+from medialib.tests import synth
+from medialib.tests.test_compose import write_segments
 
 T0 = 1_700_000_000.0
 
@@ -79,10 +80,10 @@ def make_call(directory: Path, seconds: float) -> tuple[QcInput, list]:
 def decode_only(inp: QcInput) -> None:
     for track in inp.tracks:
         if track.kind == "video":
-            for _ in _decoded(_runs(track.segments), "vp8"):
+            for _ in decode_runs(group_runs(track.segments), "vp8"):
                 pass
         else:
-            for _ in _decoded(_runs(track.segments), "opus", extradata=opus_head(1)):
+            for _ in decode_runs(group_runs(track.segments), "opus", extradata=opus_head(1)):
                 pass
 
 

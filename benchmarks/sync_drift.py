@@ -10,7 +10,7 @@ RTP -> wall-clock rules): per party a VP8 camera with a white flash and Opus aud
 customer half a period later); the customer joins --late s into the call; the agent's sender
 clock runs --ppm slow and 0.8 s ahead, the customer's --ppm fast and 3.2 s behind; the
 agent's RTP timestamps wrap through 2**32 at 40 % of the call, the customer's video
-timestamps leap 20 s ahead at 65 %. `media_worker.compose.compose()` makes the MP4 (the
+timestamps leap 20 s ahead at 65 %. `medialib.composition.compose()` makes the MP4 (the
 x264 preset does not change where anything is placed; ultrafast keeps the run short).
 
 Measured on the decoded MP4, per marker: the output time of the first frame whose tile shows

@@ -28,6 +28,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from channels.db import database_sync_to_async
 
+from apps.banking.services import finish_disclosure
 from apps.calls.events import EVENT, call_group
 
 logger = logging.getLogger(__name__)
@@ -73,8 +74,8 @@ class SpeechTrack(MediaStreamTrack):
     def __init__(
         self,
         sentences: list[tuple[str, np.ndarray, int]],
-        on_caption: Callable[[int, str], None],
-        on_end: Callable[[], None],
+        on_caption: Callable[[int, str], object],
+        on_end: Callable[[], object],
     ) -> None:
         super().__init__()
         self.sentences = sentences
@@ -113,8 +114,6 @@ class SpeechTrack(MediaStreamTrack):
 
 
 async def announce(media: Any, event: dict[str, Any]) -> None:
-    from apps.banking.services import finish_disclosure
-
     transaction_id = str(event.get("transaction_id"))
     sentences = [s for s in event.get("sentences") or [] if isinstance(s, str) and s]
     loop = asyncio.get_running_loop()

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import av
-import redis.asyncio as aioredis
 from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
@@ -56,6 +55,7 @@ from media_worker.recorder import CallRecorder  # recording: media_worker/record
 from media_worker.snapshot import register as register_snapshot  # identity frames (banking)
 from media_worker.virtual_source import VirtualSource
 from media_worker.vision import LiveVision  # live compliance check: media_worker/vision.py
+from remotebank import redis
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ class CallMedia:
         self.stopping = asyncio.Event()
         self.host = socket.gethostname()
         self.pid = os.getpid()
-        self.redis = aioredis.Redis.from_url(settings.REDIS_URL)
+        self.redis = redis.async_client()
         self.layer = get_channel_layer()
         self.channel = ""
         self.tasks: set[asyncio.Task[Any]] = set()

@@ -49,13 +49,16 @@ class SealingTrack(MediaStreamTrack):
 
     async def recv(self) -> Any:
         packet = await self.inner.recv()
+        if not isinstance(packet, av.Packet):  # forwarded tracks yield encoded packets
+            raise TypeError(f"frames are sealed encoded, not as {type(packet).__name__}")
         info = frame_info(packet)  # a re-timed copy may not carry is_keyframe: FrameInfo does
         keyframe = info.keyframe if info is not None else bool(packet.is_keyframe)
         data = self.sealer.seal(bytes(packet), kind=self.kind, keyframe=keyframe)
         sealed = av.Packet(data)  # the packet is shared with other subscribers: never mutate it
         sealed.pts = packet.pts
         sealed.dts = packet.dts
-        sealed.time_base = packet.time_base
+        if packet.time_base is not None:
+            sealed.time_base = packet.time_base
         sealed.is_keyframe = packet.is_keyframe
         sealed.opaque = packet.opaque
         return sealed

@@ -8,6 +8,8 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
+from media_worker.call_media import CallMedia
+
 logger = logging.getLogger(__name__)
 
 _loop: asyncio.AbstractEventLoop | None = None
@@ -31,8 +33,6 @@ def run_call_media(call_id: str, epoch: int) -> dict[str, Any]:
     The job's thread waits while the call runs on the shared loop, so the RQ job stays
     "started" exactly as long as the call's media runs here.
     """
-    from media_worker.call_media import CallMedia
-
     future: Future[dict[str, Any]] = asyncio.run_coroutine_threadsafe(
         CallMedia(call_id, epoch).run(), media_loop()
     )

@@ -1,9 +1,9 @@
 """Server-side recording of a live call: every incoming track, as it arrives, remuxed.
 
 Each received track's encoded packets (VP8, Opus) come from its `ForwardingSource` sink and
-are remuxed with PyAV into short WebM segments: no decoding, no encoding
-(shared/MEASURED.md: remuxing adds ~1% of a core per call, recording with aiortc's
-MediaRecorder ~30-50%). Segments are cut at the first video keyframe after
+are remuxed with PyAV into short WebM segments (`medialib.segments`: the format and its
+muxer): no decoding, no encoding (remuxing adds ~1% of a core per call, recording with
+aiortc's MediaRecorder ~30-50%). Segments are cut at the first video keyframe after
 ``RECORDINGS_SEGMENT_SECONDS`` (a keyframe is requested upstream when one is due) and are
 written as "live" Matroska (clusters of at most a second, handed to storage as they close,
 small encryption chunks), so a media worker killed with ``kill -9`` leaves every segment
@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import logging
 import queue
-import struct
 import threading
 import time
 import uuid
@@ -53,13 +51,12 @@ from media_worker.aiortc_forwarding import (
     RtpWallClock,
     vp8_frame_size,
 )
-from media_worker.compose import opus_head
+from medialib.segments import CLOCK_RATES, SegmentMuxer
 
 logger = logging.getLogger(__name__)
 
 db = database_sync_to_async
 
-CLOCK_RATES = {"video": 90_000, "audio": 48_000}
 RECORDED_CODECS = {"video": "vp8", "audio": "opus"}
 SOURCES = ("camera", "screen", "whisper", "announce")  # RecordingSegment.source
 # A track silent this long has its open segment sealed (its next packet opens a new one).
@@ -68,114 +65,9 @@ IDLE_SEAL_SECONDS = 2.0
 JUMP_SECONDS = 1.0
 # A mapped wall clock this far from the packet's arrival is not trusted (bad or stale SR).
 MAX_CLOCK_SKEW_SECONDS = 2.0
-# Matroska muxer: streaming layout ("live": no seeks, no cues), clusters of at most 1 s,
-# and every closed cluster handed to storage at once.
-MUX_OPTIONS = {"live": "1", "cluster_time_limit": "1000", "flush_packets": "1"}
-
-# --------------------------------------------------------------------------------------------
-# Opus in Matroska
-
-
-def _ebml(element_id: int, payload: bytes) -> bytes:
-    size = (1 << 56 | len(payload)).to_bytes(8, "big")  # 8-byte EBML size (RFC 8794 4.4)
-    return element_id.to_bytes((element_id.bit_length() + 7) // 8, "big") + size + payload
-
-
-def _ebml_uint(element_id: int, value: int) -> bytes:
-    return _ebml(element_id, value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))
-
-
-def _opus_template_webm() -> bytes:
-    """A minimal WebM with one Opus track carrying `opus_head()` and one silent frame.
-
-    PyAV can only give a stream CodecPrivate through a template stream (a muxing stream has
-    no extradata setter), and an encoder-made template would bring libopus' pre-skip (312)
-    along, which the muxer turns into a CodecDelay that drops 6.5 ms at every segment start.
-    Element ids: RFC 9559 (Matroska).
-    """
-    header = _ebml(
-        0x1A45DFA3,
-        _ebml_uint(0x4286, 1) + _ebml_uint(0x42F7, 1) + _ebml_uint(0x42F2, 4)
-        + _ebml_uint(0x42F3, 8) + _ebml(0x4282, b"webm") + _ebml_uint(0x4287, 4)
-        + _ebml_uint(0x4285, 2),
-    )  # fmt: skip
-    info = _ebml(0x1549A966, _ebml_uint(0x2AD7B1, 1_000_000))
-    audio = _ebml(0xE1, _ebml(0xB5, struct.pack(">d", 48_000.0)) + _ebml_uint(0x9F, 2))
-    track = _ebml(
-        0xAE,
-        _ebml_uint(0xD7, 1) + _ebml_uint(0x73C5, 1) + _ebml_uint(0x83, 2)
-        + _ebml(0x86, b"A_OPUS") + _ebml(0x63A2, opus_head()) + audio,
-    )  # fmt: skip
-    # One SimpleBlock: track 1, timecode 0, keyframe, an Opus CELT silence frame (RFC 6716).
-    cluster = _ebml(0x1F43B675, _ebml_uint(0xE7, 0) + _ebml(0xA3, b"\x81\x00\x00\x80\xf8\xff\xfe"))
-    return header + _ebml(0x18538067, info + _ebml(0x1654AE6B, track) + cluster)
-
-
-_template_local = threading.local()
-
-
-def _opus_template_stream() -> av.stream.Stream:
-    stream = getattr(_template_local, "opus", None)
-    if stream is None:
-        import io
-
-        container = av.open(io.BytesIO(_opus_template_webm()))
-        stream = container.streams.audio[0]
-        _template_local.opus = stream
-        _template_local.opus_container = container  # keeps the stream alive
-    return stream
-
 
 # --------------------------------------------------------------------------------------------
 # Writer thread
-
-
-class SegmentMuxer:
-    """Remuxes one track's encoded packets into one WebM file (synchronous; any thread).
-
-    `sink` is a file-like object without seek (a storage writer): the muxer streams. Packet
-    timestamps are in the track's RTP clock (1/90000 video, 1/48000 audio) from the segment's
-    first packet; the file stores milliseconds, as Matroska does.
-    """
-
-    def __init__(
-        self, sink: Any, kind: str, *, size: tuple[int, int] | None, meta: dict[str, str]
-    ) -> None:
-        self.sink = sink
-        self.kind = kind
-        self.packets = 0
-        self.dropped = 0
-        self.container = av.open(sink, "w", format="webm", container_options=MUX_OPTIONS)
-        try:
-            self.container.metadata.update(meta)
-            if kind == "video":
-                width, height = size or (0, 0)
-                self.stream = self.container.add_mux_stream("vp8", width=width, height=height)
-            else:
-                self.stream = self.container.add_stream_from_template(_opus_template_stream())
-            self.time_base = fractions.Fraction(1, CLOCK_RATES[kind])
-            self.stream.time_base = self.time_base
-        except BaseException:
-            self.container.close()
-            raise
-
-    def write(self, data: bytes, pts: int, keyframe: bool) -> bool:
-        """Mux one packet; False if the muxer refused it (e.g. its timestamp)."""
-        packet = av.Packet(data)
-        packet.pts = packet.dts = pts
-        packet.time_base = self.time_base
-        packet.stream = self.stream
-        packet.is_keyframe = keyframe
-        try:
-            self.container.mux_one(packet)
-        except (av.error.ValueError, ValueError):
-            self.dropped += 1
-            return False
-        self.packets += 1
-        return True
-
-    def close(self) -> None:
-        self.container.close()
 
 
 @dataclass

@@ -18,8 +18,11 @@ from typing import Any
 
 import av
 from channels.db import database_sync_to_async
+from PIL import Image
 
+from apps.banking.services import record_identity_frame
 from apps.calls.events import EVENT, call_group
+from media_worker.announce import announce
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ async def grab_frame(source: Any, *, timeout: float = GRAB_TIMEOUT_S) -> Any:  #
 
     source.add_sink(sink)
     source.request_keyframe()
-    decoder = None
+    decoder: Any = None  # av's stubs give CodecContext.create no decode()
     try:
         async with asyncio.timeout(timeout):
             while True:
@@ -60,16 +63,12 @@ async def grab_frame(source: Any, *, timeout: float = GRAB_TIMEOUT_S) -> Any:  #
 
 
 def _jpeg(frame: Any) -> bytes:
-    from PIL import Image
-
     out = io.BytesIO()
     Image.fromarray(frame.to_ndarray(format="rgb24")).save(out, "JPEG", quality=90)
     return out.getvalue()
 
 
 async def snapshot(media: Any, event: dict[str, Any]) -> None:
-    from apps.banking.services import record_identity_frame
-
     transaction_id, kind = event.get("transaction_id"), event.get("kind")
     customer = next(
         (p for p in media.participants.values() if p.role == "customer" and "video" in p.sources),
@@ -105,7 +104,5 @@ async def snapshot(media: Any, event: dict[str, Any]) -> None:
 
 def register(job_events: dict[str, Any]) -> None:
     """The banking events of the media job: snapshots here, spoken disclosures (announce.py)."""
-    from media_worker.announce import announce
-
     job_events["banking.snapshot"] = snapshot
     job_events["banking.announce"] = announce

@@ -53,8 +53,8 @@ class VirtualSource(ForwardingSource):
         self.name = name
         self.track = track
         self.kind = "audio"
-        self.receiver = None
-        self.tap = _LocalTap()
+        self.receiver = None  # type: ignore[assignment]  # a local track: no receiver
+        self.tap = _LocalTap()  # type: ignore[assignment]  # the clock is all that is read
         self.keyframe_interval = math.inf
         self.stats = ForwardingStats()
         self.ended = False
@@ -84,12 +84,13 @@ class VirtualSource(ForwardingSource):
                     break
                 for packet in self._packets(data):
                     now = time.time()
+                    pts = int(packet.pts or 0)  # _packets() always sets it
                     info = FrameInfo(
                         codec="opus",
                         keyframe=True,
-                        rtp_timestamp=int(packet.pts) & 0xFFFFFFFF,
+                        rtp_timestamp=pts & 0xFFFFFFFF,
                         arrival_time=now,
-                        wallclock=self.tap.clock.observe(int(packet.pts), now),
+                        wallclock=self.tap.clock.observe(pts, now),
                     )
                     packet.opaque = info
                     self._deliver(packet, info)

@@ -277,7 +277,7 @@ AUDIT_TRUSTED_PUBLIC_KEYS = env_list("AUDIT_TRUSTED_PUBLIC_KEYS", [])
 AUDIT_CHECKPOINT_EVERY = env_int("AUDIT_CHECKPOINT_EVERY", 1000)
 AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 300)
 
-# --- Recordings (apps.recordings, media_worker/recorder.py, media_worker/compose.py) ---------
+# --- Recordings (apps.recordings, media_worker/recorder.py, medialib/composition.py) --------
 # docs/recording.md. Raw per-track segments and composed files go through one storage class;
 # RECORDINGS_ROOT (above) is its root. In a multi-node deployment it must be shared (NFS) or
 # replaced by an object-storage class with the same interface.
@@ -301,9 +301,9 @@ RECORDINGS_DOWNLOAD_TTL_HOURS = env_int("RECORDINGS_DOWNLOAD_TTL_HOURS", 24)
 RECORDINGS_RETENTION_DEFAULT_YEARS = env_str("RECORDINGS_RETENTION_DEFAULT_YEARS", "forever")
 # --- end of recordings -----------------------------------------------------------------------
 
-# --- quality inspection (apps.qc, media_worker/qc.py, media_worker/vision.py) ----------------
+# --- quality inspection (apps.qc, medialib/qc/, media_worker/vision.py) -----------------------
 QC_RETRIES = env_int("QC_RETRIES", 2)  # immediate retries of a failed QC job
-# Thresholds of media_worker.qc.QcOptions (seconds unless named otherwise), overridable here.
+# Thresholds of medialib.qc.inputs.QcOptions (seconds unless named otherwise), overridable here.
 QC_OPTIONS = {
     "sample_fps": env_float("QC_SAMPLE_FPS", 4.0),
     "gap_seconds": env_float("QC_GAP_SECONDS", 2.0),

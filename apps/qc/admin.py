@@ -1,18 +1,22 @@
-"""Read-only admin for QC records: changes go through apps.qc.services (audited)."""
+"""Read-only admin for QC records: changes go through apps.qc.actions (audited)."""
+
+from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
 
 from apps.qc.models import QcFinding, QcReport, QcReview, Supplement
 
 
 class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -20,12 +24,12 @@ class FindingInline(admin.TabularInline):
     model = QcFinding
     extra = 0
     can_delete = False
-    readonly_fields = [
+    readonly_fields = (
         "category", "code", "severity", "start_offset", "end_offset", "role", "detail",
-    ]  # fmt: skip
+    )  # fmt: skip
     fields = readonly_fields
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 

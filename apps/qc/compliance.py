@@ -3,28 +3,28 @@ and in order (apps.banking decides which, through `apps.recordings.selectors`)."
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
 
 from apps.calls.models import Call
+from apps.qc.findings import FindingData
+from apps.recordings.keypoints import label
 from apps.recordings.models import KeyPoint, Recording
+from apps.recordings.selectors import required_key_points
 
 
-def key_point_findings(call: Call, recording: Recording) -> list[dict[str, Any]]:
-    from apps.recordings.keypoints import label
-    from apps.recordings.selectors import required_key_points
-
+def key_point_findings(call: Call, recording: Recording) -> list[FindingData]:
     required = required_key_points(call)
     if not required:
         return []
     origin = recording.timeline_start
-    first: dict[str, Any] = {}
+    first: dict[str, datetime] = {}
     for point in KeyPoint.objects.filter(call=call).order_by("at", "id"):
         first.setdefault(point.code, point.at)
 
-    def offset(at: Any) -> float | None:
+    def offset(at: datetime) -> float | None:
         return None if origin is None else round((at - origin).total_seconds(), 3)
 
-    findings: list[dict[str, Any]] = []
+    findings: list[FindingData] = []
     for code in dict.fromkeys(required):  # in order, once each
         if code not in first:
             findings.append(

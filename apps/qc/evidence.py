@@ -6,13 +6,17 @@ chunk)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any, cast
 
 from apps.audit.hooks import DigestFailure
+from apps.calls.models import Call
 from apps.qc.models import Supplement
+from apps.recordings.storage import KeyRing, get_storage, hash_stream
+from apps.security.errors import CryptoError
+from remotebank.errors import ServiceError
 
 
-def bundle_items(call: Any) -> list[dict[str, Any]]:
+def bundle_items(call: Call) -> list[dict[str, Any]]:
     return [
         {
             "kind": "supplement",
@@ -30,10 +34,6 @@ def bundle_items(call: Any) -> list[dict[str, Any]]:
 
 
 def digest_failures() -> Iterator[DigestFailure]:
-    from apps.recordings.storage import KeyRing, get_storage, hash_stream
-    from apps.security.errors import CryptoError
-    from remotebank.errors import ServiceError
-
     storage = get_storage()
     keys = KeyRing(reason="recording.verify:supplements")
     for s in Supplement.objects.order_by("created_at"):
@@ -43,7 +43,8 @@ def digest_failures() -> Iterator[DigestFailure]:
         try:
             reader = storage.open_read(s.storage_key, keys=keys)
             try:
-                digests = hash_stream(reader)
+                # hash_stream is typed for IO[bytes]; a storage reader reads the same way.
+                digests = hash_stream(cast(IO[bytes], reader))
             finally:
                 reader.close()
         except (CryptoError, ServiceError, OSError) as exc:

@@ -1,5 +1,6 @@
 """Reads of apps.qc: the 应录未录 report (transactions that needed a recording and have no
-passing one), reports for the pages, and who may see them."""
+passing one), reports for the pages and the review queue, statistics, and who may see them
+or add a supplementary recording."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+
+from apps.banking import scenarios
+from apps.banking.models import Transaction
+from apps.calls.models import Call
 from apps.qc.models import QcReport, ReportState, ReviewState, Verdict
+from apps.recordings.models import Recording, RecordingState
+
+#: A signed-in staff user, or nobody (request.user).
+Viewer = AbstractBaseUser | AnonymousUser
 
 #: Who sees QC reports and the misses report: QC reviewers and supervisors.
 QC_ROLES = ("qc_reviewer", "supervisor")
@@ -27,14 +38,40 @@ MISS_REASONS = {
 NOT_DONE_STATES = ("draft", "cancelled")
 
 
-def user_roles(user: Any) -> set[str]:
+def user_roles(user: Viewer) -> set[str]:
     if not getattr(user, "is_authenticated", False):
         return set()
-    return set(user.groups.values_list("name", flat=True))
+    groups = getattr(user, "groups", None)
+    return set(groups.values_list("name", flat=True)) if groups is not None else set()
 
 
-def can_inspect(user: Any) -> bool:
+def can_inspect(user: Viewer) -> bool:
     return bool(user_roles(user) & set(QC_ROLES))
+
+
+def may_upload(user: Viewer, call: Call) -> bool:
+    """Who may add a supplementary recording to a call: its agent, QC reviewers, supervisors."""
+    if can_inspect(user):
+        return True
+    agent = call.agent
+    return agent is not None and agent.user_id == getattr(user, "pk", None)
+
+
+def latest_report(recording: Recording) -> QcReport | None:
+    """The recording's latest finished report."""
+    return (
+        QcReport.objects.filter(recording=recording, state=ReportState.DONE)
+        .order_by("-finished_at")
+        .first()
+    )
+
+
+def failed_report(call: Call) -> QcReport | None:
+    """The call's latest finished report if its verdict (after review) is fail."""
+    report = (
+        QcReport.objects.filter(call=call, state=ReportState.DONE).order_by("-finished_at").first()
+    )
+    return report if report is not None and report.effective_verdict == Verdict.FAIL else None
 
 
 @dataclass(frozen=True)
@@ -59,29 +96,21 @@ class Miss:
 def recording_misses(*, since: datetime | None = None, until: datetime | None = None) -> list[Miss]:
     """Every transaction whose scenario requires recording and whose call has no recording
     that passed QC (the latest finished report's verdict), oldest first."""
-    try:
-        from apps.banking import scenarios
-        from apps.banking.models import Transaction
-    except ImportError:  # a deployment without the banking scenarios
-        return []
-    from apps.recordings.models import Recording, RecordingState
-
-    txs = Transaction.objects.exclude(state__in=NOT_DONE_STATES).select_related(
+    query = Transaction.objects.exclude(state__in=NOT_DONE_STATES).select_related(
         "call", "call__agent"
     )
     if since is not None:
-        txs = txs.filter(created_at__gte=since)
+        query = query.filter(created_at__gte=since)
     if until is not None:
-        txs = txs.filter(created_at__lt=until)
-    txs = list(txs.order_by("created_at"))
-    recordings = {
-        r.call_id: r for r in Recording.objects.filter(call_id__in={t.call_id for t in txs})
-    }
-    latest: dict[Any, QcReport] = {}
-    for report in QcReport.objects.filter(
-        call_id__in={t.call_id for t in txs}, state=ReportState.DONE
-    ).order_by("finished_at"):
-        latest[report.call_id] = report
+        query = query.filter(created_at__lt=until)
+    txs = list(query.order_by("created_at"))
+    calls = {t.call_id for t in txs}
+    recordings = {r.call_id: r for r in Recording.objects.filter(call_id__in=calls)}
+    latest: dict[uuid.UUID, QcReport] = {}
+    for done in QcReport.objects.filter(call_id__in=calls, state=ReportState.DONE).order_by(
+        "finished_at"
+    ):
+        latest[done.call_id] = done
     misses = []
     for tx in txs:
         scenario = scenarios.get(tx.scenario)
@@ -89,20 +118,10 @@ def recording_misses(*, since: datetime | None = None, until: datetime | None = 
             continue
         recording = recordings.get(tx.call_id)
         report = latest.get(tx.call_id)
-        if recording is None:
-            reason = "no_recording"
-        elif recording.state == RecordingState.FAILED:
-            reason = "recording_failed"
-        elif recording.state != RecordingState.READY:
-            reason = "recording_pending"
-        elif report is None:
-            reason = "not_inspected"
-        elif report.effective_verdict == Verdict.PASS:
+        reason = _miss_reason(recording, report)
+        if reason is None:
             continue
-        elif report.effective_verdict == Verdict.FAIL:
-            reason = "qc_failed"
-        else:
-            reason = "needs_review"
+        agent = tx.call.agent
         misses.append(
             Miss(
                 transaction_id=str(tx.pk),
@@ -111,7 +130,7 @@ def recording_misses(*, since: datetime | None = None, until: datetime | None = 
                 tx_state=tx.state,
                 call_id=str(tx.call_id),
                 call_number=tx.call.number,
-                agent_employee_no=tx.call.agent.employee_no if tx.call.agent_id else "",
+                agent_employee_no=agent.employee_no if agent is not None else "",
                 at=tx.created_at,
                 reason=reason,
                 recording_id=str(recording.pk) if recording else None,
@@ -121,7 +140,24 @@ def recording_misses(*, since: datetime | None = None, until: datetime | None = 
     return misses
 
 
-def report_for_viewer(user: Any, report_id: Any) -> QcReport | None:
+def _miss_reason(recording: Recording | None, report: QcReport | None) -> str | None:
+    """Why a transaction's call has no passing recording (`MISS_REASONS`), None if it has."""
+    if recording is None:
+        return "no_recording"
+    if recording.state == RecordingState.FAILED:
+        return "recording_failed"
+    if recording.state != RecordingState.READY:
+        return "recording_pending"
+    if report is None:
+        return "not_inspected"
+    if report.effective_verdict == Verdict.PASS:
+        return None
+    if report.effective_verdict == Verdict.FAIL:
+        return "qc_failed"
+    return "needs_review"
+
+
+def report_for_viewer(user: Viewer, report_id: uuid.UUID | str) -> QcReport | None:
     if not can_inspect(user):
         return None
     try:
@@ -133,11 +169,9 @@ def report_for_viewer(user: Any, report_id: Any) -> QcReport | None:
     )
 
 
-def review_queue(user: Any) -> Any:
+def review_queue(user: AbstractBaseUser) -> QuerySet[QcReport]:
     """Reports waiting for `user`'s review, oldest first: failed, needs-review and sampled
     passed ones; second reviews only of reports someone else reviewed first."""
-    from django.db.models import Q
-
     return (
         QcReport.objects.filter(state=ReportState.DONE)
         .filter(
@@ -156,15 +190,10 @@ def statistics() -> dict[str, list[dict[str, Any]]]:
     by_agent: dict[str, dict[str, Any]] = {}
     by_scenario: dict[str, dict[str, Any]] = {}
     scenarios_of: dict[Any, list[str]] = {}
-    try:
-        from apps.banking.models import Transaction
-
-        for call_id, code in Transaction.objects.exclude(state__in=NOT_DONE_STATES).values_list(
-            "call_id", "scenario"
-        ):
-            scenarios_of.setdefault(call_id, []).append(code)
-    except ImportError:
-        pass
+    for call_id, code in Transaction.objects.exclude(state__in=NOT_DONE_STATES).values_list(
+        "call_id", "scenario"
+    ):
+        scenarios_of.setdefault(call_id, []).append(code)
     latest: dict[Any, QcReport] = {}
     for report in (
         QcReport.objects.filter(state=ReportState.DONE)
@@ -173,7 +202,7 @@ def statistics() -> dict[str, list[dict[str, Any]]]:
     ):
         latest[report.call_id] = report
     for report in latest.values():
-        agent = report.call.agent.employee_no if report.call.agent_id else "—"
+        agent = report.call.agent.employee_no if report.call.agent is not None else "—"
         keys = [(by_agent, agent)] + [
             (by_scenario, c) for c in scenarios_of.get(report.call_id, [])
         ]

@@ -3,15 +3,14 @@ kind ``qc``; findings about the whole recording (a missing key point) sit at its
 
 from __future__ import annotations
 
-from typing import Any
-
+from apps.qc.findings import label
+from apps.qc.selectors import latest_report
+from apps.recordings.models import Recording
 from apps.recordings.timeline import TimelineItem, item, timeline_source
 
 
 @timeline_source
-def qc_findings(recording: Any) -> list[TimelineItem]:
-    from apps.qc.services import label, latest_report
-
+def qc_findings(recording: Recording) -> list[TimelineItem]:
     report = latest_report(recording)
     if report is None:
         return []

@@ -3,10 +3,11 @@ findings, and the 应录未录 list. Anyone else gets 404. Opening a report is a
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -15,15 +16,25 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.audit.audited import Actor, audited_action, record_event
-from apps.qc import selectors, services
-from apps.qc.models import CHECKLIST, QcReport, Verdict
+from apps.qc import checks, selectors
+from apps.qc.actions import review as review_actions
+from apps.qc.actions.supplements import store_supplement
+from apps.qc.findings import label
+from apps.qc.models import CHECKLIST, QcReport, Supplement, Verdict
 from remotebank.errors import ServiceError
 
 
 def _inspector(request: HttpRequest) -> None:
     if not selectors.can_inspect(request.user):
         raise Http404("no QC pages for this user")
+
+
+def _staff(request: HttpRequest) -> User:
+    """The signed-in user (every view here is login_required)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise Http404("sign in first")
+    return user
 
 
 def _day(value: str) -> datetime | None:
@@ -51,30 +62,20 @@ def report_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def report_detail(request: HttpRequest, report_id: Any) -> HttpResponse:
+def report_detail(request: HttpRequest, report_id: uuid.UUID) -> HttpResponse:
     report = selectors.report_for_viewer(request.user, report_id)
     if report is None:
         raise Http404("no such report")
-    with audited_action():
-        record_event(
-            action="qc.report_viewed",
-            actor=Actor.staff(request.user, request.META.get("REMOTE_ADDR")),
-            object_type="qc_report",
-            object_id=report.pk,
-            call_id=report.call_id,
-            details={},
-        )
+    user = _staff(request)
+    review_actions.report_viewed(report=report, viewer=user, ip=request.META.get("REMOTE_ADDR"))
     recording = report.recording
     findings = [
-        {
-            "finding": f,
-            "label": services.label(f.code),
-        }
+        {"finding": f, "label": label(f.code)}
         for f in report.findings.select_related("participant").all()
     ]
     playable = recording.state == "ready" and recording.purged_at is None
-    can_review = selectors.review_queue(request.user).filter(pk=report.pk).exists()
     supplement_code = request.GET.get("supplement_error", "")[:40]
+    connected = report.call.connected_at
     return render(
         request,
         "qc/report.html",
@@ -84,18 +85,16 @@ def report_detail(request: HttpRequest, report_id: Any) -> HttpResponse:
             "supplements": report.call.supplements.select_related("uploaded_by").prefetch_related(
                 "reports"
             ),
-            "can_review": can_review,
+            "can_review": selectors.review_queue(user).filter(pk=report.pk).exists(),
             "checklist": list(CHECKLIST.items()),
             "error": request.GET.get("error", "")[:100],
-            "can_supplement": _can_supplement(request.user, report),
+            "can_supplement": _can_supplement(user, report),
             "supplement_error": supplement_code,
             "supplement_error_text": _supplement_error_text(supplement_code),
             "supplement_done": request.GET.get("supplement", "")[:40],
-            "supplement_started": timezone.localtime(report.call.connected_at).strftime(
-                "%Y-%m-%dT%H:%M:%S"
-            )
-            if report.call.connected_at
-            else "",
+            "supplement_started": (
+                timezone.localtime(connected).strftime("%Y-%m-%dT%H:%M:%S") if connected else ""
+            ),
             "recording": recording,
             "call": report.call,
             "findings": findings,
@@ -118,23 +117,23 @@ def misses(request: HttpRequest) -> HttpResponse:
 @require_GET
 def review_queue(request: HttpRequest) -> HttpResponse:
     _inspector(request)
-    page = Paginator(selectors.review_queue(request.user), 50).get_page(request.GET.get("page"))
+    queue = selectors.review_queue(_staff(request))
+    page = Paginator(queue, 50).get_page(request.GET.get("page"))
     return render(request, "qc/queue.html", {"page": page})
 
 
 @login_required
 @require_POST
-def review(request: HttpRequest, report_id: Any) -> HttpResponse:
+def review(request: HttpRequest, report_id: uuid.UUID) -> HttpResponse:
     _inspector(request)
     post = request.POST
     try:
-        services.submit_review(
-            report_id=report_id,
-            reviewer=request.user,
+        form = checks.check_review(
             verdict=post.get("verdict", ""),
             comments=post.get("comments", ""),
             checklist={code: post.get(f"check_{code}") == "on" for code in CHECKLIST},
         )
+        review_actions.submit_review(report_id=report_id, reviewer=_staff(request), review=form)
     except ServiceError as exc:
         if exc.status == 404:
             raise Http404("no such report") from None
@@ -150,25 +149,28 @@ def statistics(request: HttpRequest) -> HttpResponse:
     return render(request, "qc/stats.html", selectors.statistics())
 
 
-@login_required
-@require_POST
-def supplement_upload(request: HttpRequest, call_id: Any) -> JsonResponse:
-    """Multipart: ``file`` (the backup recording), ``sha256`` (computed by the browser),
-    ``started_at`` (ISO time the local recording started). JSON answer."""
-    from apps.qc.supplements import upload_supplement
-
+def _upload(request: HttpRequest, call_id: uuid.UUID | str, started_at: str) -> Supplement:
+    """Check who uploads for which call and the form's fields, then store the file."""
+    user = _staff(request)
+    target = checks.check_supplement_target(call_id, user)
     upload = request.FILES.get("file")
     if upload is None:
+        raise ServiceError("no_file", "attach the recording as 'file'")
+    form = checks.check_supplement_form(
+        size=upload.size, sha256=request.POST.get("sha256", ""), started_at=started_at
+    )
+    return store_supplement(target=target, uploader=user, form=form, source=upload)
+
+
+@login_required
+@require_POST
+def supplement_upload(request: HttpRequest, call_id: uuid.UUID) -> JsonResponse:
+    """Multipart: ``file`` (the backup recording), ``sha256`` (computed by the browser),
+    ``started_at`` (ISO time the local recording started). JSON answer."""
+    if request.FILES.get("file") is None:
         return _json_error(ServiceError("no_file", "attach the recording as 'file'"))
     try:
-        supplement = upload_supplement(
-            call_id=call_id,
-            uploader=request.user,
-            source=upload,
-            size=upload.size,
-            declared_sha256=request.POST.get("sha256", ""),
-            started_at=request.POST.get("started_at", ""),
-        )
+        supplement = _upload(request, call_id, request.POST.get("started_at", ""))
     except ServiceError as exc:
         return _json_error(exc)
     report = supplement.reports.get()
@@ -191,13 +193,11 @@ def _json_error(exc: ServiceError) -> JsonResponse:
 # -- 补录 from the report page (a form; the API above is what the workstation uses) ---------------
 
 
-def _can_supplement(user: Any, report: QcReport) -> bool:
+def _can_supplement(user: User, report: QcReport) -> bool:
     """The form shows on the call's failed report (not on a supplement's own report)."""
-    from apps.qc.supplements import failed_report, may_upload
-
-    if report.supplement_id or not may_upload(user, report.call):
+    if report.supplement_id or not selectors.may_upload(user, report.call):
         return False
-    failed = failed_report(report.call)
+    failed = selectors.failed_report(report.call)
     return failed is not None and failed.pk == report.pk
 
 
@@ -218,7 +218,7 @@ def _supplement_error_text(code: str) -> str:
 
 def _local_iso(value: str) -> str:
     """A datetime-local value (no zone) in the server's time zone as ISO 8601 with the zone;
-    other values go through unchanged for the service to judge."""
+    other values go through unchanged for the checks to judge."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -230,26 +230,18 @@ def _local_iso(value: str) -> str:
 
 @login_required
 @require_POST
-def supplement_form(request: HttpRequest, report_id: Any) -> HttpResponse:
+def supplement_form(request: HttpRequest, report_id: uuid.UUID) -> HttpResponse:
     """The report page's upload form: ``file``, ``sha256`` (filled by qc_supplement.js),
     ``started_at`` (datetime-local). Back to the report with the result or the error code."""
-    from apps.qc.supplements import upload_supplement
-
     report = selectors.report_for_viewer(request.user, report_id)
     if report is None:
         raise Http404("no such report")
     url = reverse("qc-report", args=[report.pk])
-    upload = request.FILES.get("file")
     try:
-        if upload is None:
+        if request.FILES.get("file") is None:
             raise ServiceError("no_file", "attach the recording as 'file'")
-        supplement = upload_supplement(
-            call_id=report.call_id,
-            uploader=request.user,
-            source=upload,
-            size=upload.size,
-            declared_sha256=request.POST.get("sha256", ""),
-            started_at=_local_iso(request.POST.get("started_at", "")),
+        supplement = _upload(
+            request, report.call_id, _local_iso(request.POST.get("started_at", ""))
         )
     except ServiceError as exc:
         return redirect(f"{url}?supplement_error={exc.code}#qc-supplement-form")

@@ -90,7 +90,9 @@ def _wait_for_capture(call_id: uuid.UUID) -> None:
 
 
 def _compose(recording_id: uuid.UUID, rq_job: Any) -> dict[str, Any]:
-    from media_worker.compose import ComposeError, compose, verify_output
+    from medialib.composition import compose
+    from medialib.errors import ComposeError
+    from medialib.verification import verify_output
 
     storage = get_storage()
     # Plain MP4s a killed compose job left behind (older than any job can run) go first.
@@ -161,7 +163,9 @@ def _file_key(recording_id: uuid.UUID, keys: KeyRing) -> FileKey | None:
 
 
 def _request(plan: selectors.CompositionPlan, storage: RecordingStorage, keys: KeyRing) -> Any:
-    from media_worker.compose import ComposeRequest, OverlayInfo, SegmentInput
+    from medialib.composition import ComposeRequest
+    from medialib.overlay import OverlayInfo
+    from medialib.segments import SegmentInput
 
     segments = [
         SegmentInput(
@@ -215,7 +219,7 @@ def _opener(storage: RecordingStorage, keys: KeyRing, key: str, salvaged: bool) 
 
 def _salvage(segment: Any, storage: RecordingStorage, keys: KeyRing) -> None:
     """A segment whose writer died: hash what its file holds and find where it ends."""
-    from media_worker.compose import probe_segment
+    from medialib.segments import probe_segment
 
     stored: StoredFile | None = None
     end_at = None
@@ -254,7 +258,7 @@ def download_key(*, call_id: uuid.UUID | str, request_id: uuid.UUID | str) -> st
 def watermark_download(request_id: str) -> dict[str, Any]:
     """Make the watermarked copy of an approved download request and store it (encrypted
     under the recording's key). Progress in ``job.meta`` and on the request row."""
-    from media_worker.watermark import watermark_copy
+    from medialib.watermark import watermark_copy
 
     rq_job = get_current_job()
     request = services.begin_watermark(request_id=request_id, job_id=rq_job.id if rq_job else "")

@@ -40,17 +40,13 @@ from django.conf import settings as django_settings
 if not django_settings.configured:  # pytest -p no:django: the recorder writes through storage
     pytest.skip("needs Django settings (apps.recordings.storage)", allow_module_level=True)
 
-from media_worker import compose as C
 from media_worker.aiortc_forwarding import _NTP_UNIX_OFFSET, RtpWallClock
-from media_worker.recorder import (
-    CLOCK_RATES,
-    ParticipantClock,
-    RtpTimeline,
-    SegmentMuxer,
-    _Segment,
-    server_wallclock,
-)
-from media_worker.tests.test_compose import _FileSink, opus_encoder, vp8_encoder
+from media_worker.recorder import ParticipantClock, RtpTimeline, _Segment, server_wallclock
+from medialib import composition as C
+from medialib.layout import HEIGHT, tile_box
+from medialib.overlay import OverlayInfo
+from medialib.segments import CLOCK_RATES, SegmentInput, SegmentMuxer
+from medialib.tests.test_compose import FileSink, opus_encoder, vp8_encoder
 
 T0 = 1_750_000_000.4  # not on a second: the clock must tick where the server's second does
 FPS_IN = 15
@@ -60,7 +56,7 @@ FLASH_FRAMES = 3
 BEEP_SECONDS = 0.1
 BEEP_HZ = 1000.0
 BEEP_AMPLITUDE = 0.5
-OVERLAY = C.OverlayInfo(call_number="C20250615-0042", agent_employee_no="A1001")
+OVERLAY = OverlayInfo(call_number="C20250615-0042", agent_employee_no="A1001")
 
 # The goals of issue 5 item 3.
 AV_LIMIT = 0.100
@@ -91,7 +87,7 @@ class Marker:
 class SyncCall:
     start: float
     seconds: float
-    segments: list[C.SegmentInput]
+    segments: list[SegmentInput]
     markers: list[Marker]
     discontinuities: dict[str, int] = field(default_factory=dict)
     wraps: dict[str, int] = field(default_factory=dict)
@@ -131,9 +127,9 @@ class _Track:
         self.rtp_clock = RtpWallClock(self.rate)
         self.timeline = RtpTimeline(self.rate)
         self.discontinuities = 0
-        self.segments: list[C.SegmentInput] = []
+        self.segments: list[SegmentInput] = []
         self.seg: _Segment | None = None
-        self.files: tuple[Path, _FileSink, SegmentMuxer] | None = None
+        self.files: tuple[Path, FileSink, SegmentMuxer] | None = None
         self.first: tuple[int, float] | None = None  # (unwrapped RTP, arrival) of the first
         self.last_raw_ext: int | None = None  # the last packet's unwrapped RTP timestamp
 
@@ -172,7 +168,7 @@ class _Track:
     def _open(self, ext: int, rtp: int, arrival: float) -> _Segment:
         n = len(self.segments) + 1
         path = self.directory / f"{self.party.role}-{self.kind}-{n:04d}.webm"
-        sink = _FileSink(path)
+        sink = FileSink(path)
         size = VIDEO_SIZE if self.kind == "video" else None
         self.files = (path, sink, SegmentMuxer(sink, self.kind, size=size, meta={}))
         self.seg = _Segment(
@@ -191,7 +187,7 @@ class _Track:
         start, _ = server_wallclock(self.rtp_clock, self.clock.offset, seg.rtp_first,
                                     seg.first_arrival)  # fmt: skip
         self.segments.append(
-            C.SegmentInput(
+            SegmentInput(
                 key=path.name,
                 role=self.party.role,
                 kind=self.kind,
@@ -341,7 +337,7 @@ def sync_call(
 
 
 def _tile_luma(y: np.ndarray, role: str) -> float:
-    x0, y0, x1, y1 = C.tile_box(role)
+    x0, y0, x1, y1 = tile_box(role)
     cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
     return float(y[cy - 100 : cy + 100, cx - 100 : cx + 100].mean())
 
@@ -367,7 +363,7 @@ def measure(path: Path, call: SyncCall) -> dict[str, Any]:
                 frame_count += 1
                 last_pts = max(last_pts, at)
                 index = round(at * C.FPS)
-                y = frame.to_ndarray()[: C.HEIGHT]
+                y = frame.to_ndarray()[:HEIGHT]
                 band = y[0:60, 0:620].astype(np.int16)
                 if prev_clock is not None and (np.abs(band - prev_clock) > 60).sum() > 30:
                     clock_changes.append(index)

@@ -46,7 +46,7 @@ from apps.recordings import services as recording_services
 from apps.recordings.storage import Digests, FileKey, KeyRing, LocalStorage
 from media_worker import aiortc_forwarding as fwd
 from media_worker import recorder as rec
-from media_worker.compose import opus_head
+from medialib.segments import SegmentMuxer, opus_head
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=97)
 OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48_000, channels=2, payloadType=96)
@@ -304,13 +304,13 @@ def test_every_track_is_written_in_segments_cut_at_keyframes(clock, fake_db, sto
 def test_files_are_muxed_off_the_event_loop(clock, fake_db, storage, monkeypatch):
     store, file_key, _ = storage
     threads: set[str] = set()
-    write = rec.SegmentMuxer.write
+    write = SegmentMuxer.write
 
     def spy(self, *args):
         threads.add(threading.current_thread().name)
         return write(self, *args)
 
-    monkeypatch.setattr(rec.SegmentMuxer, "write", spy)
+    monkeypatch.setattr(SegmentMuxer, "write", spy)
 
     async def scenario():
         recorder = make_recorder(store, file_key)

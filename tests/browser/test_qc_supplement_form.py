@@ -10,7 +10,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from apps.accounts.demo import DEMO_PASSWORD
 from apps.qc.models import Supplement
-from apps.qc.supplements import failed_report
+from apps.qc.selectors import failed_report
 from apps.qc.tests.conftest import call, no_media_job, recordings_settings  # noqa: F401
 from apps.qc.tests.test_supplement import backup, failed_call  # noqa: F401
 from apps.recordings.tests.conftest import TEST_MASTER_KEY

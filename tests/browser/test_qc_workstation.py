@@ -14,7 +14,7 @@ from remotebank_client import Participant
 from remotebank_client.media import ToneAudioTrack
 
 from apps.qc.models import QcReport, Supplement
-from apps.qc.tests import synth
+from medialib.tests import synth
 from tests.browser.support import (
     DESKTOP,
     Loop,
@@ -35,13 +35,13 @@ GAP = {"category": "complete", "code": "gap", "severity": "error", "start": 1.0,
 
 def fail_qc(call_id: str) -> None:
     """The call's recording fails QC (the verdict reaches the agent's page as qc.result)."""
-    from apps.qc import services
+    from apps.qc.actions import runs
     from apps.recordings.models import Recording
 
     recording = Recording.objects.get(call_id=call_id)
     report = QcReport.objects.create(recording=recording, call_id=call_id)
-    services.begin_run(report_id=report.pk)
-    services.finish_run(report_id=report.pk, findings=[GAP], metrics={}, analysis_seconds=0.1)
+    runs.begin_run(report_id=report.pk)
+    runs.finish_run(report_id=report.pk, findings=[GAP], metrics={}, analysis_seconds=0.1)
 
 
 def test_live_alert_banner_and_backup_upload_after_a_failed_qc(api_client_obj):

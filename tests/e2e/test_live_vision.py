@@ -18,7 +18,7 @@ from remotebank_client.media import PatternVideoTrack, ToneAudioTrack
 
 from apps.audit.models import AuditEvent
 from apps.calls.models import CallEvent
-from apps.qc.tests import synth
+from medialib.tests import synth
 from tests.e2e.test_media_call import (
     AGENT_ID,
     AGENT_TONE,

@@ -26,7 +26,9 @@ from apps.calls.models import Call
 from apps.recordings.models import Recording, RecordingSegment, RecordingState
 from apps.recordings.storage import KeyRing, get_storage
 from apps.recordings.verification import verify_recordings
-from media_worker import compose as C
+from medialib import composition as C
+from medialib.layout import HEIGHT, tile_box
+from medialib.overlay import CARD_LUMA
 from tests.e2e.test_media_call import (
     AGENT_ID,
     AGENT_TONE,
@@ -60,7 +62,7 @@ def read_composed(recording: Recording) -> tuple[list[np.ndarray], np.ndarray, f
     reader = get_storage().open_read(recording.composed_key, keys=KeyRing(reason="e2e test"))
     with av.open(reader) as container:
         duration = float(container.duration) / av.time_base
-        lumas = [f.to_ndarray()[: C.HEIGHT].copy() for f in container.decode(video=0)]
+        lumas = [f.to_ndarray()[:HEIGHT].copy() for f in container.decode(video=0)]
     reader.seek(0)
     with av.open(reader) as container:
         audio = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])
@@ -144,7 +146,7 @@ def test_a_call_is_recorded_composed_and_survives_a_killed_media_worker(
         for role, _, _ in PARTIES
     }  # fmt: skip
     for role, participant, _ in PARTIES:
-        x0, y0, x1, y1 = C.tile_box(role)
+        x0, y0, x1, y1 = tile_box(role)
         shown = []  # (output time, counter)
         card = set()
         for index, luma in enumerate(lumas):
@@ -153,7 +155,7 @@ def test_a_call_is_recorded_composed_and_survives_a_killed_media_worker(
             if decoded is not None:
                 assert decoded[0] == participant, (role, index, decoded)  # never the other's
                 shown.append((index / C.FPS, decoded[1]))
-            elif abs(np.median(region) - C.CARD_LUMA) <= 6:
+            elif abs(np.median(region) - CARD_LUMA) <= 6:
                 card.add(index)
         # The interruption card: from where epoch 1's media ends (a little before the kill)
         # to where epoch 2's begins, and it is really on screen all that time.

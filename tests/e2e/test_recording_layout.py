@@ -22,8 +22,9 @@ from remotebank_client.media import PatternVideoTrack, decode_pattern
 from apps.calls.models import Call, Participant
 from apps.recordings.models import KeyPoint, RecordingState
 from apps.recordings.storage import KeyRing, get_storage
-from media_worker import compose as C
-from media_worker.tests.test_compose_layout import content
+from medialib import composition as C
+from medialib.layout import SCREEN_WIDTH, TILE_HEIGHT, TILE_TOP
+from medialib.tests.test_compose_layout import content
 from tests.e2e.test_media_call import (
     AGENT_ID,
     AGENT_TONE,
@@ -96,7 +97,7 @@ def test_a_call_with_key_points_and_a_share_is_composed_with_regions_and_chapter
     assert len(shared) == 1, periods
     assert shared[0]["from"] == pytest.approx(marks["share_on"] - t0, abs=1.5)
     assert shared[0]["to"] == pytest.approx(marks["share_off"] - t0, abs=1.5)
-    assert shared[0]["regions"]["screen"] == [0, C.TILE_TOP, C.SCREEN_WIDTH, C.TILE_HEIGHT]
+    assert shared[0]["regions"]["screen"] == [0, TILE_TOP, SCREEN_WIDTH, TILE_HEIGHT]
     # Every party's media is up once the "waiting" cards are gone (set-up takes a few s).
     waiting = [g["end"] for g in recording.compose_info["gaps"] if g["card"] == "waiting"]
     media_up = max(waiting, default=0.0) + 0.5
@@ -113,7 +114,7 @@ def test_a_call_with_key_points_and_a_share_is_composed_with_regions_and_chapter
     assert checked["screen"] >= 8 and checked["cameras"] >= 20, checked
     outside = [i for i in range(round(media_up * C.FPS), len(lumas) - C.FPS, 5)
                if not shared[0]["from"] - 1 < i / C.FPS < shared[0]["to"] + 1]  # fmt: skip
-    assert all(decode_pattern(lumas[i][C.TILE_TOP :, : C.SCREEN_WIDTH]) is None for i in outside)
+    assert all(decode_pattern(lumas[i][TILE_TOP:, :SCREEN_WIDTH]) is None for i in outside)
 
     # The burned-in clock turns once a second.
     def changed(a: np.ndarray, b: np.ndarray) -> bool:

@@ -13,13 +13,13 @@ from apps.audit.audited import Actor
 from apps.audit.models import AuditEvent
 from apps.calls.models import Call, Participant
 from apps.qc.models import QcReport, ReportState, Verdict
-from apps.qc.tests import synth
 from apps.qc.tests.conftest import at
 from apps.recordings import jobs as recording_jobs
 from apps.recordings import services as recordings
 from apps.recordings import timeline
 from apps.recordings.models import Recording
 from apps.recordings.tests.conftest import end_call_at, record_packets
+from medialib.tests import synth
 from remotebank import queues
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.qc import services
+from apps.qc.actions import runs
+from apps.qc.findings import conclude
 from apps.qc.models import QcFinding, QcReport, ReportState
 from apps.qc.selectors import recording_misses
 from apps.qc.tests.test_auto_qc import add_transaction
@@ -32,10 +33,8 @@ def ready_recording(call) -> Recording:
 
 def finished_report(recording, findings) -> QcReport:
     report = QcReport.objects.create(recording=recording, call=recording.call)
-    services.begin_run(report_id=report.pk)
-    return services.finish_run(
-        report_id=report.pk, findings=findings, metrics={}, analysis_seconds=1.0
-    )
+    runs.begin_run(report_id=report.pk)
+    return runs.finish_run(report_id=report.pk, findings=findings, metrics={}, analysis_seconds=1.0)
 
 
 GAP = {"category": "complete", "code": "gap", "severity": "error", "start": 1.0, "end": 4.0}
@@ -67,9 +66,9 @@ def test_every_transaction_needing_a_recording_without_a_passing_one_is_listed(c
 
 def test_verdicts_follow_the_worst_finding():
     warning = {**GAP, "severity": "warning"}
-    assert services.conclude([]) == ("pass", 100)
-    assert services.conclude([warning, warning]) == ("needs_review", 90)
-    assert services.conclude([warning, GAP]) == ("fail", 70)
+    assert conclude([]) == ("pass", 100)
+    assert conclude([warning, warning]) == ("needs_review", 90)
+    assert conclude([warning, GAP]) == ("fail", 70)
 
 
 def test_qc_pages_are_for_qc_reviewers_and_supervisors_only(
@@ -115,11 +114,11 @@ def test_a_qc_job_that_keeps_failing_is_retried_then_marked_failed(
     recording = ready_recording(call)
     Recording.objects.filter(pk=recording.pk).update(timeline_start=None)  # cannot be analysed
     with django_capture_on_commit_callbacks(execute=True):
-        report = services.request_qc(recording_id=recording.pk)
+        report = runs.request_qc(recording_id=recording.pk)
     queue = django_rq.get_queue(queues.QC)
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
     report.refresh_from_db()
     assert report.state == ReportState.FAILED and report.attempts == 3
-    assert "AttributeError" in report.error
+    assert "has no timeline" in report.error  # the job's exception, recorded
     failures = AuditEvent.objects.filter(action="qc.failed", object_id=str(report.pk))
     assert [e.details["final"] for e in failures.order_by("seq")] == [False, False, True]

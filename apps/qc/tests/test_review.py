@@ -8,7 +8,10 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from apps.audit.models import AuditEvent
-from apps.qc import selectors, services
+from apps.qc import selectors
+from apps.qc.actions.review import submit_review
+from apps.qc.checks import check_review
+from apps.qc.findings import sampled_for_review
 from apps.qc.models import QcReport, ReviewState
 from apps.qc.tests.test_auto_qc import add_transaction
 from apps.qc.tests.test_misses_and_pages import GAP, finished_report, ready_recording
@@ -37,18 +40,19 @@ def test_failed_reports_wait_for_review_and_the_verdict_decides(call, agent, qc0
         ({"verdict": "pass", "comments": "x" * 2001}, "bad_comments"),
     ):
         with pytest.raises(ServiceError) as err:
-            services.submit_review(report_id=report.pk, reviewer=qc01, **bad)
+            submit_review(report_id=report.pk, reviewer=qc01, review=check_review(**bad))
         assert err.value.code == code
     with pytest.raises(ServiceError) as err:
-        services.submit_review(report_id=report.pk, reviewer=agent, verdict="pass")
+        submit_review(report_id=report.pk, reviewer=agent, review=check_review(verdict="pass"))
     assert err.value.code == "forbidden"
     report.refresh_from_db()
     assert report.review_state == ReviewState.PENDING and not report.reviews.exists()
 
     # The gap was a known network drop: the reviewer passes it.
-    services.submit_review(
-        report_id=report.pk, reviewer=qc01, verdict="pass", comments="网络中断，已补充说明",
-        checklist={"identity": True, "risk": True},
+    submit_review(
+        report_id=report.pk, reviewer=qc01,
+        review=check_review(verdict="pass", comments="网络中断，已补充说明",
+                            checklist={"identity": True, "risk": True}),
     )  # fmt: skip
     report.refresh_from_db()
     assert (report.review_state, report.final_verdict) == (ReviewState.DONE, "pass")
@@ -58,24 +62,25 @@ def test_failed_reports_wait_for_review_and_the_verdict_decides(call, agent, qc0
     event = AuditEvent.objects.get(action="qc.reviewed", object_id=str(report.pk))
     assert event.details["verdict"] == "pass" and event.actor_id == str(qc01.pk)
     with pytest.raises(ServiceError) as err:
-        services.submit_review(report_id=report.pk, reviewer=qc01, verdict="pass")
+        submit_review(report_id=report.pk, reviewer=qc01, review=check_review(verdict="pass"))
     assert err.value.code == "not_in_review"
 
 
 def test_a_second_reviewer_when_configured(call, agent, qc01, supervisor, settings):
     settings.QC_SECOND_REVIEW = True
     report = finished_report(ready_recording(call), [{**GAP, "severity": "warning"}])
-    services.submit_review(report_id=report.pk, reviewer=qc01, verdict="pass")
+    submit_review(report_id=report.pk, reviewer=qc01, review=check_review(verdict="pass"))
     report.refresh_from_db()
     assert report.review_state == ReviewState.SECOND and report.final_verdict == ""
     assert list(selectors.review_queue(qc01)) == []  # not the same person twice
     with pytest.raises(ServiceError) as err:
-        services.submit_review(report_id=report.pk, reviewer=qc01, verdict="pass")
+        submit_review(report_id=report.pk, reviewer=qc01, review=check_review(verdict="pass"))
     assert err.value.code == "same_reviewer"
     assert list(selectors.review_queue(supervisor)) == [report]
-    services.submit_review(
-        report_id=report.pk, reviewer=supervisor, verdict="fail", comments="未见客户签字"
-    )
+    submit_review(
+        report_id=report.pk, reviewer=supervisor,
+        review=check_review(verdict="fail", comments="未见客户签字"),
+    )  # fmt: skip
     report.refresh_from_db()
     assert (report.review_state, report.final_verdict) == (ReviewState.DONE, "fail")
 
@@ -84,11 +89,11 @@ def test_a_sample_of_passed_reports_is_reviewed(call, settings):
     settings.QC_REVIEW_SAMPLE_RATE = 1.0
     assert finished_report(ready_recording(call), []).review_state == ReviewState.PENDING
     settings.QC_REVIEW_SAMPLE_RATE = 0.0
-    assert not services.sampled_for_review(QcReport.objects.get().pk)
+    assert not sampled_for_review(QcReport.objects.get().pk)
     settings.QC_REVIEW_SAMPLE_RATE = 0.5  # a stable draw: about half of many ids
     import uuid
 
-    drawn = sum(services.sampled_for_review(uuid.uuid4()) for _ in range(2000))
+    drawn = sum(sampled_for_review(uuid.uuid4()) for _ in range(2000))
     assert 850 < drawn < 1150
 
 

@@ -21,12 +21,12 @@ from apps.audit.models import AuditEvent
 from apps.calls.models import Call, Participant
 from apps.qc import evidence
 from apps.qc.models import QcReport, ReportState, Supplement
-from apps.qc.tests import synth
 from apps.qc.tests.conftest import at
 from apps.qc.tests.test_misses_and_pages import GAP, finished_report
 from apps.recordings import services as recordings
 from apps.recordings.models import Recording
 from apps.recordings.storage import KeyRing, get_storage
+from medialib.tests import synth
 from remotebank import queues
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.qc.models import QcReport, Supplement
-from apps.qc.supplements import failed_report
+from apps.qc.selectors import failed_report
 from apps.qc.tests.conftest import at
 from apps.qc.tests.test_supplement import backup, failed_call  # noqa: F401  (fixtures)
 

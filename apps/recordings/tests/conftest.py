@@ -22,8 +22,8 @@ from apps.calls.models import Call, CallOffer, OfferState, Participant
 from apps.recordings import services
 from apps.recordings.storage import get_storage, reset_storage
 from apps.security.services import clear_key_caches
-from media_worker.recorder import SegmentMuxer
-from media_worker.tests.test_compose import encode_tone, encode_video
+from medialib.segments import SegmentMuxer
+from medialib.tests.test_compose import encode_tone, encode_video
 
 TEST_MASTER_KEY = "00112233445566778899aabbccddeeff" * 2
 

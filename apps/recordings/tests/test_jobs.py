@@ -15,8 +15,10 @@ from apps.recordings.models import Recording, RecordingSegment, RecordingState
 from apps.recordings.storage import KeyRing, get_storage
 from apps.recordings.tests.conftest import end_call_at, record_track
 from apps.recordings.verification import verify_recordings
-from media_worker import compose as C
-from media_worker.tests.test_compose import band_power, is_card, tile
+from medialib import composition as C
+from medialib.errors import ComposeError
+from medialib.layout import HEIGHT
+from medialib.tests.test_compose import band_power, is_card, tile
 
 pytestmark = pytest.mark.django_db
 
@@ -50,7 +52,7 @@ def read_composed(recording: Recording):
     keys = KeyRing(reason="test")
     reader = get_storage().open_read(recording.composed_key, keys=keys)
     container = av.open(reader)
-    lumas = [f.to_ndarray()[: C.HEIGHT].copy() for f in container.decode(video=0)]
+    lumas = [f.to_ndarray()[:HEIGHT].copy() for f in container.decode(video=0)]
     reader.seek(0)
     container = av.open(reader)
     audio = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])
@@ -131,10 +133,10 @@ def test_a_failed_composition_is_recorded_and_final_without_retries(call, monkey
     context, _ = record_call(call, seconds=2.0)
 
     def broken(*args, **kwargs):
-        raise C.ComposeError("encoder exploded")
+        raise ComposeError("encoder exploded")
 
     monkeypatch.setattr(C, "compose", broken)
-    with pytest.raises(C.ComposeError):
+    with pytest.raises(ComposeError):
         jobs.compose_recording(str(context.recording_id))
     recording = Recording.objects.get(pk=context.recording_id)
     assert recording.state == RecordingState.FAILED

@@ -17,8 +17,8 @@ from apps.recordings import jobs, streaming
 from apps.recordings.models import DownloadRequest, DownloadState, Recording, RecordingState
 from apps.recordings.storage import KeyRing, get_storage
 from apps.recordings.tests.test_jobs import record_call
-from media_worker import compose as C
-from media_worker.watermark import watermark_boxes
+from medialib.layout import HEIGHT, WIDTH
+from medialib.watermark import watermark_boxes
 
 pytestmark = pytest.mark.django_db
 
@@ -147,7 +147,7 @@ def test_a_download_needs_a_download_role_and_a_reason(ready, agent, second_agen
 
 def luma_frames(data: bytes) -> list[np.ndarray]:
     with av.open(io.BytesIO(data)) as container:
-        return [f.to_ndarray()[: C.HEIGHT].astype(np.int16) for f in container.decode(video=0)]
+        return [f.to_ndarray()[:HEIGHT].astype(np.int16) for f in container.decode(video=0)]
 
 
 def test_a_download_is_a_watermarked_copy_and_every_step_is_audited(ready, supervisor, auditor):
@@ -174,8 +174,8 @@ def test_a_download_is_a_watermarked_copy_and_every_step_is_audited(ready, super
 
     original, marked = luma_frames(plaintext(ready)), luma_frames(copy)
     assert len(marked) == len(original)
-    inside = np.zeros((C.HEIGHT, C.WIDTH), dtype=bool)
-    for x0, y0, x1, y1 in watermark_boxes(C.WIDTH, C.HEIGHT):
+    inside = np.zeros((HEIGHT, WIDTH), dtype=bool)
+    for x0, y0, x1, y1 in watermark_boxes(WIDTH, HEIGHT):
         inside[y0:y1, x0:x1] = True
     for index in (0, len(original) // 2, len(original) - 1):
         diff = marked[index] - original[index]

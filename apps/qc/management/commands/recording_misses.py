@@ -8,7 +8,9 @@ Exit status 1 when there is a miss (for a nightly check), 0 otherwise.
 from __future__ import annotations
 
 import json
+from argparse import ArgumentParser
 from datetime import UTC, datetime
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -27,12 +29,12 @@ def _day(value: str | None) -> datetime | None:
 class Command(BaseCommand):
     help = "List transactions whose scenario requires recording without a passing recording."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--since", help="transactions created on or after (YYYY-MM-DD)")
         parser.add_argument("--until", help="transactions created before (YYYY-MM-DD)")
         parser.add_argument("--json", action="store_true", help="one JSON document")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         misses = recording_misses(since=_day(options["since"]), until=_day(options["until"]))
         if options["json"]:
             rows = [

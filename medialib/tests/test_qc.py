@@ -1,12 +1,14 @@
-"""media_worker.qc on small synthetic inputs: coverage and gaps (accounted or not), missing
+"""medialib.qc on small synthetic inputs: coverage and gaps (accounted or not), missing
 tracks, the composed file's length; file probing of uploads."""
 
 from __future__ import annotations
 
 import pytest
 
-from media_worker.qc import Presence, QcInput, Track, analyze, probe_file
-from media_worker.tests.test_compose import encode_tone, write_segments
+from medialib.qc.analysis import analyze
+from medialib.qc.files import probe_file
+from medialib.qc.inputs import Presence, QcInput, Track
+from medialib.tests.test_compose import encode_tone, write_segments
 
 T0 = 1_700_000_000.0
 
@@ -67,7 +69,7 @@ def test_probe_refuses_what_is_not_audio_and_video(tmp_path):
 def test_vision_findings_on_the_customers_camera(tmp_path):
     import numpy as np
 
-    from apps.qc.tests import synth
+    from medialib.tests import synth
 
     def dark(t: float) -> np.ndarray:
         return (synth.face_luma(t).astype(np.float32) * 0.25).astype(np.uint8)

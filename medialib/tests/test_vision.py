@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from apps.qc.tests import synth
-from media_worker.vision import FrameAnalyzer, FrameFacts, LiveVisionCheck
+from medialib.tests import synth
+from medialib.vision import FrameAnalyzer, FrameFacts, LiveVisionCheck
 
 
 @pytest.fixture(scope="module")

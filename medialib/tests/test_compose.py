@@ -22,19 +22,20 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from django.conf import settings as django_settings
 from remotebank_client.media import decode_pattern, render_pattern
 
-if not django_settings.configured:  # pytest -p no:django: the recorder writes through storage
-    pytest.skip("needs Django settings (apps.recordings.storage)", allow_module_level=True)
-
-from media_worker import compose as C
-from media_worker.recorder import SegmentMuxer
+from medialib import composition as C
+from medialib.errors import ComposeError
+from medialib.fonts import TextRenderer, find_cjk_font
+from medialib.layout import HEIGHT, tile_box
+from medialib.overlay import CARD_LUMA, WAITING_TEXT, Canvas, OverlayInfo
+from medialib.segments import SegmentInput, SegmentMuxer, probe_segment
+from medialib.verification import verify_output
 
 T0 = 1_750_000_000.0  # 2025-06-15 23:06:40 Beijing time
 CUSTOMER, AGENT = 1, 2
 CUSTOMER_TONE, AGENT_TONE = 440.0, 880.0
-OVERLAY = C.OverlayInfo(
+OVERLAY = OverlayInfo(
     call_number="C20250615-0001",
     agent_employee_no="A1001",
     location_lat=39.904200,
@@ -120,7 +121,7 @@ def encode_tone(
     return packets
 
 
-class _FileSink:
+class FileSink:
     """A write-only file (no seek): what a storage writer looks like to the muxer."""
 
     def __init__(self, path: Path) -> None:
@@ -143,11 +144,11 @@ def write_segments(
     run: tuple,
     segment_seconds: float = 4.0,
     size: tuple[int, int] = (640, 480),
-) -> list[C.SegmentInput]:
+) -> list[SegmentInput]:
     """Cut packets into segments as the recorder does (video at keyframes) and write them."""
     directory.mkdir(parents=True, exist_ok=True)
     rate = 90_000 if kind == "video" else 48_000
-    segments: list[C.SegmentInput] = []
+    segments: list[SegmentInput] = []
     sink = muxer = None
     first = 0
     origin = None
@@ -161,10 +162,10 @@ def write_segments(
             first = pts
             tag = "-".join(str(part) for part in run)
             path = directory / f"{role}-{kind}-{tag}-{len(segments) + 1:04d}.webm"
-            sink = _FileSink(path)
+            sink = FileSink(path)
             muxer = SegmentMuxer(sink, kind, size=size if kind == "video" else None, meta={})
             segments.append(
-                C.SegmentInput(
+                SegmentInput(
                     key=path.name,
                     role=role,
                     kind=kind,
@@ -199,7 +200,7 @@ def synthetic_call(
     *,
     noise: int = 0,
     bit_rate: int = 500_000,
-) -> list[C.SegmentInput]:
+) -> list[SegmentInput]:
     segments = []
     for party in parties:
         segments += write_segments(
@@ -228,19 +229,19 @@ def synthetic_call(
 def decode_output(path: Path) -> tuple[list[np.ndarray], np.ndarray]:
     """(luma planes of every video frame, mono float samples of the audio)."""
     with av.open(str(path)) as container:
-        lumas = [f.to_ndarray()[: C.HEIGHT].copy() for f in container.decode(video=0)]
+        lumas = [f.to_ndarray()[:HEIGHT].copy() for f in container.decode(video=0)]
     with av.open(str(path)) as container:
         audio = [f.to_ndarray()[0].astype(np.float64) for f in container.decode(audio=0)]
     return lumas, np.concatenate(audio)
 
 
 def tile(luma: np.ndarray, role: str) -> np.ndarray:
-    x0, y0, x1, y1 = C.tile_box(role)
+    x0, y0, x1, y1 = tile_box(role)
     return luma[y0:y1, x0:x1]
 
 
 def is_card(luma_tile: np.ndarray) -> bool:
-    return decode_pattern(luma_tile) is None and abs(np.median(luma_tile) - C.CARD_LUMA) <= 6
+    return decode_pattern(luma_tile) is None and abs(np.median(luma_tile) - CARD_LUMA) <= 6
 
 
 def band_power(samples: np.ndarray, rate: int, freq: float) -> float:
@@ -286,7 +287,7 @@ def test_output_has_the_calls_duration_size_and_codecs(composed):
         assert container.format.name.startswith("mov,mp4")
     assert len(lumas) == result.frames == round(12.6 * C.FPS)
     assert audio.size / 48_000 == pytest.approx(12.6, abs=0.05)
-    check = C.verify_output(path, 12.6)
+    check = verify_output(path, 12.6)
     assert check.ok, check.problem
     # faststart: the index (moov) comes before the media data (mdat)
     head = path.read_bytes()[:4096]
@@ -385,8 +386,8 @@ def test_a_gap_shows_the_interruption_card_for_its_duration(tmp_path):
                             "end": pytest.approx(6.2, abs=0.1)}]  # fmt: skip
     # The card names when the interruption began (Beijing time): its pixels differ from the
     # waiting card's.
-    waiting = C._Canvas(C._Text(None), OVERLAY)
-    waiting.paint_card("agent", C.WAITING_TEXT, C.tile_box("agent"))
+    waiting = Canvas(TextRenderer(None), OVERLAY)
+    waiting.paint_card("agent", WAITING_TEXT, tile_box("agent"))
     assert np.abs(tile(lumas[card[0] + 5], "agent").astype(int) - tile(waiting.y, "agent")).max()
 
 
@@ -438,7 +439,7 @@ def test_truncated_segment_is_used_up_to_where_it_ends(tmp_path):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) * 2 // 3])
     with path.open("rb") as source:
-        seconds, packets = C.probe_segment(source)
+        seconds, packets = probe_segment(source)
     assert 1.5 < seconds < 3.5 and 20 < packets < 55
     result, out = compose_to(tmp_path, segments, 4.0)
     lumas, _ = decode_output(out)
@@ -477,16 +478,16 @@ def test_key_points_become_chapters(tmp_path):
 
 def test_verify_output_refuses_a_file_of_the_wrong_length(composed):
     _, path, _, _ = composed
-    assert not C.verify_output(path, 20.0).ok
-    assert "lasts" in C.verify_output(path, 20.0).problem
+    assert not verify_output(path, 20.0).ok
+    assert "lasts" in verify_output(path, 20.0).problem
 
 
 def test_a_missing_cjk_font_is_a_clear_error(tmp_path):
-    C.find_cjk_font.cache_clear()
+    find_cjk_font.cache_clear()
     try:
-        with pytest.raises(C.ComposeError, match="CJK font"):
-            C.find_cjk_font(str(tmp_path / "nope.ttc"))
+        with pytest.raises(ComposeError, match="CJK font"):
+            find_cjk_font(str(tmp_path / "nope.ttc"))
     finally:
-        C.find_cjk_font.cache_clear()
-    path, index = C.find_cjk_font()
+        find_cjk_font.cache_clear()
+    path, index = find_cjk_font()
     assert Path(path).is_file() and index >= 0

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from apps.audit.audited import SYSTEM, audited_action, record_event
-from apps.calls.events import push, staff_group
+from apps.audit.audited import SYSTEM, audited_action
+from apps.calls.events import staff_group
 from apps.calls.models import CallEvent, Participant
 from remotebank.errors import NotFound, ServiceError
 
-PROBLEMS: dict[str, Any] = {
+PROBLEMS: dict[str, Promise] = {
     "no_face": _("客户离开画面"),
     "occluded": _("客户面部被遮挡"),
     "multiple": _("画面中出现其他人"),
@@ -45,7 +45,7 @@ def vision_event(
     when = datetime.fromtimestamp(at, tz=UTC)
     text = problem_label(problem)
     label = text if kind == "alert" else _("恢复正常: %(what)s") % {"what": text}
-    with audited_action():
+    with audited_action() as write:
         event = CallEvent.objects.create(
             call_id=participant.call_id,
             kind=f"vision_{kind}",
@@ -53,7 +53,7 @@ def vision_event(
             participant=participant,
             data={"label": str(label), "problem": problem, "severity": "warning"},
         )
-        record_event(
+        write.record(
             action=f"qc.vision_{kind}",
             actor=SYSTEM,
             object_type="participant",
@@ -61,7 +61,7 @@ def vision_event(
             call_id=participant.call_id,
             details={"problem": problem, "at": when.isoformat()},
         )
-        push(
+        write.push(
             staff_group(participant.call_id),
             {
                 "type": f"vision.{kind}",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from remotebank_client.media import decode_pattern
 
-from media_worker.tests.test_compose import (
+from medialib.tests.test_compose import (
     AGENT,
     CUSTOMER,
     T0,

@@ -14,12 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import IO
 
 import av
 import numpy as np
 
-from media_worker.compose import GOP_FRAMES, _Text
+from medialib.composition import GOP_FRAMES
+from medialib.fonts import TextRenderer
+from medialib.segments import ReadableFile
 
 __all__ = ["WatermarkResult", "watermark_boxes", "watermark_copy"]
 
@@ -42,7 +43,7 @@ def watermark_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
     ]
 
 
-def _masks(text: _Text, width: int, height: int, lines: list[str]) -> np.ndarray:
+def _masks(text: TextRenderer, width: int, height: int, lines: list[str]) -> np.ndarray:
     """One full-frame alpha mask (0..255) with the marks."""
     mask = np.zeros((height, width), dtype=np.uint8)
     size = max(18, height // 30)
@@ -56,8 +57,32 @@ def _masks(text: _Text, width: int, height: int, lines: list[str]) -> np.ndarray
     return mask
 
 
+class _Marks:
+    """Blends the marks into yuv420p pictures: only the rows the text touches (a tenth of the
+    picture or so), towards white by `ALPHA` of the mask."""
+
+    def __init__(self, text: TextRenderer, width: int, height: int, lines: list[str]) -> None:
+        mask = _masks(text, width, height, lines).astype(np.int32)
+        self.weight = (mask * int(ALPHA * 256)) // 255  # 0..~115 of 256
+        rows = np.flatnonzero(np.diff(np.concatenate(([0], self.weight.any(axis=1), [0]))))
+        self.spans = list(zip(rows[::2].tolist(), rows[1::2].tolist(), strict=True))
+
+    def mark(self, frame: av.VideoFrame) -> av.VideoFrame:
+        if frame.format.name != "yuv420p":
+            frame = frame.reformat(format="yuv420p")
+        # A copy: the decoder still references its output as a prediction source.
+        picture: np.ndarray = frame.to_ndarray()  # yuv420p: (height * 3 / 2, width), Y on top
+        for a, b in self.spans:
+            y = picture[a:b].astype(np.int32)
+            y += ((TEXT_LUMA - y) * self.weight[a:b]) >> 8
+            picture[a:b] = y.astype(np.uint8)
+        marked = av.VideoFrame.from_ndarray(picture, format="yuv420p")
+        marked.pts, marked.time_base = frame.pts, frame.time_base
+        return marked
+
+
 def watermark_copy(
-    source: IO[bytes] | str | Path,
+    source: ReadableFile | str | Path,
     output: str | Path,
     *,
     lines: list[str],
@@ -66,17 +91,17 @@ def watermark_copy(
     crf: int = 23,
     progress: Callable[[float], None] | None = None,
 ) -> WatermarkResult:
+    """Write the marked copy of `source` to the local file `output`."""
     began = time.monotonic()
-    text = _Text(font)
-    src = av.open(source if not isinstance(source, Path) else str(source))
+    text = TextRenderer(font)
+    src = av.open(source if not isinstance(source, Path) else str(source), "r")
     dst = av.open(str(output), "w", format="mp4", options={"movflags": "+faststart"})
     try:
         vin = src.streams.video[0]
         vin.thread_type = "AUTO"
         ain = src.streams.audio[0] if src.streams.audio else None
         width, height = vin.codec_context.width, vin.codec_context.height
-        rate = vin.average_rate or Fraction(15)
-        vout = dst.add_stream("libx264", rate=rate)
+        vout = dst.add_stream("libx264", rate=vin.average_rate or Fraction(15))
         vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
         vout.time_base = vin.time_base
         vout.codec_context.options = {"preset": preset, "crf": str(crf), "g": str(GOP_FRAMES)}
@@ -87,33 +112,20 @@ def watermark_copy(
         chapters = src.chapters()
         if chapters:
             dst.set_chapters(chapters)
-        mask = _masks(text, width, height, lines).astype(np.int32)
-        weight = (mask * int(ALPHA * 256)) // 255  # 0..~115 of 256
-        # Only the rows the text touches are blended (a tenth of the picture or so).
-        rows = np.flatnonzero(np.diff(np.concatenate(([0], weight.any(axis=1), [0]))))
-        spans = list(zip(rows[::2].tolist(), rows[1::2].tolist(), strict=True))
+        marks = _Marks(text, width, height, lines)
         duration = float(src.duration / av.time_base) if src.duration else 0.0
         frames = 0
         streams = [vin] + ([ain] if ain is not None else [])
         for packet in src.demux(*streams):
-            if packet.stream is ain:
-                if packet.dts is None:
-                    continue
-                packet.stream = aout
-                dst.mux(packet)
+            if aout is not None and packet.stream is ain:
+                if packet.dts is not None:
+                    packet.stream = aout
+                    dst.mux(packet)
                 continue
             for frame in packet.decode():
-                if frame.format.name != "yuv420p":
-                    frame = frame.reformat(format="yuv420p")
-                # A copy: the decoder still references its output as a prediction source.
-                picture = frame.to_ndarray()  # yuv420p: (height * 3 / 2, width), Y on top
-                for a, b in spans:
-                    y = picture[a:b].astype(np.int32)
-                    y += ((TEXT_LUMA - y) * weight[a:b]) >> 8
-                    picture[a:b] = y.astype(np.uint8)
-                marked = av.VideoFrame.from_ndarray(picture, format="yuv420p")
-                marked.pts, marked.time_base = frame.pts, frame.time_base
-                dst.mux(vout.encode(marked))
+                if not isinstance(frame, av.VideoFrame):
+                    continue
+                dst.mux(vout.encode(marks.mark(frame)))
                 frames += 1
                 if progress is not None and duration and frames % 30 == 0:
                     progress(min(float(frame.time or 0.0) / duration, 1.0))
