@@ -38,7 +38,8 @@ def enqueue(
         raise ValueError(f"unknown queue {queue!r}")
     return django_rq.get_queue(queue).enqueue(
         path,
-        *args,
+        # Explicit args/kwargs: RQ refuses positional arguments next to an explicit `kwargs`.
+        args=args,
         job_id=job_id,
         job_timeout=timeout or settings.RQ_QUEUES[queue]["DEFAULT_TIMEOUT"],
         result_ttl=result_ttl,

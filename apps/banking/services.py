@@ -155,7 +155,7 @@ def _announce(tx: Transaction) -> None:
 
 
 def _mark(tx: Transaction, code: str, *, actor: Actor, text: str = "") -> None:
-    from apps.recordings.services import mark_key_point
+    from apps.recordings.actions.keypoints import mark_key_point
 
     mark_key_point(
         call=tx.call, code=code, text=text, actor=actor, source="auto", transaction_id=str(tx.pk)

@@ -40,8 +40,8 @@ from apps.banking.tests.conftest import (
 )
 from apps.calls.models import Participant
 from apps.recordings import keypoints
+from apps.recordings.actions.keypoints import mark_key_point
 from apps.recordings.models import KeyPoint
-from apps.recordings.services import mark_key_point
 from remotebank.errors import ServiceError
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from django.utils import timezone
 from apps.accounts.services import set_presence_by_agent
 from apps.calls import services as calls
 from apps.calls.models import Call, CallOffer, OfferState, Participant
-from apps.recordings import services
+from apps.recordings.actions import capture as recording_capture
 from apps.recordings.storage import get_storage, reset_storage
 from apps.security.services import clear_key_caches
 from media_worker.recorder import SegmentMuxer
@@ -83,7 +83,7 @@ class _Sink:
 
 
 def record_track(
-    context: services.CaptureContext,
+    context: recording_capture.CaptureContext,
     *,
     call: Call,
     role: str,
@@ -110,7 +110,7 @@ def record_track(
 
 
 def record_packets(
-    context: services.CaptureContext,
+    context: recording_capture.CaptureContext,
     *,
     call: Call,
     role: str,
@@ -142,14 +142,14 @@ def record_packets(
     keys = []
     for index, group in enumerate(groups):
         seq = first_seq + index
-        key = services.segment_key(
+        key = recording_capture.segment_key(
             call_id=call.pk, epoch=epoch, role=role, participant_id=who.pk, kind=kind,
             stream=stream, seq=seq,
         )  # fmt: skip
         first_pts = group[0][1]
         seg_start = start + first_pts / rate
         seg_end = start + (group[-1][1] + (6000 if kind == "video" else 960)) / rate
-        services.apply_capture_ops(
+        recording_capture.apply_capture_ops(
             recording_id=context.recording_id,
             ops=[
                 {
@@ -175,7 +175,7 @@ def record_packets(
             continue
         muxer.close()
         stored = writer.close()
-        services.apply_capture_ops(
+        recording_capture.apply_capture_ops(
             recording_id=context.recording_id,
             ops=[
                 {
