@@ -5,7 +5,7 @@ The workstation asks with `banking.capture`; the web tier sends ``{"type": "bank
 `call_media.JOB_EVENTS`) answers it inside the media job: it taps the customer's video
 `ForwardingSource` with a sink, asks the sender for a keyframe, decodes from that keyframe until a
 picture comes out (VP8 ~0.6 ms a frame; the tap is removed at once), encodes a JPEG off the event
-loop and hands it to `apps.banking.services.record_identity_frame` (OCR / face check, stored
+loop and hands it to `apps.banking.runtime.identity_frame_from_video` (OCR / face check, stored
 encrypted). A failure is told to the call's staff as ``banking.capture_failed``.
 """
 
@@ -68,7 +68,7 @@ def _jpeg(frame: Any) -> bytes:
 
 
 async def snapshot(media: Any, event: dict[str, Any]) -> None:
-    from apps.banking.services import record_identity_frame
+    from apps.banking.runtime import identity_frame_from_video
 
     transaction_id, kind = event.get("transaction_id"), event.get("kind")
     customer = next(
@@ -83,8 +83,8 @@ async def snapshot(media: Any, event: dict[str, Any]) -> None:
         # Off the job's one thread-sensitive sync thread: OCR and the face comparison take
         # seconds of CPU, and the recorder's segment rows and the other DB calls of the call wait
         # on that thread.
-        await database_sync_to_async(record_identity_frame, thread_sensitive=False)(
-            transaction_id=transaction_id, kind=kind, image=jpeg, source="media"
+        await database_sync_to_async(identity_frame_from_video, thread_sensitive=False)(
+            transaction_id=transaction_id, kind=kind, jpeg=jpeg
         )
     except Exception as exc:  # told to the agent; the call goes on
         logger.warning("call %s: snapshot failed: %s", media.call_id, type(exc).__name__)
