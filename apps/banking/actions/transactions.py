@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from collections.abc import Mapping
 
 from django.contrib.auth.models import AbstractBaseUser, User
 from django.utils import timezone
@@ -142,7 +142,7 @@ def move(
     *,
     actor: Actor,
     detail: str = "",
-    details: dict[str, Any] | None = None,
+    details: Mapping[str, object] | None = None,
 ) -> None:
     """One transition of the state machine: saved, on the timeline, audited, announced."""
     if not tx.can_move_to(to):

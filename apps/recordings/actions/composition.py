@@ -9,7 +9,7 @@ stored, verified and anchored.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.utils import timezone
@@ -127,7 +127,7 @@ def finish_composition(
     duration: float,
     timeline_start: float,
     timeline_end: float,
-    info: dict[str, Any],
+    info: Mapping[str, object],
 ) -> Recording:
     """The composed file is stored and verified: the recording is ready."""
     with audited_action() as write:
