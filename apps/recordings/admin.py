@@ -1,4 +1,4 @@
-"""Recordings in the admin: read-only (they change only through their services and jobs).
+"""Recordings in the admin: read-only (they change only through their actions and jobs).
 
 The admin shows state, progress, digests and the segments a recording is made of, key points
 and download requests; playback and downloads are on /recordings/. Retention rules are edited

@@ -75,7 +75,7 @@ class Recording(models.Model):
     # Layout version, encoder settings, interruptions shown (gaps), frame and sample counts.
     compose_info = models.JSONField(default=dict, blank=True)
     # Legal hold (法律保全): while set, nothing of the recording is deleted, whatever retention
-    # says. Set and cleared through services (audited).
+    # says. Set and cleared through actions.retention (audited).
     legal_hold = models.BooleanField(_("法律保全"), default=False)
     legal_hold_reason = models.CharField(max_length=200, blank=True)
     legal_hold_since = models.DateTimeField(null=True, blank=True)

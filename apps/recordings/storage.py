@@ -31,7 +31,7 @@ allow_truncated=False)``                           (`StorageReader`) over the pl
 
 Encryption lives here and nowhere else. With ``RECORDINGS_ENCRYPT`` (default on) every object
 is an `apps.security.at_rest` encrypted file (chunked SM4-GCM under the "gm" suite) under the
-data key handed in as ``file_key`` (one per recording, see `apps.recordings.services`), with
+data key handed in as ``file_key`` (one per recording, see `apps.recordings.actions.capture`), with
 the object key bound into every chunk's AAD so a file cannot be passed off under another
 name. Readers need no flag: an encrypted object starts with the ``RBEF`` magic, and its data
 key is found by id through a `KeyRing`, which unwraps each key once per reason (every unwrap
