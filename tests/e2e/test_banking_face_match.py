@@ -6,7 +6,7 @@ with face_id_mismatch; the customer's own card then lets it through.
 This tests the evidence path, not the model's operating point (benchmarks/face_match.py, the
 unit tests at the default threshold). The only two people at hand are close for dlib's model:
 Hopper's card against Collins' live face is 0.68 apart on clean pictures and measured 0.65-0.69
-through the call's VP8 in 14 runs (the genuine pair 0.21-0.28 in 3), and grabbing the forced keyframe
+through the call's VP8 in 14 runs (the genuine pair 0.21-0.28 in 3); grabbing the forced keyframe
 alone made it as low as 0.55 in an encoder sweep. At the default 0.6 the encoder's noise could
 thus turn the impostor into a match: verify passed and the next capture was refused with
 wrong_state (seen once in a full run). The media job here compares at THRESHOLD, well inside
