@@ -1,12 +1,12 @@
 """Scripted disclosure: the server speaks a scenario's risk disclosure into the call.
 
-`banking.announce` events (apps.banking.services.start_disclosure) arrive on the media job's
-group. Each sentence is synthesized offline by espeak-ng (Debian package; Mandarin voice
+`banking.announce` events (apps.banking.actions.disclosure.start_disclosure) arrive on the media
+job's group. Each sentence is synthesized offline by espeak-ng (Debian package; Mandarin voice
 ``cmn``) in a thread, then played as a virtual audio source (`CallMedia.add_virtual_source`,
 contract 4: heard by everyone, recorded with source="announce"). When a sentence starts, its
 caption goes to the call's sockets as ``banking.caption``; when the last one has played out,
-`apps.banking.services.finish_disclosure` marks the key point. A disclosure cut short (call
-ended, replaced) is reported as not played.
+`apps.banking.actions.disclosure.finish_disclosure` marks the key point. A disclosure cut short
+(call ended, replaced) is reported as not played.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from channels.db import database_sync_to_async
 
-from apps.banking.services import finish_disclosure
+from apps.banking.actions.disclosure import finish_disclosure
 from apps.calls.events import EVENT, call_group
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ playable up to its last second or so.
 
 Threads and the loop: the sink runs on the media loop and only copies the packet's bytes and
 queues them; one writer thread per call muxes, encrypts and hashes (`SegmentWriter`). The
-database is reached only through `apps.recordings.services`, wrapped with
+database is reached only through `apps.recordings.actions.capture`, wrapped with
 ``database_sync_to_async``, from one queue per call, so a segment's row is created before it
 is sealed.
 
@@ -43,7 +43,7 @@ import av
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from apps.recordings import services as recording_services
+from apps.recordings.actions import capture as recording_capture
 from apps.recordings.storage import RecordingStorage, StoredFile, get_storage
 from media_worker.aiortc_forwarding import (
     ForwardingSource,
@@ -429,7 +429,7 @@ class TrackRecorder:
     def _open_segment(self, ext: int, info: FrameInfo) -> _Segment:
         self.seq += 1
         call = self.call
-        key = recording_services.segment_key(
+        key = recording_capture.segment_key(
             call_id=call.call_id,
             epoch=call.epoch,
             role=self.role,
@@ -546,7 +546,7 @@ class CallRecorder:
         *,
         call_id: uuid.UUID,
         epoch: int,
-        context: recording_services.CaptureContext,
+        context: recording_capture.CaptureContext,
         storage: RecordingStorage | None = None,
         segment_seconds: float | None = None,
     ) -> None:
@@ -569,7 +569,7 @@ class CallRecorder:
         self.closed = False
         self._clocks: dict[int, ParticipantClock] = {}
         self._token = 0
-        self._ops: list[recording_services.CaptureOp] = []
+        self._ops: list[recording_capture.CaptureOp] = []
         self._ops_ready = asyncio.Event()
         self._db_task = asyncio.ensure_future(self._db_loop())
         self._housekeeping = asyncio.ensure_future(self._housekeeping_loop())
@@ -578,7 +578,7 @@ class CallRecorder:
     async def start(
         cls, call_id: uuid.UUID | str, epoch: int, **kwargs: Any
     ) -> CallRecorder:  # fmt: skip
-        context = await db(recording_services.begin_capture)(call_id=call_id, epoch=epoch)
+        context = await db(recording_capture.begin_capture)(call_id=call_id, epoch=epoch)
         return cls(call_id=context.call_id, epoch=epoch, context=context, **kwargs)
 
     def participant_clock(self, participant_id: int) -> ParticipantClock:
@@ -633,7 +633,7 @@ class CallRecorder:
         if recorder is not None:
             recorder.detach()
 
-    def queue_op(self, op: recording_services.CaptureOp) -> None:
+    def queue_op(self, op: recording_capture.CaptureOp) -> None:
         self._ops.append(op)
         self._ops_ready.set()
 
@@ -677,8 +677,8 @@ class CallRecorder:
             if self.closed and not self._ops:
                 return
 
-    async def _apply(self, batch: list[recording_services.CaptureOp]) -> None:
-        apply = db(recording_services.apply_capture_ops)
+    async def _apply(self, batch: list[recording_capture.CaptureOp]) -> None:
+        apply = db(recording_capture.apply_capture_ops)
         for delay in (0.5, 1.0, 2.0, None):
             try:
                 await apply(recording_id=self.context.recording_id, ops=batch)
@@ -728,7 +728,7 @@ class CallRecorder:
                 "discontinuities": track.discontinuities,
             }
         try:
-            await db(recording_services.capture_stopped)(
+            await db(recording_capture.capture_stopped)(
                 recording_id=self.context.recording_id,
                 epoch=self.epoch,
                 summary={

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group, Permission, User
 
 from apps.accounts.models import Role
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AnonymousUser, User
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
 
 # Model permissions only matter in the admin, where they reach every row. Agents work in the
 # workstation and see their own calls only (apps.calls.selectors.staff_may_view_call), so they
@@ -40,9 +41,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 }
 
 
-def has_role(user: User | AnonymousUser | None, *roles: str) -> bool:
-    """Whether the signed-in `user` belongs to one of the `roles` (groups)."""
-    if user is None or not user.is_authenticated:
+def has_role(user: AbstractBaseUser | AnonymousUser | None, *roles: str) -> bool:
+    """Whether the signed-in `user` (a staff User) belongs to one of the `roles` (groups)."""
+    if not isinstance(user, User) or not user.is_authenticated:
         return False
     return user.groups.filter(name__in=roles).exists()
 

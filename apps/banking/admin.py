@@ -1,45 +1,52 @@
+from __future__ import annotations
+
 from django.contrib import admin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 
 from apps.banking.models import Transaction, TransactionEvent
 from apps.banking.selectors import visible_transactions
+
+EVENT_FIELDS = ("at", "kind", "from_state", "to_state", "detail", "severity")
+TRANSACTION_FIELDS = (
+    "id", "call", "scenario", "state", "customer", "created_by", "created_at", "summary",
+    "identity", "authorization_scope", "authorization_expires", "authorized_at",
+    "confirmed_at", "signature_sm3", "submitted_at", "finished_at", "result_code",
+    "result_message", "core_reference", "receipt_sm3",
+)  # fmt: skip
 
 
 class TransactionEventInline(admin.TabularInline):
     model = TransactionEvent
     extra = 0
     can_delete = False
-    fields = ["at", "kind", "from_state", "to_state", "detail", "severity"]
-    readonly_fields = fields
+    fields = EVENT_FIELDS
+    readonly_fields = EVENT_FIELDS
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
 @admin.register(Transaction)
 class TransactionAdmin(admin.ModelAdmin):
-    """Read-only: transactions change only through the services (audited state machine)."""
+    """Read-only: transactions change only through their actions (audited state machine)."""
 
     list_display = ["id", "scenario", "state", "call", "customer", "created_at", "core_reference"]
     list_filter = ["scenario", "state"]
     search_fields = ["call__number", "core_reference"]
     inlines = [TransactionEventInline]
-    fields = [
-        "id", "call", "scenario", "state", "customer", "created_by", "created_at", "summary",
-        "identity", "authorization_scope", "authorization_expires", "authorized_at",
-        "confirmed_at", "signature_sm3", "submitted_at", "finished_at", "result_code",
-        "result_message", "core_reference", "receipt_sm3",
-    ]  # fmt: skip
-    readonly_fields = fields
+    fields = TRANSACTION_FIELDS
+    readonly_fields = TRANSACTION_FIELDS
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Transaction]:
         """Agents see only the transactions of calls they took part in."""
         return visible_transactions(request.user)
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False

@@ -10,8 +10,35 @@ class BankingConfig(AppConfig):
         from apps.audit.hooks import register_bundle_contributor, register_digest_verifier
         from apps.banking import receipts, scenarios, selectors, signaling  # noqa: F401
         from apps.banking.gateway.sandbox import seed_sandbox
+        from apps.banking.scenarios import (
+            consumer_loan_interview,
+            corporate_doc_update,
+            customer_info_update,
+            debit_pin_change,
+            debit_pin_reset,
+            deposit_pin_reset,
+            deposit_pin_unlock,
+            entrusted_agency,
+        )
+        from apps.banking.scenarios.base import EXTRA_KEY_POINTS
         from apps.calls.actions.share import register_share_guard
-        from apps.recordings.keypoints import register_key_point
+        from apps.recordings.keypoints import register_key_point, register_required_key_points
+
+        # The counter scenarios, in the order the workstation offers them: a new scenario is
+        # one module in apps/banking/scenarios/ and one line here.
+        for module in (
+            customer_info_update,
+            debit_pin_change,
+            debit_pin_reset,
+            deposit_pin_reset,
+            deposit_pin_unlock,
+            entrusted_agency,
+            corporate_doc_update,
+            consumer_loan_interview,
+        ):
+            scenarios.register(module.SCENARIO)
+        for code, (zh, en) in EXTRA_KEY_POINTS.items():
+            register_key_point(code, zh, en)
 
         register_digest_verifier(receipts.digest_failures, name="banking")
         register_bundle_contributor(receipts.bundle_items, name="banking")
@@ -23,6 +50,4 @@ class BankingConfig(AppConfig):
                 [(c.reference, c.name, c.id_number, c.phone) for c in customers]
             ),
         )
-
-        for code, (zh, en) in scenarios.EXTRA_KEY_POINTS.items():
-            register_key_point(code, zh, en)
+        register_required_key_points(selectors.required_key_points, name="banking")

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.security.at_rest import EncryptedTextField
 
-# --- transactions (the scenario framework: apps/banking/scenarios.py) ---------------------------
+# --- transactions (the scenario framework: apps/banking/scenarios/) ------------------------------
 
 
 class TxState(models.TextChoices):
@@ -38,7 +38,7 @@ OPEN_STATES = (TxState.DRAFT, TxState.IDENTITY_VERIFIED, TxState.CUSTOMER_CONFIR
 
 
 class Transaction(models.Model):
-    """One business transaction on a call: a scenario's state machine (services.py moves it)."""
+    """One business transaction on a call: a scenario's state machine (apps/banking/actions/)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     call = models.ForeignKey("calls.Call", on_delete=models.PROTECT, related_name="transactions")

@@ -10,8 +10,9 @@ appended after the PDF's %%EOF (readers ignore what follows) as one line::
 
 The signature is over ``rb.receipt.v1|<transaction>|<sm3>`` with the audit signing key
 (apps.audit.signing: the key evidence checkpoints are signed with). The digest is written into
-the evidence chain (audit event ``banking.receipt.issued``). ``manage.py verify_receipt FILE``
-checks the digest, the signature, that the key is trusted and, with a database, the anchor.
+the evidence chain (audit event ``banking.receipt.issued``, apps.banking.actions.receipts).
+``manage.py verify_receipt FILE`` checks the digest, the signature, that the key is trusted and,
+with a database, the anchor.
 """
 
 from __future__ import annotations
@@ -19,17 +20,23 @@ from __future__ import annotations
 import base64
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from django.utils import timezone
+from fpdf import FPDF
 
 from apps.audit import signing
-from apps.audit.audited import SYSTEM, audited_action, record_event
+from apps.audit.hooks import DigestFailure
+from apps.audit.models import AuditEvent
 from apps.banking import scenarios
-from apps.banking.models import Transaction, TransactionEvent, TransactionReceipt, TxState
-from apps.security.at_rest import encrypt_field
+from apps.banking.models import Transaction, TransactionReceipt, TxState
+from apps.calls.models import Call
+from apps.recordings import keypoints
+from apps.recordings.models import KeyPoint
 from apps.security.primitives import sm3
 
 SEAL_MARK = b"\n%RB-SEAL "
@@ -51,16 +58,11 @@ def seal_message(transaction_id: str, digest: str) -> bytes:
     return f"rb.receipt.v1|{transaction_id}|{digest}".encode()
 
 
-def _local(value: Any) -> str:
+def _local(value: datetime | None) -> str:
     return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
 def render_pdf(tx: Transaction) -> bytes:
-    from fpdf import FPDF
-
-    from apps.recordings import keypoints
-    from apps.recordings.models import KeyPoint
-
     scenario = scenarios.require(tx.scenario)
     pdf = FPDF(format="A4")
     pdf.set_creator("RemoteBank")
@@ -79,7 +81,7 @@ def render_pdf(tx: Transaction) -> bytes:
     row("业务编号", str(tx.pk))
     row("会话编号", tx.call.number)
     row("客户", tx.customer.display_name)
-    if tx.call.agent_id:
+    if tx.call.agent:
         row("经办座席", tx.call.agent.employee_no)
     for field in scenario.fields:
         if field.name in tx.summary:
@@ -138,43 +140,6 @@ def seal(pdf: bytes, transaction_id: str) -> tuple[bytes, str]:
     return pdf + SEAL_MARK + json.dumps(record, sort_keys=True).encode() + b"\n", digest
 
 
-def issue_receipt(tx: Transaction) -> TransactionReceipt:
-    """Render, seal, store (encrypted) and anchor the receipt of a completed transaction."""
-    existing = TransactionReceipt.objects.filter(transaction=tx).first()
-    if existing is not None:
-        return existing
-    if tx.state != TxState.COMPLETED:
-        raise ValueError("only a completed transaction gets a receipt")
-    sealed, digest = seal(render_pdf(tx), str(tx.pk))
-    file_digest = sm3(sealed).hex()
-    with audited_action():
-        event = record_event(
-            action="banking.receipt.issued",
-            actor=SYSTEM,
-            object_type="banking.transaction",
-            object_id=tx.pk,
-            call_id=tx.call_id,
-            details={
-                "sm3": digest,
-                "file_sm3": file_digest,
-                "key_id": signing.signing_key().key_id,
-            },
-        )
-        receipt = TransactionReceipt(
-            transaction=tx, sm3=digest, key_id=signing.signing_key().key_id, anchor_seq=event.seq
-        )
-        receipt.content = encrypt_field(
-            base64.b64encode(sealed).decode("ascii"),
-            owner_type="banking-transaction",
-            owner_id=str(tx.pk),
-            context=RECEIPT_CONTEXT,
-        )
-        receipt.save()
-        Transaction.objects.filter(pk=tx.pk).update(receipt_sm3=digest)
-        TransactionEvent.objects.create(transaction=tx, kind="receipt", detail=digest[:16])
-    return receipt
-
-
 def receipt_bytes(receipt: TransactionReceipt, *, reason: str) -> bytes:
     return base64.b64decode(receipt.content.decrypt(reason=reason, context=RECEIPT_CONTEXT))
 
@@ -212,8 +177,6 @@ def verify_receipt_bytes(data: bytes, *, check_anchor: bool = True) -> ReceiptCh
     if not signing.verify(public_key, seal_message(str(tx_id), str(digest)), str(signature)):
         check.problems.append("bad SM2 signature")
     if check_anchor:
-        from apps.audit.models import AuditEvent
-
         event = AuditEvent.objects.filter(
             action="banking.receipt.issued", object_id=str(tx_id), details__sm3=digest
         ).first()
@@ -225,10 +188,8 @@ def verify_receipt_bytes(data: bytes, *, check_anchor: bool = True) -> ReceiptCh
     return check
 
 
-def digest_failures():
+def digest_failures() -> Iterator[DigestFailure]:
     """Digest verifier for verify_evidence: every stored receipt still matches its anchor."""
-    from apps.audit.hooks import DigestFailure
-
     for receipt in TransactionReceipt.objects.all():
         data = receipt_bytes(receipt, reason="verify_evidence: receipt")
         result = verify_receipt_bytes(data)
@@ -240,7 +201,7 @@ def digest_failures():
             )
 
 
-def bundle_items(call: Any) -> list[dict[str, Any]]:
+def bundle_items(call: Call) -> list[dict[str, Any]]:
     return [
         {"kind": "receipt", "id": str(r.transaction_id), "sm3": r.sm3, "anchor_seq": r.anchor_seq}
         for r in TransactionReceipt.objects.filter(transaction__call=call)

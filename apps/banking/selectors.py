@@ -1,17 +1,50 @@
-"""Reads of apps.banking shared by the socket handlers, views, admin and the timeline."""
+"""Reads of apps.banking shared by the socket handlers, views, admin, the timeline and the
+other apps (the key points a call requires, the share guard)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import Role
 from apps.accounts.roles import has_role
 from apps.banking import scenarios
-from apps.banking.models import Transaction, TxState
+from apps.banking.gateway.pin import gateway_key_params
+from apps.banking.models import OPEN_STATES, Transaction, TxState
+from apps.banking.scenarios.base import ENTER_PIN, READ_CONFIRM, SHOW_ID
+from apps.calls.models import Call, Participant, ParticipantRole
 from apps.recordings import timeline
+from apps.recordings.models import Recording
 from remotebank.errors import NotFound, ServiceError
+
+
+def required_key_points(call: Call) -> list[str]:
+    """The key points the call's transactions require, in order, without repeats ([] if none).
+    Registered with apps.recordings.keypoints in BankingConfig.ready()."""
+    codes: list[str] = []
+    for code in (
+        Transaction.objects.filter(call=call)
+        .exclude(state=TxState.CANCELLED)
+        .order_by("created_at")
+        .values_list("scenario", flat=True)
+    ):
+        scenario = scenarios.get(code)
+        for point in scenario.required_key_points if scenario else []:
+            if point not in codes:
+                codes.append(point)
+    return codes
+
+
+def current_transaction(call_id: uuid.UUID) -> Transaction | None:
+    """The call's open transaction, else its latest one (what the pages show)."""
+    return (
+        Transaction.objects.filter(call=call_id, state__in=OPEN_STATES).first()
+        or Transaction.objects.filter(call=call_id).first()
+    )
 
 
 def customer_action(tx: Transaction) -> str:
@@ -20,15 +53,15 @@ def customer_action(tx: Transaction) -> str:
     if scenario is None or tx.state in (TxState.COMPLETED, TxState.FAILED, TxState.CANCELLED):
         return "done"
     if tx.state == TxState.DRAFT:
-        return scenarios.SHOW_ID
+        return SHOW_ID
     if tx.state == TxState.IDENTITY_VERIFIED:
-        return scenarios.READ_CONFIRM if tx.confirmation_requested_at else ""
+        return READ_CONFIRM if tx.confirmation_requested_at else ""
     if tx.state == TxState.CUSTOMER_CONFIRMED and scenario.pin_fields:
-        return scenarios.ENTER_PIN
+        return ENTER_PIN
     return ""
 
 
-def pin_entry_pending(call_id: Any) -> bool:
+def pin_entry_pending(call_id: uuid.UUID) -> bool:
     """Whether a transaction of the call waits for the customer's PIN (the pad is shown)."""
     pin_scenarios = [sc.code for sc in scenarios.all_scenarios() if sc.pin_fields]
     return Transaction.objects.filter(
@@ -36,17 +69,15 @@ def pin_entry_pending(call_id: Any) -> bool:
     ).exists()
 
 
-def refuse_share_during_pin(participant: Any) -> None:
+def refuse_share_during_pin(participant: Participant) -> None:
     """Share guard (apps.calls.actions.share): the PIN pad is never part of the customer's
     screen share."""
-    if participant.role == "customer" and pin_entry_pending(participant.call_id):
+    if participant.role == ParticipantRole.CUSTOMER and pin_entry_pending(participant.call_id):
         raise ServiceError("pin_entry_pending", "no screen share while the PIN pad is open")
 
 
 def transaction_payload(tx: Transaction) -> dict[str, Any]:
     """What every socket of the call may see: no personal data in clear, no PIN material."""
-    from apps.banking.gateway.pin import gateway_key_params
-
     scenario = scenarios.get(tx.scenario)
     fields = {f.name: f for f in scenario.fields} if scenario else {}
     summary = [
@@ -67,6 +98,9 @@ def transaction_payload(tx: Transaction) -> dict[str, Any]:
         "frames": tx.identity.get("frames", {}),
         "face_match": tx.identity.get("face_match"),  # ID photo vs live face: true/false/null
         "has_disclosure": bool(scenario and scenario.disclosure_zh),
+        # What the workstation offers besides the common steps (never decided by the code).
+        "has_principal": bool(scenario and scenario.has_principal),
+        "document_kinds": list(scenario.document_kinds) if scenario else [],
         "customer_action": action,
         "principal_id": tx.principal_id,
         "authorized": tx.authorized_at is not None,
@@ -77,29 +111,37 @@ def transaction_payload(tx: Transaction) -> dict[str, Any]:
         "receipt": bool(tx.receipt_sm3),
         "updated_at": tx.updated_at.isoformat(),
     }
-    if action == scenarios.READ_CONFIRM and scenario:
+    if action == READ_CONFIRM and scenario:
         payload["confirmation"] = scenario.confirmation({s["label"]: s["value"] for s in summary})
         payload["needs_signature"] = scenario.needs_signature
-    if action == scenarios.ENTER_PIN and scenario:
+    if action == ENTER_PIN and scenario:
         payload["pin_fields"] = list(scenario.pin_fields)
         payload["pin_key"] = gateway_key_params()
     return payload
 
 
-def can_see_all(user: Any) -> bool:
+Viewer = AbstractBaseUser | AnonymousUser
+
+
+def can_see_all(user: Viewer) -> bool:
+    if isinstance(user, AnonymousUser) or not user.is_authenticated:
+        return False
     return bool(
-        user.is_superuser or has_role(user, Role.SUPERVISOR, Role.QC_REVIEWER, Role.AUDITOR)
+        getattr(user, "is_superuser", False)
+        or has_role(user, Role.SUPERVISOR, Role.QC_REVIEWER, Role.AUDITOR)
     )
 
 
-def visible_transactions(user: Any):
+def visible_transactions(user: Viewer) -> QuerySet[Transaction]:
     qs = Transaction.objects.select_related("call", "customer")
     if can_see_all(user):
         return qs
-    return qs.filter(call__participants__user=user).distinct()
+    if user.pk is None:
+        return qs.none()
+    return qs.filter(call__participants__user_id=user.pk).distinct()
 
 
-def transaction_for(user: Any, transaction_id: Any) -> Transaction:
+def transaction_for(user: Viewer, transaction_id: uuid.UUID) -> Transaction:
     """A transaction the user may see, else NotFound (another agent's looks like nothing)."""
     try:
         return visible_transactions(user).get(pk=transaction_id)
@@ -108,7 +150,7 @@ def transaction_for(user: Any, transaction_id: Any) -> Transaction:
 
 
 @timeline.timeline_source
-def transaction_items(recording: Any) -> list[timeline.TimelineItem]:
+def transaction_items(recording: Recording) -> list[timeline.TimelineItem]:
     """Each transaction as a span (opened → finished) and its steps as points."""
     items: list[timeline.TimelineItem] = []
     for tx in Transaction.objects.filter(call=recording.call_id).prefetch_related("events"):

@@ -1,65 +1,84 @@
 """WebSocket messages of the banking transactions (docs/protocol.md, "Business transactions").
 
 Agent: banking.scenarios, banking.start, banking.principal, banking.verify,
-banking.request_confirm, banking.submit, banking.cancel, banking.get.
+banking.request_confirm, banking.submit, banking.cancel, banking.get, banking.capture,
+banking.disclose.
 Customer: banking.get, banking.confirm (accept + signature PNG), banking.pin (PIN envelopes
 encrypted in the page to the PIN gateway; relayed here untouched, never logged).
 Guest (the principal of an entrusted agency): banking.get, banking.authorize.
 Every change is pushed to the call as `banking.transaction`.
+
+Thin: each handler checks the message into typed values (apps.banking.checks) and runs one
+action in a worker thread.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.contrib.auth.models import User
 
 from apps.audit.audited import Actor
-from apps.banking import scenarios, selectors, services
+from apps.banking import checks, scenarios, selectors
+from apps.banking.actions import (
+    confirmation,
+    disclosure,
+    identity,
+    principal,
+    submission,
+    transactions,
+)
 from apps.banking.gateway import get_gateway
-from apps.banking.models import OPEN_STATES, Transaction
+from apps.banking.models import Transaction, TxState
 from apps.calls.consumers import SignalingConsumer, handles
+from apps.calls.events import EVENT
+from apps.calls.media import media_group
 from apps.calls.models import Participant, ParticipantRole
+from apps.recordings.checks import staff_user
 from remotebank.errors import NotFound, ServiceError
 
 db = database_sync_to_async
+Message = dict[str, Any]
+Reply = dict[str, Any]
 
 
-async def _me(consumer: SignalingConsumer, message: dict[str, Any]) -> Participant:
-    identity = consumer.identity
-    if identity.role == "guest":
-        participant = await db(
-            lambda: (
-                Participant.objects.select_related("call")
-                .filter(
-                    pk=identity.participant_id, role=ParticipantRole.GUEST, left_at__isnull=True
-                )
-                .first()
-            )
-        )()
+def _guest(participant_id: int | None) -> Participant | None:
+    if participant_id is None:
+        return None
+    return (
+        Participant.objects.select_related("call")
+        .filter(pk=participant_id, role=ParticipantRole.GUEST, left_at__isnull=True)
+        .first()
+    )
+
+
+async def _me(consumer: SignalingConsumer, message: Message) -> Participant:
+    identity_ = consumer.identity
+    if identity_ is not None and identity_.role == "guest":
+        participant = await db(_guest)(identity_.participant_id)
         if participant is None:
             raise NotFound("call_not_found", "no such call")
         return participant
     return await consumer.participant(message)
 
 
-def _tx_id(message: dict[str, Any]) -> str:
-    value = message.get("transaction_id")
-    if not isinstance(value, str) or len(value) > 64:
-        raise ServiceError("bad_message", "transaction_id is required")
-    return value
+def _user(consumer: SignalingConsumer) -> User:
+    identity_ = consumer.identity
+    return staff_user(identity_.user if identity_ is not None else None)
 
 
-def _payload(tx: Transaction) -> dict[str, Any]:
+def _payload(tx: Transaction) -> Reply:
     return {"transaction": selectors.transaction_payload(Transaction.objects.get(pk=tx.pk))}
 
 
-def _scenarios(participant: Participant) -> dict[str, Any]:
+def _scenarios(participant: Participant) -> Reply:
     call = participant.call
-    gateway = get_gateway()
     products = [
         {"number": p.number, "kind": p.kind, "locked": p.locked}
-        for p in gateway.list_products(call.customer.reference)
+        for p in get_gateway().list_products(call.customer.reference)
     ]
     return {
         "business": call.business_type.code,
@@ -69,91 +88,104 @@ def _scenarios(participant: Participant) -> dict[str, Any]:
 
 
 @handles("banking.scenarios", "agent")
-async def _banking_scenarios(
-    consumer: SignalingConsumer, message: dict[str, Any]
-) -> dict[str, Any]:
+async def _banking_scenarios(consumer: SignalingConsumer, message: Message) -> Reply:
     participant = await _me(consumer, message)
     return await db(_scenarios)(participant=participant)
 
 
-def _current(participant: Participant) -> dict[str, Any]:
-    tx = (
-        Transaction.objects.filter(call=participant.call_id, state__in=OPEN_STATES).first()
-        or Transaction.objects.filter(call=participant.call_id).first()
-    )
+def _current(participant: Participant) -> Reply:
+    tx = selectors.current_transaction(participant.call_id)
     return {"transaction": selectors.transaction_payload(tx) if tx else None}
 
 
 @handles("banking.get", "agent", "customer", "guest")
-async def _banking_get(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
+async def _banking_get(consumer: SignalingConsumer, message: Message) -> Reply:
     participant = await _me(consumer, message)
     return await db(_current)(participant=participant)
 
 
 @handles("banking.start", "agent")
-async def _banking_start(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
+async def _banking_start(consumer: SignalingConsumer, message: Message) -> Reply:
     participant = await _me(consumer, message)
-    user = consumer.identity.user
+    user = _user(consumer)
 
-    def run() -> dict[str, Any]:
-        tx = services.start_transaction(
-            call=participant.call,
-            scenario_code=message.get("scenario"),
-            form=message.get("form"),
-            user=user,
-        )
+    def run() -> Reply:
+        request = checks.transaction_request(message.get("scenario"), message.get("form"))
+        tx = transactions.start_transaction(call=participant.call, request=request, user=user)
         return _payload(tx)
 
     return await db(run)()
 
 
-def _agent_step(name: str, **extra: str):
-    async def handler(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
+# --- the agent's steps on a transaction: (message, user, ip, transaction id) -> transaction ----
+
+Step = Callable[[Message, User, str | None, uuid.UUID], Transaction]
+
+
+def _verify(message: Message, user: User, ip: str | None, tx_id: uuid.UUID) -> Transaction:
+    found = checks.identity_checks(message.get("checks"))
+    return identity.verify_identity(transaction_id=tx_id, checks=found, user=user)
+
+
+def _principal(message: Message, user: User, ip: str | None, tx_id: uuid.UUID) -> Transaction:
+    guest = checks.participant_id(message.get("participant_id"))
+    return principal.bind_principal(transaction_id=tx_id, participant_id=guest, user=user)
+
+
+def _request_confirm(message: Message, user: User, ip: str | None, tx_id: uuid.UUID) -> Transaction:
+    return confirmation.request_confirmation(transaction_id=tx_id, user=user)
+
+
+def _submit(message: Message, user: User, ip: str | None, tx_id: uuid.UUID) -> Transaction:
+    actor = Actor.staff(user, ip)
+    return submission.submit_transaction(transaction_id=tx_id, actor=actor, user=user)
+
+
+def _cancel(message: Message, user: User, ip: str | None, tx_id: uuid.UUID) -> Transaction:
+    reason = str(message.get("reason", ""))[:100]
+    return transactions.cancel_transaction(transaction_id=tx_id, user=user, reason=reason)
+
+
+def _disclose(message: Message, user: User, ip: str | None, tx_id: uuid.UUID) -> Transaction:
+    return disclosure.start_disclosure(transaction_id=tx_id, user=user)
+
+
+AGENT_STEPS: dict[str, Step] = {
+    "verify": _verify,
+    "principal": _principal,
+    "request_confirm": _request_confirm,
+    "submit": _submit,
+    "cancel": _cancel,
+    "disclose": _disclose,  # the scenario's risk disclosure spoken into the call
+}
+
+
+def _agent_step(step: Step) -> Callable[[SignalingConsumer, Message], Awaitable[Reply]]:
+    async def handler(consumer: SignalingConsumer, message: Message) -> Reply:
         await _me(consumer, message)  # the agent is in the call the message names
-        user = consumer.identity.user
-        tx_id = _tx_id(message)
-
-        def run() -> dict[str, Any]:
-            if name == "verify":
-                tx = services.verify_identity(
-                    transaction_id=tx_id, checks=message.get("checks"), user=user
-                )
-            elif name == "principal":
-                tx = services.bind_principal(
-                    transaction_id=tx_id, participant_id=message.get("participant_id"), user=user
-                )
-            elif name == "request_confirm":
-                tx = services.request_confirmation(transaction_id=tx_id, user=user)
-            elif name == "submit":
-                tx = services.submit_transaction(
-                    transaction_id=tx_id, actor=Actor.staff(user, consumer.ip), user=user
-                )
-            else:
-                tx = services.cancel_transaction(
-                    transaction_id=tx_id, user=user, reason=str(message.get("reason", ""))[:100]
-                )
-            return _payload(tx)
-
-        return await db(run)()
+        user, ip = _user(consumer), consumer.ip
+        tx_id = checks.transaction_id(message.get("transaction_id"))
+        return await db(lambda: _payload(step(message, user, ip, tx_id)))()
 
     return handler
 
 
-for _name in ("verify", "principal", "request_confirm", "submit", "cancel"):
-    handles(f"banking.{_name}", "agent")(_agent_step(_name))
+for _name, _step in AGENT_STEPS.items():
+    handles(f"banking.{_name}", "agent")(_agent_step(_step))
+
+
+# --- the customer and the principal ------------------------------------------------------------
 
 
 @handles("banking.confirm", "customer")
-async def _banking_confirm(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
+async def _banking_confirm(consumer: SignalingConsumer, message: Message) -> Reply:
     participant = await _me(consumer, message)
-    tx_id = _tx_id(message)
+    tx_id = checks.transaction_id(message.get("transaction_id"))
 
-    def run() -> dict[str, Any]:
-        tx = services.confirm_by_customer(
-            transaction_id=tx_id,
-            participant=participant,
-            accept=message.get("accept"),
-            signature=message.get("signature"),
+    def run() -> Reply:
+        answer = checks.customer_answer(message.get("accept"), message.get("signature"))
+        tx = confirmation.confirm_by_customer(
+            transaction_id=tx_id, participant=participant, answer=answer
         )
         return _payload(tx)
 
@@ -161,14 +193,15 @@ async def _banking_confirm(consumer: SignalingConsumer, message: dict[str, Any])
 
 
 @handles("banking.pin", "customer")
-async def _banking_pin(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
+async def _banking_pin(consumer: SignalingConsumer, message: Message) -> Reply:
     participant = await _me(consumer, message)
-    tx_id = _tx_id(message)
+    tx_id = checks.transaction_id(message.get("transaction_id"))
     actor = Actor.customer(participant.customer_id, consumer.ip)
+    pins = checks.pin_entries(message.get("pins"))
 
-    def run() -> dict[str, Any]:
-        tx = services.submit_transaction(
-            transaction_id=tx_id, actor=actor, participant=participant, pins=message.get("pins")
+    def run() -> Reply:
+        tx = submission.submit_transaction(
+            transaction_id=tx_id, actor=actor, participant=participant, pins=pins
         )
         return _payload(tx)
 
@@ -176,53 +209,38 @@ async def _banking_pin(consumer: SignalingConsumer, message: dict[str, Any]) -> 
 
 
 @handles("banking.authorize", "guest")
-async def _banking_authorize(
-    consumer: SignalingConsumer, message: dict[str, Any]
-) -> dict[str, Any]:
+async def _banking_authorize(consumer: SignalingConsumer, message: Message) -> Reply:
     participant = await _me(consumer, message)
-    tx_id = _tx_id(message)
+    tx_id = checks.transaction_id(message.get("transaction_id"))
 
-    def run() -> dict[str, Any]:
-        return _payload(
-            services.authorize_by_principal(transaction_id=tx_id, participant=participant)
-        )
+    def run() -> Reply:
+        tx = principal.authorize_by_principal(transaction_id=tx_id, participant=participant)
+        return _payload(tx)
 
     return await db(run)()
 
 
-def _check_capture(participant: Participant, user: Any, tx_id: str, kind: Any) -> str:
-    if kind not in services.FRAME_KINDS:
-        raise ServiceError("bad_frame", "kind is id_card or face")
+# --- identity frames from the live video -------------------------------------------------------
+
+
+def _check_capture(participant: Participant, user: User, tx_id: uuid.UUID) -> str:
     tx = Transaction.objects.filter(pk=tx_id, call=participant.call_id).first()
-    if tx is None or participant.call.agent is None or participant.call.agent.user_id != user.pk:
+    agent = participant.call.agent
+    if tx is None or agent is None or agent.user_id != user.pk:
         raise NotFound("transaction_not_found", "no such transaction")
-    if tx.state != "draft":
+    if tx.state != TxState.DRAFT:
         raise ServiceError("wrong_state", "identity frames are taken before verification")
     return str(tx.call_id)
 
 
 @handles("banking.capture", "agent")
-async def _banking_capture(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
+async def _banking_capture(consumer: SignalingConsumer, message: Message) -> Reply:
     """Ask the media job for a still of the customer's video (media_worker/snapshot.py); the
     result arrives as `banking.transaction` (identity) or `banking.capture_failed`."""
-    from apps.calls.events import EVENT
-    from apps.calls.media import media_group
-
     participant = await _me(consumer, message)
-    tx_id, kind = _tx_id(message), message.get("frame")  # id_card | face
-    call_id = await db(_check_capture)(participant, consumer.identity.user, tx_id, kind)
-    event = {"type": "banking.snapshot", "transaction_id": tx_id, "kind": kind}
+    tx_id = checks.transaction_id(message.get("transaction_id"))
+    kind = checks.frame_kind(message.get("frame"))  # id_card | face
+    call_id = await db(_check_capture)(participant, _user(consumer), tx_id)
+    event = {"type": "banking.snapshot", "transaction_id": str(tx_id), "kind": kind}
     await consumer.channel_layer.group_send(media_group(call_id), {"type": EVENT, "event": event})
     return {"requested": kind}
-
-
-@handles("banking.disclose", "agent")
-async def _banking_disclose(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
-    """Speak the scenario's risk disclosure into the call (media_worker/announce.py)."""
-    await _me(consumer, message)
-    tx_id, user = _tx_id(message), consumer.identity.user
-
-    def run() -> dict[str, Any]:
-        return _payload(services.start_disclosure(transaction_id=tx_id, user=user))
-
-    return await db(run)()

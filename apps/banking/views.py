@@ -1,16 +1,24 @@
-"""HTTP views of banking transactions: details (JSON), document upload, receipt download."""
+"""HTTP views of banking transactions: details (JSON), document upload, receipt download.
+Thin: check the input (apps.banking.checks), authorize, run an action or a selector."""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.models import Role
 from apps.accounts.roles import has_role
-from apps.banking import selectors, services
+from apps.audit.audited import Actor
+from apps.banking import checks, selectors
+from apps.banking.actions.documents import attach_document
+from apps.banking.actions.receipts import record_receipt_download
+from apps.banking.models import TransactionReceipt
+from apps.banking.receipts import receipt_bytes
+from apps.recordings.checks import staff_user
 from remotebank.errors import Forbidden, NotFound, ServiceError
 
 
@@ -19,16 +27,17 @@ def _error(exc: ServiceError) -> JsonResponse:
 
 
 def _staff(request: HttpRequest) -> None:
-    if not (
-        request.user.is_superuser
-        or has_role(request.user, Role.AGENT, Role.SUPERVISOR, Role.QC_REVIEWER, Role.AUDITOR)
+    user = request.user
+    if isinstance(user, AnonymousUser) or not (
+        getattr(user, "is_superuser", False)
+        or has_role(user, Role.AGENT, Role.SUPERVISOR, Role.QC_REVIEWER, Role.AUDITOR)
     ):
         raise Forbidden("forbidden", "staff only")
 
 
 @login_required
 @require_GET
-def transaction_detail(request: HttpRequest, transaction_id: Any) -> HttpResponse:
+def transaction_detail(request: HttpRequest, transaction_id: uuid.UUID) -> HttpResponse:
     try:
         _staff(request)
         tx = selectors.transaction_for(request.user, transaction_id)
@@ -43,18 +52,18 @@ def transaction_detail(request: HttpRequest, transaction_id: Any) -> HttpRespons
 
 @login_required
 @require_POST
-def document_upload(request: HttpRequest, transaction_id: Any) -> HttpResponse:
+def document_upload(request: HttpRequest, transaction_id: uuid.UUID) -> HttpResponse:
     try:
         _staff(request)
         selectors.transaction_for(request.user, transaction_id)
         upload = request.FILES.get("image")
-        if upload is None or upload.size > services.MAX_DOCUMENT_BYTES:
+        if upload is None or (upload.size or 0) > checks.MAX_DOCUMENT_BYTES:
             raise ServiceError("bad_document", "attach one image of at most 4 MiB as 'image'")
-        doc = services.attach_document(
-            transaction_id=transaction_id,
-            kind=request.POST.get("kind"),
-            data=upload.read(),
-            user=request.user,
+        image = checks.document_image(
+            request.POST.get("kind"), upload.read(), kinds=checks.document_kinds()
+        )
+        doc = attach_document(
+            transaction_id=transaction_id, image=image, user=staff_user(request.user)
         )
     except ServiceError as exc:
         return _error(exc)
@@ -63,12 +72,8 @@ def document_upload(request: HttpRequest, transaction_id: Any) -> HttpResponse:
 
 @login_required
 @require_GET
-def receipt_download(request: HttpRequest, transaction_id: Any) -> HttpResponse:
+def receipt_download(request: HttpRequest, transaction_id: uuid.UUID) -> HttpResponse:
     """The sealed receipt PDF; every download is audited."""
-    from apps.audit.audited import Actor, audited_action, record_event
-    from apps.banking.models import TransactionReceipt
-    from apps.banking.receipts import receipt_bytes
-
     try:
         _staff(request)
         tx = selectors.transaction_for(request.user, transaction_id)
@@ -77,15 +82,9 @@ def receipt_download(request: HttpRequest, transaction_id: Any) -> HttpResponse:
             raise NotFound("no_receipt", "this transaction has no receipt")
     except ServiceError as exc:
         return _error(exc)
-    with audited_action():
-        record_event(
-            action="banking.receipt.downloaded",
-            actor=Actor.staff(request.user, request.META.get("REMOTE_ADDR")),
-            object_type="banking.transaction",
-            object_id=tx.pk,
-            call_id=tx.call_id,
-            details={"sm3": receipt.sm3},
-        )
+    record_receipt_download(
+        receipt=receipt, actor=Actor.staff(request.user, request.META.get("REMOTE_ADDR"))
+    )
     response = HttpResponse(
         receipt_bytes(receipt, reason="receipt download"), content_type="application/pdf"
     )

@@ -1,14 +1,19 @@
-"""Recordings in the admin: read-only (they change only through their services and jobs).
+"""Recordings in the admin: read-only (they change only through their actions and jobs).
 
 The admin shows state, progress, digests and the segments a recording is made of, key points
 and download requests; playback and downloads are on /recordings/. Retention rules are edited
-here, saved through `services.set_retention_rule` (audited).
+here, saved through `actions.retention.set_retention_rule` (audited).
 """
 
+from __future__ import annotations
+
 from django.contrib import admin
+from django.db.models import Model
+from django.forms import ModelForm
+from django.http import HttpRequest
 
 from apps.audit.audited import Actor
-from apps.recordings import services
+from apps.recordings.actions.retention import set_retention_rule
 from apps.recordings.models import (
     DownloadRequest,
     KeyPoint,
@@ -17,6 +22,11 @@ from apps.recordings.models import (
     RetentionRule,
 )
 
+SEGMENT_FIELDS = (
+    "role", "kind", "epoch", "stream", "seq", "start_at", "end_at", "packets", "bytes",
+    "complete", "salvaged", "missing", "sm3", "anchor_seq",
+)  # fmt: skip
+
 
 class SegmentInline(admin.TabularInline):
     model = RecordingSegment
@@ -24,15 +34,28 @@ class SegmentInline(admin.TabularInline):
     max_num = 0
     can_delete = False
     show_change_link = True
-    fields = [
-        "role", "kind", "epoch", "stream", "seq", "start_at", "end_at", "packets", "bytes",
-        "complete", "salvaged", "missing", "sm3", "anchor_seq",
-    ]  # fmt: skip
-    readonly_fields = fields
+    fields = SEGMENT_FIELDS
+    readonly_fields = SEGMENT_FIELDS
+
+
+class _ReadOnly(admin.ModelAdmin):
+    """Rows that change only through their actions and jobs: shown, never edited here."""
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
 
 
 @admin.register(Recording)
-class RecordingAdmin(admin.ModelAdmin):
+class RecordingAdmin(_ReadOnly):
     list_display = [
         "call", "state", "progress", "duration_seconds", "compose_attempts", "composed_at",
         "created_at",
@@ -41,50 +64,12 @@ class RecordingAdmin(admin.ModelAdmin):
     search_fields = ["call__number", "composed_sm3"]
     inlines = [SegmentInline]
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(RecordingSegment)
-class RecordingSegmentAdmin(admin.ModelAdmin):
+class RecordingSegmentAdmin(_ReadOnly):
     list_display = ["storage_key", "kind", "role", "epoch", "seq", "start_at", "complete"]
     list_filter = ["kind", "complete", "salvaged", "missing"]
     search_fields = ["storage_key", "sm3"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class _ReadOnly(admin.ModelAdmin):
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(KeyPoint)
@@ -106,8 +91,10 @@ class RetentionRuleAdmin(admin.ModelAdmin):
     list_display = ["business_code", "years", "note", "updated_at"]
     search_fields = ["business_code"]
 
-    def save_model(self, request, obj, form, change):
-        rule = services.set_retention_rule(
+    def save_model(
+        self, request: HttpRequest, obj: RetentionRule, form: ModelForm[RetentionRule], change: bool
+    ) -> None:
+        rule = set_retention_rule(
             business_code=obj.business_code,
             years=obj.years,
             note=obj.note,
@@ -115,5 +102,5 @@ class RetentionRuleAdmin(admin.ModelAdmin):
         )
         obj.pk, obj.updated_at = rule.pk, rule.updated_at
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False  # set "forever" instead: a deleted rule would silently fall to the default

@@ -3,7 +3,7 @@
     manage.py rqworker compose
 
 The job is idempotent (a ready recording is left alone; every attempt writes a new file) and
-reaches the database only through services and selectors. Progress is in ``job.meta``
+reaches the database only through actions and selectors. Progress is in ``job.meta``
 (``progress`` 0..1, ``stage``) and on the Recording row.
 """
 
@@ -12,14 +12,16 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django_rq import job
 from rq import get_current_job
 
-from apps.recordings import selectors, services
-from apps.recordings.models import Recording, RecordingState
+from apps.calls import media as call_media
+from apps.recordings import selectors
+from apps.recordings.actions import capture, composition, downloads
+from apps.recordings.models import Recording, RecordingSegment, RecordingState
 from apps.recordings.storage import (
     FileKey,
     KeyRing,
@@ -35,15 +37,17 @@ from remotebank.errors import ServiceError
 logger = logging.getLogger(__name__)
 
 
+# The compose queue's job timeout (settings builds RQ_QUEUES from env_int).
+COMPOSE_TIMEOUT = cast(int, settings.RQ_QUEUES[queues.COMPOSE]["DEFAULT_TIMEOUT"])
 # A scratch file older than this belongs to no running job (job timeout plus a margin).
-SCRATCH_MAX_AGE = settings.RQ_QUEUES[queues.COMPOSE]["DEFAULT_TIMEOUT"] + 600
+SCRATCH_MAX_AGE = COMPOSE_TIMEOUT + 600
 
 
 class CaptureStillRunning(Exception):
     """The call's media job is still writing; the attempt fails and is retried later."""
 
 
-@job(queues.COMPOSE, timeout=settings.RQ_QUEUES[queues.COMPOSE]["DEFAULT_TIMEOUT"])
+@job(queues.COMPOSE, timeout=COMPOSE_TIMEOUT)
 def compose_recording(recording_id: str, again: bool = False) -> dict[str, Any]:
     """Compose the recording's raw segments into its MP4, verify it, anchor its digests.
 
@@ -56,7 +60,7 @@ def compose_recording(recording_id: str, again: bool = False) -> dict[str, Any]:
         return {"recording": recording_id, "skipped": "ready"}
     stage(rq_job, "waiting for capture", 0.0)
     _wait_for_capture(recording.call_id)
-    recording = services.begin_composition(
+    recording = composition.begin_composition(
         recording_id=recording.pk, job_id=rq_job.id if rq_job else ""
     )
     try:
@@ -65,7 +69,7 @@ def compose_recording(recording_id: str, again: bool = False) -> dict[str, Any]:
         retries_left = getattr(rq_job, "retries_left", None) if rq_job else None
         final = not retries_left
         logger.exception("composition of recording %s failed (final: %s)", recording_id, final)
-        services.fail_composition(
+        composition.fail_composition(
             recording_id=recording.pk, error=f"{type(exc).__name__}: {exc}", final=final
         )
         raise
@@ -80,10 +84,8 @@ def stage(rq_job: Any, name: str, progress: float) -> None:
 def _wait_for_capture(call_id: uuid.UUID) -> None:
     """Until no media job runs for the call: it seals its segments before it stops beating,
     and a killed one stops beating within MEDIA_HEARTBEAT_TTL_SECONDS."""
-    from apps.calls.media import heartbeat
-
     deadline = time.monotonic() + settings.RECORDINGS_CAPTURE_WAIT_SECONDS
-    while heartbeat(call_id) is not None:
+    while call_media.heartbeat(call_id) is not None:
         if time.monotonic() > deadline:
             raise CaptureStillRunning(f"the media job of call {call_id} is still running")
         time.sleep(0.5)
@@ -105,13 +107,13 @@ def _compose(recording_id: uuid.UUID, rq_job: Any) -> dict[str, Any]:
     plan = selectors.composition_plan(recording_id)
     request = _request(plan, storage, keys)
     file_key = _file_key(recording_id, keys)
-    key = services.composed_key(call_id=plan.call_id, attempt=plan.attempt)
+    key = composition.composed_key(call_id=plan.call_id, attempt=plan.attempt)
     if storage.exists(key):  # a crashed earlier run of this very attempt
         storage.delete(key)
 
     def progress(value: float) -> None:
         stage(rq_job, "composing", value * 0.9)
-        services.set_progress(recording_id=recording_id, progress=value * 0.9)
+        composition.set_progress(recording_id=recording_id, progress=value * 0.9)
 
     with storage.scratch_file(".mp4") as path:
         result = compose(request, path, progress=progress)
@@ -121,13 +123,13 @@ def _compose(recording_id: uuid.UUID, rq_job: Any) -> dict[str, Any]:
     expected = request.end - request.start
     reader = storage.open_read(key, keys=keys)
     try:
-        check = verify_output(reader, expected)  # type: ignore[arg-type]
+        check = verify_output(reader, expected)
     finally:
         reader.close()
     if not check.ok:
         storage.delete(key)  # never anchored: not evidence, just a bad attempt
         raise ComposeError(f"the composed file failed its check: {check.problem}")
-    services.finish_composition(
+    composition.finish_composition(
         recording_id=recording_id,
         stored=stored,
         duration=result.duration,
@@ -217,7 +219,7 @@ def _opener(storage: RecordingStorage, keys: KeyRing, key: str, salvaged: bool) 
     return open_segment
 
 
-def _salvage(segment: Any, storage: RecordingStorage, keys: KeyRing) -> None:
+def _salvage(segment: RecordingSegment, storage: RecordingStorage, keys: KeyRing) -> None:
     """A segment whose writer died: hash what its file holds and find where it ends."""
     from medialib.segments import probe_segment
 
@@ -232,7 +234,7 @@ def _salvage(segment: Any, storage: RecordingStorage, keys: KeyRing) -> None:
         try:
             digests = hash_stream(reader)
             reader.seek(0)
-            seconds, packets = probe_segment(reader)  # type: ignore[arg-type]
+            seconds, packets = probe_segment(reader)
         finally:
             reader.close()
         stored = StoredFile(
@@ -244,7 +246,7 @@ def _salvage(segment: Any, storage: RecordingStorage, keys: KeyRing) -> None:
         )
         if seconds is not None:
             end_at = segment.start_at.timestamp() + seconds
-    services.mark_salvaged(segment_id=segment.pk, stored=stored, end_at=end_at, packets=packets)
+    capture.mark_salvaged(segment_id=segment.pk, stored=stored, end_at=end_at, packets=packets)
 
 
 # --- downloads ---------------------------------------------------------------------------------
@@ -254,14 +256,14 @@ def download_key(*, call_id: uuid.UUID | str, request_id: uuid.UUID | str) -> st
     return f"calls/{uuid.UUID(str(call_id)).hex}/downloads/{uuid.UUID(str(request_id)).hex}.mp4"
 
 
-@job(queues.COMPOSE, timeout=settings.RQ_QUEUES[queues.COMPOSE]["DEFAULT_TIMEOUT"])
+@job(queues.COMPOSE, timeout=COMPOSE_TIMEOUT)
 def watermark_download(request_id: str) -> dict[str, Any]:
     """Make the watermarked copy of an approved download request and store it (encrypted
     under the recording's key). Progress in ``job.meta`` and on the request row."""
     from medialib.watermark import watermark_copy
 
     rq_job = get_current_job()
-    request = services.begin_watermark(request_id=request_id, job_id=rq_job.id if rq_job else "")
+    request = downloads.begin_watermark(request_id=request_id, job_id=rq_job.id if rq_job else "")
     recording = request.recording
     try:
         storage = get_storage()
@@ -273,14 +275,14 @@ def watermark_download(request_id: str) -> dict[str, Any]:
 
         def progress(value: float) -> None:
             stage(rq_job, "watermarking", value * 0.95)
-            services.set_download_progress(request_id=request.pk, progress=value * 0.95)
+            downloads.set_download_progress(request_id=request.pk, progress=value * 0.95)
 
         stage(rq_job, "watermarking", 0.0)
         reader = storage.open_read(recording.composed_key, keys=keys)
         try:
             with storage.scratch_file(".mp4") as path:
                 result = watermark_copy(
-                    reader,  # type: ignore[arg-type]
+                    reader,
                     path,
                     lines=request.watermark_text.split(" / "),
                     font=settings.RECORDINGS_FONT or None,
@@ -292,10 +294,10 @@ def watermark_download(request_id: str) -> dict[str, Any]:
                 stored = storage.import_file(key, path, file_key=file_key)
         finally:
             reader.close()
-        services.finish_watermark(request_id=request.pk, stored=stored)
+        downloads.finish_watermark(request_id=request.pk, stored=stored)
     except Exception as exc:
         logger.exception("watermarking download %s failed", request_id)
-        services.fail_watermark(request_id=request.pk, error=f"{type(exc).__name__}: {exc}")
+        downloads.fail_watermark(request_id=request.pk, error=f"{type(exc).__name__}: {exc}")
         raise
     stage(rq_job, "ready", 1.0)
     return {"request": str(request.pk), "key": key, "frames": result.frames}

@@ -8,7 +8,7 @@ SM3 and SHA-256 are anchored in the evidence chain (`anchor_seq` = the audit eve
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import models
@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.calls.models import Call, Participant
+from apps.recordings.keypoints import FREE, label
 from apps.security.models import DataKey
 
 
@@ -74,7 +75,7 @@ class Recording(models.Model):
     # Layout version, encoder settings, interruptions shown (gaps), frame and sample counts.
     compose_info = models.JSONField(default=dict, blank=True)
     # Legal hold (法律保全): while set, nothing of the recording is deleted, whatever retention
-    # says. Set and cleared through services (audited).
+    # says. Set and cleared through actions.retention (audited).
     legal_hold = models.BooleanField(_("法律保全"), default=False)
     legal_hold_reason = models.CharField(max_length=200, blank=True)
     legal_hold_since = models.DateTimeField(null=True, blank=True)
@@ -221,8 +222,6 @@ class KeyPoint(models.Model):
     @property
     def title(self) -> str:
         """What the chapter and the timeline show: the free text, or the code's label."""
-        from apps.recordings.keypoints import FREE, label
-
         if self.code == FREE:
             return self.text
         return f"{label(self.code)}: {self.text}" if self.text else label(self.code)
@@ -301,3 +300,8 @@ class DownloadRequest(models.Model):
 
 def as_timestamp(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
+
+
+def from_timestamp(ts: float) -> datetime:
+    """An aware UTC datetime of a Unix time (the media job and the composer speak seconds)."""
+    return datetime.fromtimestamp(ts, tz=UTC)

@@ -1,13 +1,28 @@
-"""Reads shared by the compose job, commands, admin and (later) the playback page."""
+"""Reads shared by the compose job, commands, admin, the playback pages and the signaling
+handlers: composition plans, evidence items, key points, who may see what, retention."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, PermissionsMixin
+from django.db.models import QuerySet
+from django.utils import timezone
+
 from apps.calls.models import Call
-from apps.recordings.models import KeyPoint, Recording, RecordingSegment
+from apps.recordings import keypoints
+from apps.recordings.models import (
+    KeyPoint,
+    Recording,
+    RecordingSegment,
+    RecordingState,
+    RetentionRule,
+)
+from remotebank.errors import NotFound, ServiceError
 
 
 @dataclass(frozen=True)
@@ -84,7 +99,7 @@ def composition_plan(recording_id: uuid.UUID | str) -> CompositionPlan:
         recording_id=recording.pk,
         call_id=call.pk,
         call_number=call.number,
-        agent_employee_no=call.agent.employee_no if call.agent_id else "",
+        agent_employee_no=call.agent.employee_no if call.agent else "",
         location_lat=call.location_lat,
         location_lng=call.location_lng,
         location_accuracy_m=call.location_accuracy_m,
@@ -134,19 +149,29 @@ def bundle_items(call: Call) -> list[dict[str, Any]]:
 
 
 def required_key_points(call: Call) -> list[str]:
-    """Codes the call's business transactions require, in order (apps.banking decides)."""
-    try:
-        from apps.banking.services import required_key_points as banking_required
-    except ImportError:  # a deployment without the banking scenarios
-        return []
-    return [code for code in banking_required(call) if isinstance(code, str)]
+    """Codes the call's business transactions require, in order (the apps above decide, through
+    `keypoints.register_required_key_points`: apps.banking's scenarios)."""
+    return keypoints.required_key_points(call)
+
+
+def key_point_payload(point: KeyPoint) -> dict[str, Any]:
+    return {
+        "call_id": str(point.call_id),
+        "key_point": {
+            "id": point.pk,
+            "code": point.code,
+            "label": keypoints.label(point.code),
+            "text": point.text,
+            "title": point.title,
+            "at": point.at.isoformat(),
+            "source": point.source,
+            "transaction_id": point.transaction_id,
+        },
+    }
 
 
 def key_point_state(call: Call) -> dict[str, Any]:
     """What the workstation's key-point panel shows for `call`."""
-    from apps.recordings import keypoints
-    from apps.recordings.services import key_point_payload
-
     return {
         "catalogue": keypoints.catalogue(),
         "required": required_key_points(call),
@@ -164,27 +189,28 @@ APPROVER_ROLES = ("supervisor", "auditor")
 HOLD_ROLES = ("supervisor", "auditor")
 
 
-def user_roles(user: Any) -> set[str]:
-    if not getattr(user, "is_authenticated", False):
+Viewer = AbstractBaseUser | AnonymousUser
+
+
+def user_roles(user: Viewer) -> set[str]:
+    if not user.is_authenticated or not isinstance(user, PermissionsMixin):
         return set()
     return set(user.groups.values_list("name", flat=True))
 
 
-def viewable_recordings(user: Any) -> Any:
+def viewable_recordings(user: Viewer) -> QuerySet[Recording]:
     """The recordings `user` may open, as a queryset (none for a user with no role)."""
     roles = user_roles(user)
     qs = Recording.objects.select_related("call", "call__agent", "call__business_type")
     if roles & set(REVIEW_ROLES):
         return qs
-    if "agent" in roles:
-        return qs.filter(call__agent__user=user)
+    if "agent" in roles and user.pk is not None:
+        return qs.filter(call__agent__user_id=user.pk)
     return qs.none()
 
 
-def recording_for_viewer(user: Any, recording_id: Any) -> Recording:
+def recording_for_viewer(user: Viewer, recording_id: object) -> Recording:
     """The recording if `user` may see it; NotFound otherwise (no hint that it exists)."""
-    from remotebank.errors import NotFound
-
     try:
         rid = uuid.UUID(str(recording_id))
     except ValueError:
@@ -196,15 +222,15 @@ def recording_for_viewer(user: Any, recording_id: Any) -> Recording:
 
 
 def search_recordings(
-    user: Any,
+    user: Viewer,
     *,
     number: str = "",
     employee_no: str = "",
     business: str = "",
     state: str = "",
-    date_from: Any = None,
-    date_to: Any = None,
-) -> Any:
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[Recording]:
     qs = viewable_recordings(user)
     if number:
         qs = qs.filter(call__number__icontains=number)
@@ -223,3 +249,92 @@ def search_recordings(
     if date_to is not None:
         qs = qs.filter(created_at__date__lte=date_to)
     return qs.order_by("-created_at")
+
+
+# --- retention (保存期限) ------------------------------------------------------------------------
+
+FOREVER = None
+
+
+def parse_years(value: int | str | None) -> int | None:
+    """Whole years of at least one, or None (forever, also spelled "forever" or "")."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("forever", "")):
+        return FOREVER
+    years = int(value)
+    if years < 1:
+        raise ServiceError("bad_retention", "retention is at least one year, or forever")
+    return years
+
+
+def retention_years(business_code: str) -> int | None:
+    """Years recordings of this business type are kept; None is forever."""
+    rule = RetentionRule.objects.filter(business_code=business_code).first()
+    if rule is not None:
+        return rule.years
+    return parse_years(settings.RECORDINGS_RETENTION_DEFAULT_YEARS)
+
+
+def _add_years(value: datetime, years: int) -> datetime:
+    try:
+        return value.replace(year=value.year + years)
+    except ValueError:  # 29 February into a common year
+        return value.replace(year=value.year + years, day=28)
+
+
+def retention_until(recording: Recording, years: int | None) -> datetime | None:
+    """When the recording may be deleted (counted from the call's end); None: never."""
+    if years is None:  # FOREVER
+        return None
+    base = recording.call.ended_at or recording.created_at
+    return _add_years(base, years)
+
+
+@dataclass(frozen=True)
+class PurgeCandidate:
+    recording_id: uuid.UUID
+    call_number: str
+    business_code: str
+    years: int
+    until: datetime
+    files: int
+    bytes: int
+
+
+def purge_candidates(*, now: datetime | None = None) -> list[PurgeCandidate]:
+    """Recordings whose retention has ended, not under legal hold, not purged yet, with no
+    composition running (a recording still being captured or composed is never a candidate)."""
+    now = now or timezone.now()
+    years_by_code: dict[str, int | None] = {}
+    out: list[PurgeCandidate] = []
+    recordings = (
+        Recording.objects.select_related("call", "call__business_type")
+        .filter(
+            purged_at__isnull=True,
+            legal_hold=False,
+            state__in=(RecordingState.READY, RecordingState.FAILED),
+            call__ended_at__isnull=False,
+        )
+        .order_by("created_at")
+    )
+    for recording in recordings.iterator():
+        code = recording.call.business_type.code
+        if code not in years_by_code:
+            years_by_code[code] = retention_years(code)
+        years = years_by_code[code]
+        until = retention_until(recording, years)
+        if years is None or until is None or until > now:
+            continue
+        segments = recording.segments.filter(purged_at__isnull=True)
+        total = sum(s.bytes for s in segments) + (recording.composed_size or 0)
+        out.append(
+            PurgeCandidate(
+                recording_id=recording.pk,
+                call_number=recording.call.number,
+                business_code=code,
+                years=years,
+                until=until,
+                files=segments.count() + (1 if recording.composed_key else 0),
+                bytes=total,
+            )
+        )
+    return out

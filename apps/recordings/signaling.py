@@ -17,30 +17,31 @@ from channels.db import database_sync_to_async
 
 from apps.audit.audited import Actor
 from apps.calls.consumers import SignalingConsumer, handles
-from apps.recordings import selectors, services
-from remotebank.errors import ServiceError
+from apps.calls.models import Participant
+from apps.recordings import checks, selectors
+from apps.recordings.actions.keypoints import mark_key_point
 
 
-def _mark(*, participant: Any, code: Any, text: Any, actor: Actor) -> dict[str, Any]:
-    point = services.mark_key_point(
-        call=participant.call, code=code, text=text, actor=actor, source="agent"
-    )
-    return services.key_point_payload(point)
+def _mark(*, participant: Participant, code: str, text: str, actor: Actor) -> dict[str, Any]:
+    point = mark_key_point(call=participant.call, code=code, text=text, actor=actor, source="agent")
+    return selectors.key_point_payload(point)
 
 
 @handles("keypoint.mark", "agent")
 async def _keypoint_mark(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
-    code, text = message.get("code"), message.get("text", "")
-    if not isinstance(code, str) or not isinstance(text, str):
-        raise ServiceError("bad_message", "code and text are strings")
+    code = checks.text(message.get("code"), code="bad_message", message="code and text are strings")
+    text = checks.text(
+        message.get("text", ""), code="bad_message", message="code and text are strings"
+    )
     participant = await consumer.participant(message)
-    actor = Actor.staff(consumer.identity.user, consumer.ip)
+    identity = consumer.identity
+    actor = Actor.staff(checks.staff_user(identity.user if identity else None), consumer.ip)
     return await database_sync_to_async(_mark)(
         participant=participant, code=code, text=text, actor=actor
     )
 
 
-def _state(*, participant: Any) -> dict[str, Any]:
+def _state(*, participant: Participant) -> dict[str, Any]:
     return selectors.key_point_state(participant.call)
 
 

@@ -31,7 +31,7 @@ allow_truncated=False)``                           (`StorageReader`) over the pl
 
 Encryption lives here and nowhere else. With ``RECORDINGS_ENCRYPT`` (default on) every object
 is an `apps.security.at_rest` encrypted file (chunked SM4-GCM under the "gm" suite) under the
-data key handed in as ``file_key`` (one per recording, see `apps.recordings.services`), with
+data key handed in as ``file_key`` (one per recording, see `apps.recordings.actions.capture`), with
 the object key bound into every chunk's AAD so a file cannot be passed off under another
 name. Readers need no flag: an encrypted object starts with the ``RBEF`` magic, and its data
 key is found by id through a `KeyRing`, which unwraps each key once per reason (every unwrap
@@ -50,6 +50,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,6 +69,7 @@ from apps.security.at_rest import (
     read_file_header,
 )
 from apps.security.primitives import sm3_hasher
+from apps.security.services import get_data_key, unwrap_data_key
 from apps.security.suites import TAG_SIZE, get_suite
 from remotebank.errors import ServiceError
 
@@ -132,7 +134,8 @@ class Digests:
         self.size = 0
 
     def update(self, data: bytes | memoryview) -> None:
-        self._sm3.update(data)
+        # Any buffer: both hashers read memoryviews without a copy (Hasher is typed for bytes).
+        self._sm3.update(data)  # type: ignore[arg-type]
         self._sha256.update(data)
         self.size += len(data)
 
@@ -145,7 +148,11 @@ class Digests:
         return self._sha256.hexdigest()
 
 
-def hash_stream(stream: IO[bytes], block: int = _COPY_BLOCK) -> Digests:
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def hash_stream(stream: Readable, block: int = _COPY_BLOCK) -> Digests:
     digests = Digests()
     while True:
         data = stream.read(block)
@@ -174,8 +181,6 @@ class KeyRing:
         with self._lock:
             key = self._keys.get(key_id)
         if key is None:
-            from apps.security.services import get_data_key, unwrap_data_key
-
             data_key = get_data_key(key_id=key_id)
             key = unwrap_data_key(data_key, reason=self.reason)
             with self._lock:
@@ -240,7 +245,7 @@ def _aad(key: str) -> bytes:
 class _HashingSink:
     """Plaintext in: digests updated, then passed on (to the file or the encrypting writer)."""
 
-    def __init__(self, key: str, target: Any, raw: IO[bytes], encrypted: bool, path: Path):
+    def __init__(self, key: str, target: Any, raw: IO[bytes], encrypted: bool, path: Path) -> None:
         self.key = key
         self._target = target
         self._raw = raw
@@ -487,8 +492,6 @@ class LocalStorage:
     def clean_scratch(self, older_than: float) -> list[str]:
         """Remove scratch files a killed process left (older than `older_than` seconds, so
         never one a running job still uses); returns their names."""
-        import time
-
         directory = self.root / ".scratch"
         removed: list[str] = []
         if not directory.is_dir():

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
 from apps.recordings.storage import KeyRing, RecordingStorage
 
@@ -66,7 +67,8 @@ def range_response(
     range_header: str | None,
     content_type: str = "video/mp4",
     filename: str | None = None,
-) -> HttpResponse:
+) -> HttpResponseBase:
+    response: HttpResponseBase
     try:
         span = parse_range(range_header, size)
     except RangeNotSatisfiable:
@@ -75,9 +77,7 @@ def range_response(
         response["Accept-Ranges"] = "bytes"
         return response
     if span is None:
-        response: HttpResponse = StreamingHttpResponse(
-            _whole(storage, key, keys), content_type=content_type
-        )
+        response = StreamingHttpResponse(_whole(storage, key, keys), content_type=content_type)
         response["Content-Length"] = str(size)
     else:
         first, last = span

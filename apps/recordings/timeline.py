@@ -23,6 +23,16 @@ from typing import Any, TypedDict
 
 from django.utils.translation import gettext as _
 
+from apps.calls.models import (
+    CallEvent,
+    CallStateChange,
+    ChatMessage,
+    Participant,
+    ParticipantRole,
+    staff_name,
+)
+from apps.recordings.models import KeyPoint, KeyPointSource, Recording
+
 logger = logging.getLogger(__name__)
 
 SEVERITIES = ("", "info", "warning", "error")
@@ -37,7 +47,7 @@ class TimelineItem(TypedDict):
     severity: str
 
 
-Source = Callable[[Any], list[TimelineItem]]
+Source = Callable[[Recording], list[TimelineItem]]
 _SOURCES: dict[str, Source] = {}
 
 
@@ -70,7 +80,7 @@ def item(
     }
 
 
-def collect(recording: Any) -> list[TimelineItem]:
+def collect(recording: Recording) -> list[TimelineItem]:
     """Every registered source's items, checked and ordered by time."""
     items: list[TimelineItem] = []
     for name, fn in list(_SOURCES.items()):
@@ -97,7 +107,7 @@ def collect(recording: Any) -> list[TimelineItem]:
     return items
 
 
-def serialize(recording: Any, items: list[TimelineItem]) -> list[dict[str, Any]]:
+def serialize(recording: Recording, items: list[TimelineItem]) -> list[dict[str, Any]]:
     """Items for the page: ISO times plus seconds into the composed file (`t`, `t_end`)."""
     start = recording.timeline_start
     length = recording.duration_seconds or 0.0
@@ -126,9 +136,7 @@ def serialize(recording: Any, items: list[TimelineItem]) -> list[dict[str, Any]]
 
 
 @timeline_source
-def participants(recording: Any) -> list[TimelineItem]:
-    from apps.calls.models import Participant, staff_name
-
+def participants(recording: Recording) -> list[TimelineItem]:
     out: list[TimelineItem] = []
     for p in Participant.objects.filter(call_id=recording.call_id).select_related("user"):
         who = p.get_role_display()
@@ -144,11 +152,9 @@ def participants(recording: Any) -> list[TimelineItem]:
 
 
 @timeline_source
-def call_events(recording: Any) -> list[TimelineItem]:
+def call_events(recording: Recording) -> list[TimelineItem]:
     """The call's state changes and CallEvents (media, connections; transfers, invites,
     shares, holds and monitoring from apps.calls carry their own `label` in `data`)."""
-    from apps.calls.models import CallEvent, CallStateChange
-
     out: list[TimelineItem] = []
     for change in CallStateChange.objects.filter(call_id=recording.call_id):
         if change.to_state in ("connected", "ended"):
@@ -169,15 +175,13 @@ def call_events(recording: Any) -> list[TimelineItem]:
 
 
 @timeline_source
-def key_points(recording: Any) -> list[TimelineItem]:
-    from apps.recordings.models import KeyPoint
-
+def key_points(recording: Recording) -> list[TimelineItem]:
     return [
         item(
             p.at,
             "key_point",
             p.title,
-            detail=_("系统打点") if p.source == "auto" else "",
+            detail=_("系统打点") if p.source == KeyPointSource.AUTO else "",
             severity="info",
         )
         for p in KeyPoint.objects.filter(call_id=recording.call_id)
@@ -185,9 +189,7 @@ def key_points(recording: Any) -> list[TimelineItem]:
 
 
 @timeline_source
-def chat(recording: Any) -> list[TimelineItem]:
-    from apps.calls.models import ChatMessage
-
+def chat(recording: Recording) -> list[TimelineItem]:
     return [
         item(m.created_at, "chat", m.sender.get_role_display(), detail=m.body)
         for m in ChatMessage.objects.filter(call_id=recording.call_id).select_related("sender")
@@ -195,10 +197,8 @@ def chat(recording: Any) -> list[TimelineItem]:
 
 
 @timeline_source
-def interruptions(recording: Any) -> list[TimelineItem]:
+def interruptions(recording: Recording) -> list[TimelineItem]:
     """The interruption cards the composed file shows (compose_info["gaps"])."""
-    from apps.calls.models import ParticipantRole
-
     start = recording.timeline_start
     if start is None:
         return []

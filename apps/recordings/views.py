@@ -1,5 +1,6 @@
 """Recordings for staff: the list, the playback page (双录回放) with range streaming, downloads
-with a reason (and approval), legal hold. Thin: parse, authorize, call services/selectors.
+with a reason (and approval), legal hold. Thin: parse and check (apps.recordings.checks),
+authorize, call actions/selectors.
 
 Access: agents see the recordings of their own calls, QC reviewers, supervisors and auditors
 all; anyone else gets 404 (no hint that a recording exists). Downloading needs a download role
@@ -8,7 +9,7 @@ all; anyone else gets 404 (no hint that a recording exists). Downloading needs a
 
 from __future__ import annotations
 
-import json
+import uuid
 from datetime import date
 from typing import Any
 
@@ -16,14 +17,18 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.audit.audited import Actor
-from apps.recordings import selectors, services, timeline
-from apps.recordings.models import DownloadRequest, DownloadState, RecordingState
+from apps.recordings import checks, selectors, timeline
+from apps.recordings.actions import downloads, retention
+from apps.recordings.actions import playback as playback_actions
+from apps.recordings.models import DownloadRequest, DownloadState, Recording, RecordingState
 from apps.recordings.storage import get_storage
 from apps.recordings.streaming import keyring_for, range_response
 from remotebank.errors import NotFound, ServiceError
@@ -39,19 +44,7 @@ def _error(exc: ServiceError) -> JsonResponse:
     return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)
 
 
-def _body(request: HttpRequest) -> dict[str, Any]:
-    if request.content_type == "application/json":
-        try:
-            data = json.loads(request.body or b"{}")
-        except ValueError:
-            raise ServiceError("bad_request", "the body is not JSON") from None
-        if not isinstance(data, dict):
-            raise ServiceError("bad_request", "the body is a JSON object")
-        return data
-    return request.POST.dict()
-
-
-def _viewable(request: HttpRequest, recording_id: Any) -> Any:
+def _viewable(request: HttpRequest, recording_id: uuid.UUID) -> Recording:
     try:
         return selectors.recording_for_viewer(request.user, recording_id)
     except NotFound:
@@ -72,17 +65,16 @@ def recording_list(request: HttpRequest) -> HttpResponse:
     if not roles & {"agent", *selectors.REVIEW_ROLES}:
         raise Http404("no recordings for this user")
     q = request.GET
-    filters = {
-        "number": q.get("number", "").strip()[:32],
-        "employee_no": q.get("employee_no", "").strip()[:32],
-        "business": q.get("business", "").strip()[:64],
-        "state": q.get("state", "") if q.get("state", "") in _STATES else "",
-        "date_from": _date(q.get("from", "")),
-        "date_to": _date(q.get("to", "")),
-    }
-    page = Paginator(selectors.search_recordings(request.user, **filters), 50).get_page(
-        q.get("page")
+    found = selectors.search_recordings(
+        request.user,
+        number=q.get("number", "").strip()[:32],
+        employee_no=q.get("employee_no", "").strip()[:32],
+        business=q.get("business", "").strip()[:64],
+        state=q.get("state", "") if q.get("state", "") in _STATES else "",
+        date_from=_date(q.get("from", "")),
+        date_to=_date(q.get("to", "")),
     )
+    page = Paginator(found, 50).get_page(q.get("page"))
     return render(
         request,
         "recordings/list.html",
@@ -104,18 +96,18 @@ _STATES = {
 
 @login_required
 @require_GET
-def playback(request: HttpRequest, recording_id: Any) -> HttpResponse:
+def playback(request: HttpRequest, recording_id: uuid.UUID) -> HttpResponse:
     recording = _viewable(request, recording_id)
-    services.record_view(recording=recording, actor=_actor(request))
+    playback_actions.record_view(recording=recording, actor=_actor(request))
     roles = selectors.user_roles(request.user)
     playable = recording.state == RecordingState.READY and recording.purged_at is None
     items = timeline.serialize(recording, timeline.collect(recording)) if playable else []
     kinds = _kinds(items)
     for item in items:
         item["kind_label"] = dict(kinds).get(item["kind"], item["kind"])
-    downloads = recording.downloads.select_related("requested_by").order_by("-created_at")
+    asked = recording.downloads.select_related("requested_by").order_by("-created_at")
     if not roles & set(selectors.APPROVER_ROLES):
-        downloads = downloads.filter(requested_by=request.user)
+        asked = asked.filter(requested_by_id=request.user.pk)
     return render(
         request,
         "recordings/playback.html",
@@ -129,7 +121,7 @@ def playback(request: HttpRequest, recording_id: Any) -> HttpResponse:
             "can_download": bool(roles & set(selectors.DOWNLOAD_ROLES)) and playable,
             "can_approve": bool(roles & set(selectors.APPROVER_ROLES)),
             "can_hold": bool(roles & set(selectors.HOLD_ROLES)),
-            "downloads": downloads[:20],
+            "downloads": asked[:20],
             "approval_required": settings.RECORDINGS_DOWNLOAD_APPROVAL,
         },
     )
@@ -145,21 +137,19 @@ _KIND_LABELS = {
 
 
 def _kinds(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    from django.utils.translation import gettext as _
-
     seen = sorted({i["kind"] for i in items})
     return [(k, _(_KIND_LABELS[k]) if k in _KIND_LABELS else k) for k in seen]
 
 
 @login_required
 @require_GET
-def video(request: HttpRequest, recording_id: Any) -> HttpResponse:
+def video(request: HttpRequest, recording_id: uuid.UUID) -> HttpResponseBase:
     recording = _viewable(request, recording_id)
     if recording.state != RecordingState.READY or recording.purged_at is not None:
         raise Http404("no composed file")
     streamed = request.session.get(STREAMED_SESSION_KEY, [])
     if str(recording.pk) not in streamed:  # audited once per session and recording
-        services.record_view(recording=recording, actor=_actor(request), what="stream")
+        playback_actions.record_view(recording=recording, actor=_actor(request), what="stream")
         request.session[STREAMED_SESSION_KEY] = [*streamed[-50:], str(recording.pk)]
     return range_response(
         storage=get_storage(),
@@ -189,19 +179,27 @@ def _download_json(d: DownloadRequest) -> dict[str, Any]:
 
 @login_required
 @require_POST
-def download_create(request: HttpRequest, recording_id: Any) -> JsonResponse:
+def download_create(request: HttpRequest, recording_id: uuid.UUID) -> JsonResponse:
     recording = _viewable(request, recording_id)
     try:
-        body = _body(request)
-        d = services.request_download(
-            recording=recording, user=request.user, reason=body.get("reason"), actor=_actor(request)
+        body = checks.body(request)
+        reason = checks.text(
+            body.get("reason"),
+            code="reason_required",
+            message="a reason is required to download a recording",
+        )
+        d = downloads.request_download(
+            recording=recording,
+            user=checks.staff_user(request.user),
+            reason=reason,
+            actor=_actor(request),
         )
     except ServiceError as exc:
         return _error(exc)
     return JsonResponse(_download_json(d), status=201)
 
 
-def _download_for(request: HttpRequest, download_id: Any) -> DownloadRequest:
+def _download_for(request: HttpRequest, download_id: uuid.UUID) -> DownloadRequest:
     """The request if the user made it, or may approve downloads and may see the recording."""
     d = (
         DownloadRequest.objects.select_related("recording", "requested_by")
@@ -221,24 +219,27 @@ def _download_for(request: HttpRequest, download_id: Any) -> DownloadRequest:
 
 @login_required
 @require_GET
-def download_status(request: HttpRequest, download_id: Any) -> JsonResponse:
+def download_status(request: HttpRequest, download_id: uuid.UUID) -> JsonResponse:
     return JsonResponse(_download_json(_download_for(request, download_id)))
 
 
 @login_required
 @require_POST
-def download_decide(request: HttpRequest, download_id: Any) -> JsonResponse:
+def download_decide(request: HttpRequest, download_id: uuid.UUID) -> JsonResponse:
     d = _download_for(request, download_id)
     try:
-        body = _body(request)
-        approve = body.get("approve")
-        if approve not in (True, False, "true", "false"):
-            raise ServiceError("bad_request", "approve is true or false")
-        d = services.decide_download(
+        body = checks.body(request)
+        approve = checks.flag(body.get("approve"), name="approve")
+        note = checks.optional_text(
+            body.get("note"),
+            code="bad_note",
+            message="the note is a text of at most 200 characters",
+        )
+        d = downloads.decide_download(
             request_id=d.pk,
-            user=request.user,
-            approve=approve in (True, "true"),
-            note=body.get("note", ""),
+            user=checks.staff_user(request.user),
+            approve=approve,
+            note=note,
             actor=_actor(request),
         )
     except ServiceError as exc:
@@ -248,7 +249,7 @@ def download_decide(request: HttpRequest, download_id: Any) -> JsonResponse:
 
 @login_required
 @require_GET
-def download_file(request: HttpRequest, download_id: Any) -> HttpResponse:
+def download_file(request: HttpRequest, download_id: uuid.UUID) -> HttpResponseBase:
     d = _download_for(request, download_id)
     if d.requested_by_id != request.user.pk:
         raise Http404("only the requester downloads the copy")
@@ -269,24 +270,25 @@ def download_file(request: HttpRequest, download_id: Any) -> HttpResponse:
         start = 0
         if response.status_code == 206:
             start = int(response["Content-Range"].split()[1].split("-")[0])
-        services.record_download(request=d, actor=_actor(request), range_start=start)
+        downloads.record_download(request=d, actor=_actor(request), range_start=start)
     return response
 
 
 @login_required
 @require_POST
-def legal_hold(request: HttpRequest, recording_id: Any) -> JsonResponse:
+def legal_hold(request: HttpRequest, recording_id: uuid.UUID) -> JsonResponse:
     recording = _viewable(request, recording_id)
     try:
-        body = _body(request)
-        on = body.get("on")
-        if on not in (True, False, "true", "false"):
-            raise ServiceError("bad_request", "on is true or false")
-        recording = services.set_legal_hold(
+        body = checks.body(request)
+        on = checks.flag(body.get("on"), name="on")
+        reason = checks.text(
+            body.get("reason"), code="reason_required", message="a reason is required"
+        )
+        recording = retention.set_legal_hold(
             recording=recording,
-            on=on in (True, "true"),
-            reason=body.get("reason"),
-            user=request.user,
+            on=on,
+            reason=reason,
+            user=checks.staff_user(request.user),
             actor=_actor(request),
         )
     except ServiceError as exc:

@@ -164,6 +164,9 @@ class EncryptedTextField(models.TextField):
     SealedText), read `obj.field.decrypt(reason=...)`. Search with a blind_index column."""
 
     description = "Encrypted text (opaque token; decrypt explicitly)"
+    # For django-stubs: what may be assigned, and what reading the attribute gives.
+    _pyi_private_set_type: SealedText | str
+    _pyi_private_get_type: SealedText
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> SealedText | None:
         if value is None:

@@ -4,7 +4,7 @@ receiver and ForwardingSource, remuxed into WebM segments in storage.
 Most tests drive the receiver directly (as RTCRtpReceiver does with complete frames) on a
 fake clock, so ten seconds of a call take a fraction of that; one test runs real peer
 connections. The database is replaced by lists (the recorder reaches it only through
-`apps.recordings.services`, which has its own tests).
+`apps.recordings.actions.capture`, which has its own tests).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from remotebank_client.media import (
 if not django_settings.configured:  # pytest -p no:django: the recorder writes through storage
     pytest.skip("needs Django settings (apps.recordings.storage)", allow_module_level=True)
 
-from apps.recordings import services as recording_services
+from apps.recordings.actions import capture as recording_capture
 from apps.recordings.storage import Digests, FileKey, KeyRing, LocalStorage
 from media_worker import aiortc_forwarding as fwd
 from media_worker import recorder as rec
@@ -118,8 +118,8 @@ def clock(monkeypatch) -> FakeClock:
 @pytest.fixture
 def fake_db(monkeypatch) -> FakeDb:
     db = FakeDb()
-    monkeypatch.setattr(recording_services, "apply_capture_ops", db.apply)
-    monkeypatch.setattr(recording_services, "capture_stopped", db.stop)
+    monkeypatch.setattr(recording_capture, "apply_capture_ops", db.apply)
+    monkeypatch.setattr(recording_capture, "capture_stopped", db.stop)
     return db
 
 
@@ -133,7 +133,7 @@ def storage(request, settings, tmp_path) -> tuple[LocalStorage, FileKey | None, 
 
 
 def make_recorder(storage, file_key, **kwargs) -> rec.CallRecorder:
-    context = recording_services.CaptureContext(
+    context = recording_capture.CaptureContext(
         recording_id=uuid.uuid4(), call_id=uuid.uuid4(), epoch=3, file_key=file_key
     )
     return rec.CallRecorder(

@@ -67,7 +67,8 @@
       summary.appendChild(RB.el("dt", "", item.label));
       summary.appendChild(RB.el("dd", "", item.value));
     });
-    const entrusted = tx.scenario === "entrusted_agency";
+    // What the scenario adds to the common steps comes with the transaction (never its code).
+    const entrusted = !!tx.has_principal;
     panel.querySelectorAll("[data-bk-principal-row]").forEach((el) => (el.hidden = !entrusted));
     const can = {
       disclose: tx.has_disclosure && tx.state === "identity_verified" && !tx.confirmation_requested,
@@ -112,9 +113,11 @@
 
   function renderDocs(tx) {
     const form = q("[data-bk-docs]");
-    const open = tx.scenario === "corporate_doc_update" && ["draft", "identity_verified"].includes(tx.state);
-    form.hidden = tx.scenario !== "corporate_doc_update";
+    const kinds = tx.document_kinds || [];
+    const open = kinds.length > 0 && ["draft", "identity_verified"].includes(tx.state);
+    form.hidden = kinds.length === 0;
     form.querySelectorAll("button, input, select").forEach((el) => (el.disabled = !open));
+    form.querySelectorAll("select[name=kind] option").forEach((o) => (o.hidden = !kinds.includes(o.value)));
     if (docs.txId !== tx.id) {
       docs.txId = tx.id;
       docs.list = [];

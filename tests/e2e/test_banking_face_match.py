@@ -1,7 +1,16 @@
 """Face comparison on a real call: the customer's camera shows an ID card, then the customer's
 face; the media job grabs both from the forwarded VP8 stream and the face on the card is compared
 with the live face (apps/banking/face.py). Someone else's photo on the card blocks banking.verify
-with face_id_mismatch; the customer's own card then lets it through."""
+with face_id_mismatch; the customer's own card then lets it through.
+
+This tests the evidence path, not the model's operating point (benchmarks/face_match.py, the
+unit tests at the default threshold). The only two people at hand are close for dlib's model:
+Hopper's card against Collins' live face is 0.68 apart on clean pictures and measured 0.65-0.69
+through the call's VP8 in 14 runs (the genuine pair 0.21-0.28 in 3); grabbing the forced keyframe
+alone made it as low as 0.55 in an encoder sweep. At the default 0.6 the encoder's noise could
+thus turn the impostor into a match: verify passed and the next capture was refused with
+wrong_state (seen once in a full run). The media job here compares at THRESHOLD, well inside
+the gap."""
 
 from __future__ import annotations
 
@@ -25,6 +34,8 @@ from tests.e2e.test_banking_identity import FONT, StillTrack
 from tests.live import daphne, rq_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+THRESHOLD = "0.45"
 
 
 def card_frame(photo: Image.Image, name: str, id_number: str) -> np.ndarray:
@@ -110,6 +121,8 @@ def test_the_live_face_is_compared_with_the_id_card_photo_on_a_real_call(api_cli
             still.rgb = face_frame(astronaut())
             frames.append(await capture(call_id, tx_id, "face", 2))
             refused = await verify(call_id, tx_id)
+            # Checked here: a verify that passed would make the next capture a wrong_state.
+            assert refused.get("code") == "face_id_mismatch", (refused, frames[-1])
             still.rgb = card_frame(astronaut(), "张三", number)  # her own card
             frames.append(await capture(call_id, tx_id, "id_card", 3))
             verified = await verify(call_id, tx_id)
@@ -119,7 +132,7 @@ def test_the_live_face_is_compared_with_the_id_card_photo_on_a_real_call(api_cli
             await customer.close()
             await agent.close()
 
-    with daphne() as base, rq_worker("media"):
+    with daphne() as base, rq_worker("media", BANKING_FACE_MATCH_THRESHOLD=THRESHOLD):
         _, frames, refused, verified = asyncio.run(scenario(base))
 
     wrong_card, live, right_card = frames
@@ -127,6 +140,7 @@ def test_the_live_face_is_compared_with_the_id_card_photo_on_a_real_call(api_cli
     assert live["passed"] and live["faces"] == 1
     assert live["face_match"]["compared"] and live["face_match"]["matched"] is False
     assert refused.get("code") == "face_id_mismatch", refused
+    assert live["face_match"]["threshold"] == float(THRESHOLD)
     assert right_card["passed"] and right_card["face_match"]["matched"] is True
     assert right_card["face_match"]["distance"] <= right_card["face_match"]["threshold"]
     assert verified["transaction"]["state"] == "identity_verified", verified

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from apps.audit import verification
-from apps.recordings import services
+from apps.recordings.actions import capture as recording_capture
 from apps.recordings.models import RecordingSegment
 from apps.recordings.tests.conftest import (  # noqa: F401 - fixtures
     call,
@@ -26,7 +26,7 @@ def test_one_changed_byte_of_a_recording_fails_verify_evidence_at_that_segment(
     capsys,
     where,
 ):
-    context = services.begin_capture(call_id=call.pk, epoch=1)
+    context = recording_capture.begin_capture(call_id=call.pk, epoch=1)
     record_track(context, call=call, role="customer", kind="audio", start=0, seconds=4)
     record_track(context, call=call, role="agent", kind="audio", start=0, seconds=4, tone=660.0)
     segments = list(RecordingSegment.objects.order_by("seq"))

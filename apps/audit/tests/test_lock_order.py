@@ -36,7 +36,7 @@ from apps.calls.actions.queue import join_queue
 from apps.calls.actions.routing import dispatch, set_presence_by_agent
 from apps.calls.actions.tickets import issue_entry_ticket, redeem_entry_ticket
 from apps.calls.models import Call, CallOffer, CallState, OfferState, Participant
-from apps.recordings import services as recordings
+from apps.recordings.actions import capture as recording_capture
 from apps.recordings.models import Recording
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -102,14 +102,14 @@ def in_thread(fn, errors: list[BaseException]) -> threading.Thread:
 def test_hangup_and_segment_seal_do_not_deadlock(api_client_obj, agent, second_agent):
     assert connection.vendor == "postgresql"
     call = connected_call(api_client_obj, agent)
-    context = recordings.begin_capture(call_id=call.pk, epoch=1)
+    context = recording_capture.begin_capture(call_id=call.pk, epoch=1)
     who = Participant.objects.get(call=call, role="customer")
-    key = recordings.segment_key(
+    key = recording_capture.segment_key(
         call_id=call.pk, epoch=1, role="customer", participant_id=who.pk, kind="audio",
         stream=1, seq=1,
     )  # fmt: skip
     start = (timezone.now() - timedelta(seconds=5)).timestamp()
-    recordings.apply_capture_ops(
+    recording_capture.apply_capture_ops(
         recording_id=context.recording_id,
         ops=[
             {
@@ -120,7 +120,7 @@ def test_hangup_and_segment_seal_do_not_deadlock(api_client_obj, agent, second_a
             }
         ],
     )  # fmt: skip
-    recordings.apply_capture_ops(
+    recording_capture.apply_capture_ops(
         recording_id=context.recording_id,
         ops=[
             {
@@ -151,7 +151,7 @@ def test_hangup_and_segment_seal_do_not_deadlock(api_client_obj, agent, second_a
         end_call(call_id=call.pk, reason="agent_hangup", actor=Actor.staff(agent))
 
     def stop_capture() -> None:  # the media job at the end of its epoch
-        recordings.capture_stopped(
+        recording_capture.capture_stopped(
             recording_id=context.recording_id, epoch=1, summary={"segments": 1}
         )
 

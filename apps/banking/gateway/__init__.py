@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from apps.banking.gateway.pin import PinBlock
@@ -43,8 +44,6 @@ class CustomerRecord:
 
     @property
     def id_expired(self) -> bool:
-        from django.utils import timezone
-
         return self.id_expiry < timezone.localdate()
 
 

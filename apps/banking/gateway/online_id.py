@@ -10,8 +10,10 @@ import abc
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from apps.banking.models import SandboxCustomer
 from apps.security.at_rest import blind_index
 
 
@@ -33,10 +35,6 @@ class SandboxOnlineIdCheck(OnlineIdCheck):
     source = "sandbox-online-id"
 
     def check(self, *, name: str, id_number: str) -> OnlineIdResult:
-        from django.utils import timezone
-
-        from apps.banking.models import SandboxCustomer
-
         row = SandboxCustomer.objects.filter(
             id_number_index=blind_index(id_number, purpose="sandbox.id_number")
         ).first()

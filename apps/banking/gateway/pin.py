@@ -24,18 +24,18 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.db import IntegrityError, transaction
 
+from apps.banking.models import PinGatewayKey
 from apps.security.browser import public_key_text
 from apps.security.errors import CryptoError
-from apps.security.models import Purpose
+from apps.security.models import DataKey, Purpose
 from apps.security.services import create_data_key, get_data_key, unwrap_data_key
 from apps.security.suites import get_suite
+from remotebank import redis
 from remotebank.errors import ServiceError
-from remotebank.redis import client as redis_client
 
 MAX_SKEW_MS = 120_000
 NONCE_TTL_S = 2 * MAX_SKEW_MS // 1000 + 60
@@ -53,8 +53,6 @@ def _aad(suite: str) -> bytes:
 
 def gateway_key_params() -> dict[str, str]:
     """{suite, key_id, public_key} the page encrypts PINs to (made on first use)."""
-    from apps.banking.models import PinGatewayKey
-
     suite = get_suite()
     row = PinGatewayKey.objects.filter(suite=suite.name).first()
     if row is None:
@@ -76,8 +74,6 @@ def gateway_key_params() -> dict[str, str]:
 
 
 def _private_key(suite_name: str, key_id: str) -> bytes:
-    from apps.banking.models import PinGatewayKey
-
     row = PinGatewayKey.objects.filter(suite=suite_name, key_id=key_id).first()
     if row is None:
         raise ServiceError("stale_pin_key", "the PIN key is not the gateway's; reload the page")
@@ -91,8 +87,6 @@ def _private_key(suite_name: str, key_id: str) -> bytes:
 
 def _pek(suite_name: str) -> bytes:
     """The PIN encryption key (16 bytes) shared by the gateway and the core."""
-    from apps.security.models import DataKey
-
     row = DataKey.objects.filter(
         purpose=Purpose.PIN, owner_type=_OWNER, owner_id=f"pek-{suite_name}"
     ).first()
@@ -174,7 +168,7 @@ def open_pin_block(pin_block: PinBlock, pan: str) -> str:
 
 
 def accept_pin(
-    envelope: Any, *, transaction_id: str, field: str, pan: str, now_ms: int | None = None
+    envelope: object, *, transaction_id: str, field: str, pan: str, now_ms: int | None = None
 ) -> PinBlock:
     """Open one encrypted PIN entry from the page and return its PIN block.
 
@@ -216,7 +210,7 @@ def accept_pin(
         raise ServiceError("pin_envelope_mismatch", "the PIN entry is for another step")
     # The nonce is remembered (by digest) for longer than the skew window: replay is refused.
     digest = hashlib.sha256(f"{key_id}|{nonce}".encode()).hexdigest()
-    if not redis_client().set(_NONCE_KEY.format(digest=digest), b"1", nx=True, ex=NONCE_TTL_S):
+    if not redis.client().set(_NONCE_KEY.format(digest=digest), b"1", nx=True, ex=NONCE_TTL_S):
         raise ServiceError("replayed_pin", "this PIN entry was already used")
     pin = body.get("pin")
     if not isinstance(pin, str) or not re.fullmatch(r"\d{6}", pin):

@@ -15,6 +15,7 @@ Seeded by `seed_demo` (seed_sandbox below). The demo PIN of every seeded account
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, timedelta
 from itertools import pairwise
 from typing import Any
@@ -117,7 +118,9 @@ class SandboxCoreGateway(CoreBankingGateway):
         return CoreResult(row.ok, row.code, "", row.reference)
 
     # -- the idempotent envelope of every change --
-    def _once(self, key: uuid.UUID, operation: str, target: str, apply: Any) -> CoreResult:
+    def _once(
+        self, key: uuid.UUID, operation: str, target: str, apply: Callable[[], CoreResult]
+    ) -> CoreResult:
         try:
             with transaction.atomic():
                 previous = SandboxSubmission.objects.select_for_update().filter(key=key).first()
@@ -171,7 +174,9 @@ class SandboxCoreGateway(CoreBankingGateway):
         return None
 
     # -- changes --
-    def change_pin(self, *, key, customer, number, old, new) -> CoreResult:
+    def change_pin(
+        self, *, key: uuid.UUID, customer: str, number: str, old: PinBlock, new: PinBlock
+    ) -> CoreResult:
         def apply() -> CoreResult:
             account = self._account(customer, number, ("debit_card",))
             if isinstance(account, CoreResult):
@@ -203,7 +208,9 @@ class SandboxCoreGateway(CoreBankingGateway):
 
         return self._once(key, "change_pin", number, apply)
 
-    def reset_pin(self, *, key, customer, number, kinds, new) -> CoreResult:
+    def reset_pin(
+        self, *, key: uuid.UUID, customer: str, number: str, kinds: tuple[str, ...], new: PinBlock
+    ) -> CoreResult:
         def apply() -> CoreResult:
             account = self._account(customer, number, kinds)
             if isinstance(account, CoreResult):
@@ -220,7 +227,7 @@ class SandboxCoreGateway(CoreBankingGateway):
 
         return self._once(key, "reset_pin", number, apply)
 
-    def unlock(self, *, key, customer, number) -> CoreResult:
+    def unlock(self, *, key: uuid.UUID, customer: str, number: str) -> CoreResult:
         def apply() -> CoreResult:
             account = self._account(customer, number, ("passbook", "certificate", "debit_card"))
             if isinstance(account, CoreResult):
@@ -234,7 +241,9 @@ class SandboxCoreGateway(CoreBankingGateway):
 
         return self._once(key, "unlock", number, apply)
 
-    def update_profile(self, *, key, customer, changes) -> CoreResult:
+    def update_profile(
+        self, *, key: uuid.UUID, customer: str, changes: dict[str, Any]
+    ) -> CoreResult:
         def apply() -> CoreResult:
             row = SandboxCustomer.objects.select_for_update().filter(reference=customer).first()
             if row is None:
@@ -263,7 +272,14 @@ class SandboxCoreGateway(CoreBankingGateway):
         return self._once(key, "update_profile", customer, apply)
 
     def update_corporate_document(
-        self, *, key, customer, credit_code, document, new_expiry, images
+        self,
+        *,
+        key: uuid.UUID,
+        customer: str,
+        credit_code: str,
+        document: str,
+        new_expiry: date,
+        images: list[dict[str, Any]],
     ) -> CoreResult:
         def apply() -> CoreResult:
             corp = (
@@ -298,7 +314,14 @@ class SandboxCoreGateway(CoreBankingGateway):
         return self._once(key, "update_corporate_document", credit_code, apply)
 
     def record_authorization(
-        self, *, key, principal, agent, business, scope, expires
+        self,
+        *,
+        key: uuid.UUID,
+        principal: str,
+        agent: str,
+        business: str,
+        scope: str,
+        expires: date,
     ) -> CoreResult:
         def apply() -> CoreResult:
             people = {
@@ -320,7 +343,9 @@ class SandboxCoreGateway(CoreBankingGateway):
 
         return self._once(key, "record_authorization", principal, apply)
 
-    def submit_loan_interview(self, *, key, customer, interview) -> CoreResult:
+    def submit_loan_interview(
+        self, *, key: uuid.UUID, customer: str, interview: dict[str, Any]
+    ) -> CoreResult:
         def apply() -> CoreResult:
             row = SandboxCustomer.objects.filter(reference=customer).first()
             if row is None:

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from apps.audit.audited import Actor
-from apps.banking import services
+from apps.banking import checks as banking_checks
+from apps.banking.actions import confirmation, documents, identity, principal, transactions
 from apps.banking.gateway import pin as pin_gateway
 from apps.calls.actions.offers import accept_offer
 from apps.calls.actions.queue import join_queue
@@ -94,13 +95,53 @@ def envelope(tx, field: str, pin: str, **kwargs) -> dict[str, str]:
     )
 
 
+# The steps as the socket handlers run them: the message's values checked into typed values
+# (apps.banking.checks), then the action.
+
+
+def start_transaction(*, call, scenario_code, form, user):
+    request = banking_checks.transaction_request(scenario_code, form)
+    return transactions.start_transaction(call=call, request=request, user=user)
+
+
+def verify_identity(*, transaction_id, checks, user):
+    attested = banking_checks.identity_checks(checks)
+    return identity.verify_identity(transaction_id=transaction_id, checks=attested, user=user)
+
+
+def bind_principal(*, transaction_id, participant_id, user):
+    return principal.bind_principal(
+        transaction_id=transaction_id,
+        participant_id=banking_checks.participant_id(participant_id),
+        user=user,
+    )
+
+
+def record_identity_frame(*, transaction_id, kind, image, source, user=None):
+    frame = banking_checks.identity_image(kind, image, source)
+    return identity.record_identity_frame(transaction_id=transaction_id, frame=frame, user=user)
+
+
+def attach_document(*, transaction_id, kind, data, user):
+    image = banking_checks.document_image(kind, data, kinds=banking_checks.document_kinds())
+    return documents.attach_document(transaction_id=transaction_id, image=image, user=user)
+
+
+def confirm_by_customer(*, transaction_id, participant, accept, signature=None):
+    return confirmation.confirm_by_customer(
+        transaction_id=transaction_id,
+        participant=participant,
+        answer=banking_checks.customer_answer(accept, signature),
+    )
+
+
 def confirm(tx, user, *, checks=None):
     """Agent verifies identity and asks; customer confirms and signs."""
-    tx = services.verify_identity(
+    tx = verify_identity(
         transaction_id=tx.pk, checks=checks or {"id_card": True, "face": True}, user=user
     )
-    tx = services.request_confirmation(transaction_id=tx.pk, user=user)
-    return services.confirm_by_customer(
+    tx = confirmation.request_confirmation(transaction_id=tx.pk, user=user)
+    return confirm_by_customer(
         transaction_id=tx.pk,
         participant=customer_of(tx.call),
         accept=True,

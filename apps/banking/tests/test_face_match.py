@@ -17,9 +17,10 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFont
 
 from apps.accounts.demo import demo_identity
 from apps.audit.models import AuditEvent
-from apps.banking import face, selectors, services
+from apps.banking import face, selectors
 from apps.banking.gateway.sandbox import demo_card
-from apps.banking.models import IdentityFrame, TransactionEvent, TxState
+from apps.banking.models import IdentityFrame, Transaction, TransactionEvent, TxState
+from apps.banking.tests.conftest import record_identity_frame, start_transaction, verify_identity
 from apps.recordings.models import KeyPoint
 from remotebank.errors import ServiceError
 
@@ -93,36 +94,32 @@ def test_a_genuine_pair_matches_and_an_impostor_pair_is_refused():
 def test_a_face_that_is_not_the_id_photo_blocks_the_step_and_the_right_card_passes(make_call):
     user = get_user_model().objects.get(username="agent01")
     call = make_call("debit_pin_reset")
-    tx = services.start_transaction(
+    tx = start_transaction(
         call=call, scenario_code="debit_pin_reset", form={"card_no": demo_card(1)}, user=user
     )
     # The customer's own card text, but someone else's photo on it.
-    services.record_identity_frame(
+    record_identity_frame(
         transaction_id=tx.pk, kind="id_card", image=card_jpeg(hopper()), source="upload", user=user
     )
-    live = services.record_identity_frame(
+    live = record_identity_frame(
         transaction_id=tx.pk, kind="face", image=live_jpeg(astronaut()), source="upload", user=user
     )
     match = live.result["face_match"]
     assert live.passed and match["compared"] and match["matched"] is False  # one face, not hers
     assert match["distance"] > match["threshold"] == 0.6
     with pytest.raises(ServiceError) as err:
-        services.verify_identity(
-            transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user
-        )
+        verify_identity(transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user)
     assert err.value.code == "face_id_mismatch"
-    assert services.Transaction.objects.get(pk=tx.pk).state == TxState.DRAFT
+    assert Transaction.objects.get(pk=tx.pk).state == TxState.DRAFT
 
     # The right card, shown again: compared with the live frame already taken.
-    card = services.record_identity_frame(
+    card = record_identity_frame(
         transaction_id=tx.pk, kind="id_card", image=card_jpeg(astronaut()), source="upload",
         user=user,
     )  # fmt: skip
     assert card.passed and card.result["face_match"]["matched"] is True
     assert card.result["face_match"]["with"] == live.sm3
-    tx = services.verify_identity(
-        transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user
-    )
+    tx = verify_identity(transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user)
     assert tx.state == TxState.IDENTITY_VERIFIED and tx.identity["checks"]["face"] == "compared"
     assert selectors.transaction_payload(tx)["face_match"] is True  # the workstation shows it
     assert KeyPoint.objects.filter(call=tx.call_id, code="face_verified").exists()
@@ -144,16 +141,14 @@ def test_a_deployment_can_require_a_matching_face(make_call, settings):
     settings.BANKING_REQUIRE_FACE_MATCH = True
     user = get_user_model().objects.get(username="agent01")
     call = make_call("debit_pin_reset")
-    tx = services.start_transaction(
+    tx = start_transaction(
         call=call, scenario_code="debit_pin_reset", form={"card_no": demo_card(1)}, user=user
     )
-    services.record_identity_frame(
+    record_identity_frame(
         transaction_id=tx.pk, kind="face", image=live_jpeg(astronaut()), source="upload", user=user
     )
     with pytest.raises(ServiceError) as err:  # no ID card yet: nothing compared
-        services.verify_identity(
-            transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user
-        )
+        verify_identity(transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user)
     assert err.value.code == "face_not_compared"
 
 
@@ -162,14 +157,14 @@ def test_the_threshold_is_a_setting(make_call, settings):
     settings.BANKING_FACE_MATCH_THRESHOLD = 0.05  # stricter than any two different photos
     user = get_user_model().objects.get(username="agent01")
     call = make_call("debit_pin_reset")
-    tx = services.start_transaction(
+    tx = start_transaction(
         call=call, scenario_code="debit_pin_reset", form={"card_no": demo_card(1)}, user=user
     )
-    services.record_identity_frame(
+    record_identity_frame(
         transaction_id=tx.pk, kind="id_card", image=card_jpeg(astronaut()), source="upload",
         user=user,
     )  # fmt: skip
-    live = services.record_identity_frame(
+    live = record_identity_frame(
         transaction_id=tx.pk, kind="face", image=live_jpeg(astronaut()), source="upload", user=user
     )
     assert live.result["face_match"]["threshold"] == 0.05

@@ -13,9 +13,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 from apps.accounts.demo import demo_identity
 from apps.audit.models import AuditEvent
-from apps.banking import identity, services
+from apps.banking import identity
 from apps.banking.gateway.sandbox import demo_card
-from apps.banking.models import IdentityFrame, TransactionEvent, TxState
+from apps.banking.models import IdentityFrame, Transaction, TransactionEvent, TxState
+from apps.banking.tests.conftest import record_identity_frame, start_transaction, verify_identity
 from apps.security.primitives import sm3
 from remotebank.errors import ServiceError
 
@@ -56,30 +57,26 @@ def test_ocr_reads_name_and_id_number_from_a_generated_id_card():
 def test_a_matching_card_passes_and_a_mismatch_blocks_the_step(make_call):
     user = get_user_model().objects.get(username="agent01")
     call = make_call("debit_pin_reset")
-    tx = services.start_transaction(
+    tx = start_transaction(
         call=call, scenario_code="debit_pin_reset", form={"card_no": demo_card(1)}, user=user
     )
     # Someone else's card (李四's number under 张三's name): refused.
-    wrong = services.record_identity_frame(
+    wrong = record_identity_frame(
         transaction_id=tx.pk, kind="id_card", image=id_card_png("张三", demo_identity(2)[0]),
         source="upload", user=user,
     )  # fmt: skip
     assert not wrong.passed and wrong.result["name_match"] and not wrong.result["id_match"]
     with pytest.raises(ServiceError) as err:
-        services.verify_identity(
-            transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user
-        )
+        verify_identity(transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user)
     assert err.value.code == "id_card_mismatch"
-    assert services.Transaction.objects.get(pk=tx.pk).state == TxState.DRAFT
+    assert Transaction.objects.get(pk=tx.pk).state == TxState.DRAFT
 
-    right = services.record_identity_frame(
+    right = record_identity_frame(
         transaction_id=tx.pk, kind="id_card", image=id_card_png("张三", demo_identity(1)[0]),
         source="upload", user=user,
     )  # fmt: skip
     assert right.passed
-    tx = services.verify_identity(
-        transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user
-    )
+    tx = verify_identity(transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user)
     assert tx.state == TxState.IDENTITY_VERIFIED and tx.identity["checks"]["id_card"] == "frame"
 
     # Evidence: encrypted, digested in the audit log, shown on the timeline; no ID number in clear.
@@ -99,25 +96,23 @@ def test_the_face_frame_needs_exactly_one_face(make_call):
 
     user = get_user_model().objects.get(username="agent01")
     call = make_call("debit_pin_reset")
-    tx = services.start_transaction(
+    tx = start_transaction(
         call=call, scenario_code="debit_pin_reset", form={"card_no": demo_card(1)}, user=user
     )
     out = io.BytesIO()
     Image.fromarray(data.astronaut()).save(out, "JPEG")
-    face = services.record_identity_frame(
+    face = record_identity_frame(
         transaction_id=tx.pk, kind="face", image=out.getvalue(), source="upload", user=user
     )
     assert face.passed and face.result == {"faces": 1}
     out = io.BytesIO()
     Image.fromarray(np.full((480, 640, 3), 128, np.uint8)).save(out, "JPEG")
-    empty = services.record_identity_frame(
+    empty = record_identity_frame(
         transaction_id=tx.pk, kind="face", image=out.getvalue(), source="upload", user=user
     )
     assert not empty.passed
     with pytest.raises(ServiceError) as err:
-        services.verify_identity(
-            transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user
-        )
+        verify_identity(transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user)
     assert err.value.code == "face_mismatch"
 
 
@@ -125,11 +120,9 @@ def test_a_deployment_can_require_a_read_id_card(make_call, settings):
     settings.BANKING_REQUIRE_ID_OCR = True
     user = get_user_model().objects.get(username="agent01")
     call = make_call("debit_pin_reset")
-    tx = services.start_transaction(
+    tx = start_transaction(
         call=call, scenario_code="debit_pin_reset", form={"card_no": demo_card(1)}, user=user
     )
     with pytest.raises(ServiceError) as err:
-        services.verify_identity(
-            transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user
-        )
+        verify_identity(transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user)
     assert err.value.code == "id_card_not_read"

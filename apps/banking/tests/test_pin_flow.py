@@ -16,12 +16,11 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 
-from apps.banking import services
 from apps.banking.gateway import get_gateway
 from apps.banking.gateway import pin as pin_gateway
 from apps.banking.gateway.sandbox import demo_card, pin_verifier
 from apps.banking.models import SandboxPinAccount, SandboxSubmission, Transaction, TxState
-from apps.banking.tests.conftest import signature_png
+from apps.banking.tests.conftest import signature_png, start_transaction
 from apps.calls.tests.test_signaling import (
     agent_client,
     connect,
@@ -202,7 +201,7 @@ def test_another_agent_gets_no_such_transaction_over_http(
     make_call, second_agent, outsider, supervisor
 ):
     call = make_call("debit_pin_reset")
-    tx = services.start_transaction(
+    tx = start_transaction(
         call=call, scenario_code="debit_pin_reset", form={"card_no": demo_card(1)},
         user=call.agent.user,
     )  # fmt: skip
@@ -218,7 +217,7 @@ def test_another_agent_gets_no_such_transaction_over_http(
 
 def test_transactions_are_listed_in_the_admin_for_supervisors_only(make_call, supervisor, agent):
     call = make_call("debit_pin_reset")
-    tx = services.start_transaction(
+    tx = start_transaction(
         call=call, scenario_code="debit_pin_reset", form={"card_no": demo_card(1)}, user=agent
     )
     listing = agent_client(supervisor).get("/admin/banking/transaction/")

@@ -12,11 +12,17 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from apps.audit.models import AuditEvent
-from apps.banking import services
+from apps.banking.actions import submission
 from apps.banking.gateway.sandbox import demo_card
 from apps.banking.models import TransactionReceipt
 from apps.banking.receipts import SEAL_MARK, digest_failures, receipt_bytes, verify_receipt_bytes
-from apps.banking.tests.conftest import confirm, customer_actor, customer_of, envelope
+from apps.banking.tests.conftest import (
+    confirm,
+    customer_actor,
+    customer_of,
+    envelope,
+    start_transaction,
+)
 from apps.calls.tests.test_signaling import agent_client
 
 pytestmark = pytest.mark.django_db
@@ -26,11 +32,11 @@ pytestmark = pytest.mark.django_db
 def completed(make_call):
     call = make_call("debit_pin_reset")
     user = get_user_model().objects.get(username="agent01")
-    tx = services.start_transaction(
+    tx = start_transaction(
         call=call, scenario_code="debit_pin_reset", form={"card_no": demo_card(1)}, user=user
     )
     tx = confirm(tx, user)
-    return services.submit_transaction(
+    return submission.submit_transaction(
         transaction_id=tx.pk, actor=customer_actor(call), participant=customer_of(call),
         pins={"new_pin": envelope(tx, "new_pin", "735190")},
     )  # fmt: skip

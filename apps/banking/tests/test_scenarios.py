@@ -11,7 +11,9 @@ from django.utils import timezone
 
 from apps.audit.audited import Actor
 from apps.audit.models import AuditEvent
-from apps.banking import scenarios, services
+from apps.banking import scenarios, selectors
+from apps.banking.actions import confirmation, submission
+from apps.banking.actions.principal import authorize_by_principal
 from apps.banking.gateway import get_gateway
 from apps.banking.gateway.sandbox import (
     DEMO_CORPORATE,
@@ -32,16 +34,21 @@ from apps.banking.models import (
     TxState,
 )
 from apps.banking.tests.conftest import (
+    attach_document,
+    bind_principal,
     confirm,
+    confirm_by_customer,
     customer_actor,
     customer_of,
     envelope,
     signature_png,
+    start_transaction,
+    verify_identity,
 )
 from apps.calls.models import Participant
 from apps.recordings import keypoints
+from apps.recordings.actions.keypoints import mark_key_point
 from apps.recordings.models import KeyPoint
-from apps.recordings.services import mark_key_point
 from remotebank.errors import ServiceError
 
 pytestmark = pytest.mark.django_db
@@ -102,17 +109,17 @@ def test_trivial_pins_are_recognized():
 def test_debit_pin_reset_end_to_end_audits_every_transition_and_marks_key_points(make_call):
     call = make_call("debit_pin_reset")
     user = agent01()
-    assert services.required_key_points(call) == []
-    tx = services.start_transaction(
+    assert selectors.required_key_points(call) == []
+    tx = start_transaction(
         call=call, scenario_code="debit_pin_reset", form={"card_no": demo_card(1)}, user=user
     )
     assert (
-        services.required_key_points(call) == scenarios.get("debit_pin_reset").required_key_points
+        selectors.required_key_points(call) == scenarios.get("debit_pin_reset").required_key_points
     )
     assert tx.summary == {"card_no": "6222********0001"}
     tx = confirm(tx, user)
     assert tx.state == TxState.CUSTOMER_CONFIRMED
-    tx = services.submit_transaction(
+    tx = submission.submit_transaction(
         transaction_id=tx.pk,
         actor=customer_actor(call),
         participant=customer_of(call),
@@ -147,7 +154,7 @@ def test_debit_pin_reset_end_to_end_audits_every_transition_and_marks_key_points
 
 def change_pin(tx, old: str, new: str):
     pins = {"old_pin": envelope(tx, "old_pin", old), "new_pin": envelope(tx, "new_pin", new)}
-    return services.submit_transaction(
+    return submission.submit_transaction(
         transaction_id=tx.pk,
         actor=customer_actor(tx.call),
         participant=customer_of(tx.call),
@@ -158,7 +165,7 @@ def change_pin(tx, old: str, new: str):
 def test_debit_pin_change_wrong_old_pin_counts_and_locks_after_three(make_call):
     call = make_call("debit_pin_change")
     user = agent01()
-    tx = services.start_transaction(
+    tx = start_transaction(
         call=call, scenario_code="debit_pin_change", form={"card_no": demo_card(1)}, user=user
     )
     tx = confirm(tx, user)
@@ -177,7 +184,7 @@ def test_debit_pin_change_wrong_old_pin_counts_and_locks_after_three(make_call):
 def test_debit_pin_change_with_the_right_old_pin_and_a_trivial_new_one(make_call):
     call = make_call("debit_pin_change")
     user = agent01()
-    tx = services.start_transaction(
+    tx = start_transaction(
         call=call, scenario_code="debit_pin_change", form={"card_no": demo_card(1)}, user=user
     )
     tx = confirm(tx, user)
@@ -198,15 +205,15 @@ def test_a_locked_card_refuses_a_reset_and_a_card_of_someone_else_is_refused(mak
     call = make_call("debit_pin_reset")
     user = agent01()
     with pytest.raises(ServiceError) as err:
-        services.start_transaction(
+        start_transaction(
             call=call, scenario_code="debit_pin_reset", form={"card_no": demo_card(2)}, user=user
         )
     assert err.value.code == "not_account_holder"
-    tx = services.start_transaction(
+    tx = start_transaction(
         call=call, scenario_code="debit_pin_reset", form={"card_no": demo_card(1)}, user=user
     )
     tx = confirm(tx, user)
-    tx = services.submit_transaction(
+    tx = submission.submit_transaction(
         transaction_id=tx.pk, actor=customer_actor(call), participant=customer_of(call),
         pins={"new_pin": envelope(tx, "new_pin", "735190")},
     )  # fmt: skip
@@ -216,13 +223,11 @@ def test_a_locked_card_refuses_a_reset_and_a_card_of_someone_else_is_refused(mak
 def test_an_expired_id_blocks_identity_verification(make_call):
     call = make_call("debit_pin_reset", customer="DEMO0004")
     user = agent01()
-    tx = services.start_transaction(
+    tx = start_transaction(
         call=call, scenario_code="debit_pin_reset", form={"card_no": demo_card(4)}, user=user
     )
     with pytest.raises(ServiceError) as err:
-        services.verify_identity(
-            transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user
-        )
+        verify_identity(transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user)
     assert err.value.code == "id_expired"
     assert Transaction.objects.get(pk=tx.pk).state == TxState.DRAFT
     assert not KeyPoint.objects.filter(call=call).exists()
@@ -232,20 +237,20 @@ def test_customer_info_update_renews_an_expired_id_and_then_updates(make_call):
     call = make_call("customer_info_update", customer="DEMO0004")
     user = agent01()
     new_expiry = (timezone.localdate() + timedelta(days=3650)).isoformat()
-    tx = services.start_transaction(
+    tx = start_transaction(
         call=call, scenario_code="customer_info_update",
         form={"id_expiry": new_expiry, "phone": "13912345678", "occupation": "retired"}, user=user,
     )  # fmt: skip
     assert tx.summary["phone"] == "1*********8" and "13912345678" not in str(tx.summary)
     tx = confirm(tx, user)
-    tx = services.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
+    tx = submission.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
     assert tx.state == TxState.COMPLETED
     row = SandboxCustomer.objects.get(reference="DEMO0004")
     assert row.id_expiry.isoformat() == new_expiry and row.occupation == "retired"
     assert row.phone.decrypt(reason="test", context="sandbox.phone") == "13912345678"
     # A second submission is refused; the core, asked again with the same key, applies nothing.
     with pytest.raises(ServiceError) as err:
-        services.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
+        submission.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
     assert err.value.code == "wrong_state"
     replay = get_gateway().update_profile(
         key=tx.idempotency_key, customer="DEMO0004", changes={"occupation": "student"}
@@ -257,24 +262,22 @@ def test_customer_info_update_renews_an_expired_id_and_then_updates(make_call):
 def test_confirmation_needs_a_signature_and_a_decline_cancels(make_call):
     call = make_call("deposit_pin_unlock", customer="DEMO0002")
     user = get_user_model().objects.get(username="agent01")
-    tx = services.start_transaction(
+    tx = start_transaction(
         call=call,
         scenario_code="deposit_pin_unlock",
         form={"account_no": demo_passbook(2)},
         user=user,
     )
-    services.verify_identity(
-        transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user
-    )
+    verify_identity(transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user)
     with pytest.raises(ServiceError) as err:
-        services.confirm_by_customer(
+        confirm_by_customer(
             transaction_id=tx.pk,
             participant=customer_of(call),
             accept=True,
             signature=signature_png(),
         )
     assert err.value.code == "wrong_state"  # not asked yet
-    services.request_confirmation(transaction_id=tx.pk, user=user)
+    confirmation.request_confirmation(transaction_id=tx.pk, user=user)
     import base64
     import io
 
@@ -283,15 +286,15 @@ def test_confirmation_needs_a_signature_and_a_decline_cancels(make_call):
     blank = io.BytesIO()
     Image.new("RGBA", (400, 160), (0, 0, 0, 0)).save(blank, "PNG")
     with pytest.raises(ServiceError) as err:
-        services.confirm_by_customer(
+        confirm_by_customer(
             transaction_id=tx.pk, participant=customer_of(call), accept=True,
             signature=base64.b64encode(blank.getvalue()).decode(),
         )  # fmt: skip
     assert err.value.code == "signature_empty"
-    tx = services.confirm_by_customer(
+    tx = confirm_by_customer(
         transaction_id=tx.pk, participant=customer_of(call), accept=True, signature=signature_png()
     )
-    tx = services.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
+    tx = submission.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
     assert tx.state == TxState.COMPLETED
     account = SandboxPinAccount.objects.get(number=demo_passbook(2))
     assert not account.locked and account.wrong_tries == 0
@@ -300,7 +303,7 @@ def test_confirmation_needs_a_signature_and_a_decline_cancels(make_call):
 def test_deposit_pin_reset_on_a_certificate(make_call):
     call = make_call("deposit_pin_reset", customer="DEMO0001")
     user = agent01()
-    tx = services.start_transaction(
+    tx = start_transaction(
         call=call,
         scenario_code="deposit_pin_reset",
         form={"account_no": demo_certificate(1)},
@@ -308,14 +311,14 @@ def test_deposit_pin_reset_on_a_certificate(make_call):
     )
     tx = confirm(tx, user)
     with pytest.raises(ServiceError) as err:
-        services.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
+        submission.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
     assert err.value.code == "pin_required"
-    tx = services.submit_transaction(
+    tx = submission.submit_transaction(
         transaction_id=tx.pk, actor=customer_actor(call), participant=customer_of(call),
         pins={"new_pin": envelope(tx, "new_pin", "555555")},
     )  # fmt: skip
     assert tx.result_code == "trivial_pin" and tx.state == TxState.CUSTOMER_CONFIRMED
-    tx = services.submit_transaction(
+    tx = submission.submit_transaction(
         transaction_id=tx.pk, actor=customer_actor(call), participant=customer_of(call),
         pins={"new_pin": envelope(tx, "new_pin", "309172")},
     )  # fmt: skip
@@ -328,14 +331,14 @@ def test_deposit_pin_reset_on_a_certificate(make_call):
 def test_an_unlock_of_an_account_that_is_not_locked_fails(make_call):
     call = make_call("deposit_pin_unlock")
     user = agent01()
-    tx = services.start_transaction(
+    tx = start_transaction(
         call=call,
         scenario_code="deposit_pin_unlock",
         form={"account_no": demo_passbook(1)},
         user=user,
     )
     tx = confirm(tx, user)
-    tx = services.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
+    tx = submission.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
     assert tx.state == TxState.FAILED and tx.result_code == "not_locked"
 
 
@@ -350,35 +353,33 @@ def test_entrusted_agency_needs_the_named_principal_to_authorize(make_call):
     form = {"principal_reference": "DEMO0005", "business": "deposit_pin_unlock",
             "scope": "代为办理存折密码解锁", "expires_on": expires}  # fmt: skip
     with pytest.raises(ServiceError) as err:
-        services.start_transaction(
+        start_transaction(
             call=call,
             scenario_code="entrusted_agency",
             form={**form, "principal_reference": "DEMO0001"},
             user=user,
         )
     assert err.value.code == "unauthorized_principal"
-    tx = services.start_transaction(
-        call=call, scenario_code="entrusted_agency", form=form, user=user
-    )
+    tx = start_transaction(call=call, scenario_code="entrusted_agency", form=form, user=user)
     checks = {"id_card": True, "face": True, "principal": True}
     with pytest.raises(ServiceError) as err:
-        services.verify_identity(transaction_id=tx.pk, checks=checks, user=user)
+        verify_identity(transaction_id=tx.pk, checks=checks, user=user)
     assert err.value.code == "unauthorized_principal"  # no principal in the call
     principal, intruder = _guest(call), _guest(call)
-    services.bind_principal(transaction_id=tx.pk, participant_id=principal.pk, user=user)
-    services.verify_identity(transaction_id=tx.pk, checks=checks, user=user)
+    bind_principal(transaction_id=tx.pk, participant_id=principal.pk, user=user)
+    verify_identity(transaction_id=tx.pk, checks=checks, user=user)
     with pytest.raises(ServiceError) as err:
-        services.request_confirmation(transaction_id=tx.pk, user=user)
+        confirmation.request_confirmation(transaction_id=tx.pk, user=user)
     assert err.value.code == "unauthorized_principal"
     with pytest.raises(ServiceError) as err:
-        services.authorize_by_principal(transaction_id=tx.pk, participant=intruder)
+        authorize_by_principal(transaction_id=tx.pk, participant=intruder)
     assert err.value.code == "unauthorized_principal"
-    services.authorize_by_principal(transaction_id=tx.pk, participant=principal)
-    services.request_confirmation(transaction_id=tx.pk, user=user)
-    tx = services.confirm_by_customer(
+    authorize_by_principal(transaction_id=tx.pk, participant=principal)
+    confirmation.request_confirmation(transaction_id=tx.pk, user=user)
+    tx = confirm_by_customer(
         transaction_id=tx.pk, participant=customer_of(call), accept=True, signature=signature_png()
     )
-    tx = services.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
+    tx = submission.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
     assert tx.state == TxState.COMPLETED
     assert (
         tx.authorization_scope == "代为办理存折密码解锁"
@@ -405,42 +406,38 @@ def test_corporate_document_renewal_by_the_legal_representative(make_call):
     # agent03 has the corporate skill; DEMO0003 is the legal representative.
     user = get_user_model().objects.get(username="agent03")
     call = make_call("corporate_doc_update", customer="DEMO0003", agent="agent03")
-    tx = services.start_transaction(
-        call=call, scenario_code="corporate_doc_update", form=form, user=user
-    )
-    services.verify_identity(
-        transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user
-    )
+    tx = start_transaction(call=call, scenario_code="corporate_doc_update", form=form, user=user)
+    verify_identity(transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user)
     with pytest.raises(ServiceError) as err:
-        services.attach_document(
+        attach_document(
             transaction_id=tx.pk, kind="business_licence", data=b"not an image", user=user
         )
     assert err.value.code == "bad_document"
     with pytest.raises(ServiceError) as err:
-        services.attach_document(
+        attach_document(
             transaction_id=tx.pk, kind="business_licence", data=_document_png(300, 200), user=user
         )
     assert err.value.code == "document_too_small"
     with pytest.raises(ServiceError) as err:
-        services.request_confirmation(transaction_id=tx.pk, user=user)
+        confirmation.request_confirmation(transaction_id=tx.pk, user=user)
     assert err.value.code == "documents_missing"
-    doc = services.attach_document(
+    doc = attach_document(
         transaction_id=tx.pk, kind="business_licence", data=_document_png(), user=user
     )
     with pytest.raises(ServiceError) as err:
-        services.attach_document(
+        attach_document(
             transaction_id=tx.pk, kind="business_licence", data=_document_png(), user=user
         )
     assert err.value.code == "duplicate_document"
     with pytest.raises(ServiceError) as err:
-        services.request_confirmation(transaction_id=tx.pk, user=user)
+        confirmation.request_confirmation(transaction_id=tx.pk, user=user)
     assert err.value.code == "key_point_missing"
     mark_key_point(call=call, code="document_checked", actor=Actor.staff(user))
-    services.request_confirmation(transaction_id=tx.pk, user=user)
-    services.confirm_by_customer(
+    confirmation.request_confirmation(transaction_id=tx.pk, user=user)
+    confirm_by_customer(
         transaction_id=tx.pk, participant=customer_of(call), accept=True, signature=signature_png()
     )
-    tx = services.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
+    tx = submission.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
     assert tx.state == TxState.COMPLETED
     corp = SandboxCorporate.objects.get(credit_code=DEMO_CORPORATE)
     assert corp.licence_expiry.isoformat() == new_expiry and corp.documents[0]["sm3"] == doc.sm3
@@ -451,21 +448,15 @@ def test_corporate_renewal_by_someone_who_is_not_the_legal_representative_fails(
     form = {"credit_code": DEMO_CORPORATE, "document": "business_licence", "new_expiry": new_expiry}
     user = get_user_model().objects.get(username="agent03")
     call = make_call("corporate_doc_update", customer="DEMO0001", agent="agent03")
-    tx = services.start_transaction(
-        call=call, scenario_code="corporate_doc_update", form=form, user=user
-    )
-    services.verify_identity(
-        transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user
-    )
-    services.attach_document(
-        transaction_id=tx.pk, kind="business_licence", data=_document_png(), user=user
-    )
+    tx = start_transaction(call=call, scenario_code="corporate_doc_update", form=form, user=user)
+    verify_identity(transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user)
+    attach_document(transaction_id=tx.pk, kind="business_licence", data=_document_png(), user=user)
     mark_key_point(call=call, code="document_checked", actor=Actor.staff(user))
-    services.request_confirmation(transaction_id=tx.pk, user=user)
-    services.confirm_by_customer(
+    confirmation.request_confirmation(transaction_id=tx.pk, user=user)
+    confirm_by_customer(
         transaction_id=tx.pk, participant=customer_of(call), accept=True, signature=signature_png()
     )
-    tx = services.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
+    tx = submission.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
     assert tx.state == TxState.FAILED and tx.result_code == "not_legal_rep"
 
 
@@ -476,22 +467,18 @@ def test_loan_interview_needs_the_disclosure_before_confirmation_and_records_the
     user = agent01()
     form = {"purpose": "car", "amount": 80000, "term_months": "24", "monthly_income": 15000,
             "monthly_debt": 2000, "employer": "演示科技有限公司"}  # fmt: skip
-    tx = services.start_transaction(
-        call=call, scenario_code="consumer_loan_interview", form=form, user=user
-    )
-    services.verify_identity(
-        transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user
-    )
+    tx = start_transaction(call=call, scenario_code="consumer_loan_interview", form=form, user=user)
+    verify_identity(transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user)
     mark_key_point(call=call, code="questionnaire_done", actor=Actor.staff(user))
     with pytest.raises(ServiceError) as err:
-        services.request_confirmation(transaction_id=tx.pk, user=user)
+        confirmation.request_confirmation(transaction_id=tx.pk, user=user)
     assert err.value.code == "key_point_missing"
     mark_key_point(call=call, code="risk_disclosed", actor=Actor.staff(user))
-    services.request_confirmation(transaction_id=tx.pk, user=user)
-    services.confirm_by_customer(
+    confirmation.request_confirmation(transaction_id=tx.pk, user=user)
+    confirm_by_customer(
         transaction_id=tx.pk, participant=customer_of(call), accept=True, signature=signature_png()
     )
-    tx = services.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
+    tx = submission.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
     assert tx.state == TxState.COMPLETED
     loan = SandboxLoanApplication.objects.get(number=tx.core_reference)
     assert loan.amount == 80000 and loan.term_months == 24
@@ -509,24 +496,20 @@ def test_an_agent_without_the_skill_cannot_start_and_only_one_transaction_is_ope
     form = {"purpose": "car", "amount": 80000, "term_months": "24", "monthly_income": 15000,
             "monthly_debt": 2000, "employer": "x公司"}  # fmt: skip
     with pytest.raises(ServiceError) as err:
-        services.start_transaction(
-            call=call, scenario_code="consumer_loan_interview", form=form, user=user
-        )
+        start_transaction(call=call, scenario_code="consumer_loan_interview", form=form, user=user)
     assert err.value.code == "missing_skill"
-    services.start_transaction(
+    start_transaction(
         call=call, scenario_code="debit_pin_reset", form={"card_no": demo_card(1)}, user=user
     )
     with pytest.raises(ServiceError) as err:
-        services.start_transaction(
+        start_transaction(
             call=call, scenario_code="debit_pin_reset", form={"card_no": demo_card(1)}, user=user
         )
     assert err.value.code == "transaction_open"
     other = agent01()
     tx = Transaction.objects.get(call=call)
     with pytest.raises(ServiceError) as err:
-        services.verify_identity(
-            transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=other
-        )
+        verify_identity(transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=other)
     assert err.value.code == "transaction_not_found"
 
 
@@ -538,14 +521,14 @@ def test_the_playback_timeline_shows_the_transaction_and_its_steps(make_call):
 
     call = make_call("deposit_pin_unlock", customer="DEMO0002")
     user = agent01()
-    tx = services.start_transaction(
+    tx = start_transaction(
         call=call,
         scenario_code="deposit_pin_unlock",
         form={"account_no": demo_passbook(2)},
         user=user,
     )
     tx = confirm(tx, user)
-    tx = services.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
+    tx = submission.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
     assert transaction_items in timeline.sources()
     items = transaction_items(SimpleNamespace(call_id=call.pk))
     span = next(i for i in items if i["kind"] == "transaction")

@@ -15,8 +15,9 @@ from apps.calls.models import Call, Participant
 from apps.qc.models import QcReport, ReportState, Verdict
 from apps.qc.tests.conftest import at
 from apps.recordings import jobs as recording_jobs
-from apps.recordings import services as recordings
 from apps.recordings import timeline
+from apps.recordings.actions import capture as recording_capture
+from apps.recordings.actions.keypoints import mark_key_point
 from apps.recordings.models import Recording
 from apps.recordings.tests.conftest import end_call_at, record_packets
 from medialib.tests import synth
@@ -64,10 +65,8 @@ def record_call(call, agent, *, defects: bool) -> Recording:
     for index, code in enumerate(REQUIRED):
         if defects and code == "signed":
             continue
-        recordings.mark_key_point(
-            call=call, code=code, actor=Actor.staff(agent), at=at(t0 + 3 + 2 * index)
-        )
-    context = recordings.begin_capture(call_id=call.pk, epoch=1)
+        mark_key_point(call=call, code=code, actor=Actor.staff(agent), at=at(t0 + 3 + 2 * index))
+    context = recording_capture.begin_capture(call_id=call.pk, epoch=1)
     silent = [(26.0, 30.0)] if defects else []
     seconds = MEDIA_TO - MEDIA_FROM
     record_packets(
@@ -169,10 +168,8 @@ def test_key_points_out_of_order_fail(call, agent):
     add_transaction(call, agent)
     order = ["face_verified", "identity_shown", "customer_confirmed", "signed", "pin_entered"]
     for index, code in enumerate(order):
-        recordings.mark_key_point(
-            call=call, code=code, actor=Actor.staff(agent), at=at(t0 + 2 * index)
-        )
-    recording = recordings.begin_capture(call_id=call.pk, epoch=1)
+        mark_key_point(call=call, code=code, actor=Actor.staff(agent), at=at(t0 + 2 * index))
+    recording = recording_capture.begin_capture(call_id=call.pk, epoch=1)
     recording = Recording.objects.get(pk=recording.recording_id)
     Recording.objects.filter(pk=recording.pk).update(timeline_start=at(t0))
     recording.refresh_from_db()

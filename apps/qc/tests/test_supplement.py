@@ -23,7 +23,7 @@ from apps.qc import evidence
 from apps.qc.models import QcReport, ReportState, Supplement
 from apps.qc.tests.conftest import at
 from apps.qc.tests.test_misses_and_pages import GAP, finished_report
-from apps.recordings import services as recordings
+from apps.recordings.actions import capture as recording_capture
 from apps.recordings.models import Recording
 from apps.recordings.storage import KeyRing, get_storage
 from medialib.tests import synth
@@ -73,7 +73,7 @@ def failed_call(call):
     """The call (40 s, ended) whose server recording is ready and failed QC."""
     t0 = float(int(time.time()) - 300)
     Participant.objects.filter(call=call).update(joined_at=at(t0))
-    context = recordings.begin_capture(call_id=call.pk, epoch=1)
+    context = recording_capture.begin_capture(call_id=call.pk, epoch=1)
     Call.objects.filter(pk=call.pk).update(
         connected_at=at(t0), ended_at=at(t0 + CALL_SECONDS), state="ended"
     )

@@ -19,7 +19,7 @@ from apps.calls.actions.routing import dispatch, set_presence_by_agent
 from apps.calls.actions.tickets import issue_entry_ticket, redeem_entry_ticket
 from apps.calls.checks import Location
 from apps.calls.models import Call, CallOffer, OfferState, Participant
-from apps.recordings import services
+from apps.recordings.actions import capture as recording_capture
 from apps.recordings.storage import get_storage, reset_storage
 from apps.security.services import clear_key_caches
 from medialib.segments import SegmentMuxer
@@ -86,7 +86,7 @@ class _Sink:
 
 
 def record_track(
-    context: services.CaptureContext,
+    context: recording_capture.CaptureContext,
     *,
     call: Call,
     role: str,
@@ -113,7 +113,7 @@ def record_track(
 
 
 def record_packets(
-    context: services.CaptureContext,
+    context: recording_capture.CaptureContext,
     *,
     call: Call,
     role: str,
@@ -145,14 +145,14 @@ def record_packets(
     keys = []
     for index, group in enumerate(groups):
         seq = first_seq + index
-        key = services.segment_key(
+        key = recording_capture.segment_key(
             call_id=call.pk, epoch=epoch, role=role, participant_id=who.pk, kind=kind,
             stream=stream, seq=seq,
         )  # fmt: skip
         first_pts = group[0][1]
         seg_start = start + first_pts / rate
         seg_end = start + (group[-1][1] + (6000 if kind == "video" else 960)) / rate
-        services.apply_capture_ops(
+        recording_capture.apply_capture_ops(
             recording_id=context.recording_id,
             ops=[
                 {
@@ -178,7 +178,7 @@ def record_packets(
             continue
         muxer.close()
         stored = writer.close()
-        services.apply_capture_ops(
+        recording_capture.apply_capture_ops(
             recording_id=context.recording_id,
             ops=[
                 {

@@ -10,7 +10,9 @@ import pytest
 from remotebank_client.media import decode_pattern
 
 from apps.audit.models import AuditEvent
-from apps.recordings import jobs, services
+from apps.recordings import jobs
+from apps.recordings.actions import capture as recording_capture
+from apps.recordings.actions import composition as recording_composition
 from apps.recordings.models import Recording, RecordingSegment, RecordingState
 from apps.recordings.storage import KeyRing, get_storage
 from apps.recordings.tests.conftest import end_call_at, record_track
@@ -33,7 +35,7 @@ def no_media_job(monkeypatch):
 
 def record_call(call, *, seconds: float = 8.0, kill_agent_video_at: float | None = None):
     """Both parties from t0 + 0.5 s; the call connected at t0 and ends at t0 + seconds + 1."""
-    context = services.begin_capture(call_id=call.pk, epoch=1)
+    context = recording_capture.begin_capture(call_id=call.pk, epoch=1)
     t0 = float(int(time.time()) - 60)
     for role, pattern, tone in (("customer", 1, 440.0), ("agent", 2, 880.0)):
         record_track(context, call=call, role=role, kind="audio", start=t0 + 0.5,
@@ -156,7 +158,7 @@ def test_a_real_worker_runs_the_job_with_progress_in_its_meta(
     queue = django_rq.get_queue(queues.COMPOSE)
     queue.empty()
     with django_capture_on_commit_callbacks(execute=True):
-        job_id = services.enqueue_composition(recording_id=context.recording_id)
+        job_id = recording_composition.enqueue_composition(recording_id=context.recording_id)
     worker = SimpleWorker([queue], connection=queue.connection)
     worker.work(burst=True)
 

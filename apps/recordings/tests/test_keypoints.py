@@ -14,7 +14,9 @@ from django.utils import timezone
 from apps.audit.audited import Actor
 from apps.audit.models import AuditEvent
 from apps.calls.models import Call, CallState, ChatMessage, Participant
-from apps.recordings import jobs, keypoints, services, timeline
+from apps.recordings import jobs, keypoints, timeline
+from apps.recordings.actions import capture as recording_capture
+from apps.recordings.actions.keypoints import mark_key_point
 from apps.recordings.models import KeyPoint, Recording, RecordingSegment, RecordingState
 from apps.recordings.signals import recording_ready
 from apps.recordings.storage import KeyRing, get_storage
@@ -48,7 +50,7 @@ def test_the_catalogue_has_the_agreed_codes_and_other_apps_can_add_theirs():
 
 
 def test_marking_a_key_point_stores_audits_and_titles_it(call, agent):
-    point = services.mark_key_point(
+    point = mark_key_point(
         call=call, code="risk_disclosed", text="理财产品R3", actor=Actor.staff(agent)
     )
     assert point.created_by == agent and point.source == "agent"
@@ -56,7 +58,7 @@ def test_marking_a_key_point_stores_audits_and_titles_it(call, agent):
     assert point.title == "风险揭示: 理财产品R3"
     event = AuditEvent.objects.get(action="keypoint.marked", object_id=str(point.pk))
     assert event.call_id == call.pk and event.details["code"] == "risk_disclosed"
-    free = services.mark_key_point(
+    free = mark_key_point(
         call=call, code="free", text="  客户  询问费率 ", actor=Actor.staff(agent), source="auto",
         transaction_id="tx-1",
     )  # fmt: skip
@@ -77,7 +79,7 @@ def test_marking_a_key_point_stores_audits_and_titles_it(call, agent):
 def test_a_bad_key_point_is_refused_and_changes_nothing(call, agent, kwargs, code):
     events = AuditEvent.objects.count()
     with pytest.raises(ServiceError) as refused:
-        services.mark_key_point(call=call, actor=Actor.staff(agent), **kwargs)
+        mark_key_point(call=call, actor=Actor.staff(agent), **kwargs)
     assert refused.value.code == code
     assert KeyPoint.objects.count() == 0 and AuditEvent.objects.count() == events
 
@@ -85,7 +87,7 @@ def test_a_bad_key_point_is_refused_and_changes_nothing(call, agent, kwargs, cod
 def test_no_key_point_on_an_ended_call(call, agent):
     Call.objects.filter(pk=call.pk).update(state=CallState.ENDED)
     with pytest.raises(ServiceError) as refused:
-        services.mark_key_point(call=call, code="signed", actor=Actor.staff(agent))
+        mark_key_point(call=call, code="signed", actor=Actor.staff(agent))
     assert refused.value.code == "call_not_connected"
 
 
@@ -96,11 +98,11 @@ def test_key_points_become_chapters_of_the_composed_mp4_and_ready_is_signalled(
     Call.objects.filter(pk=call.pk).update(connected_at=datetime.fromtimestamp(t0, tz=UTC))
     call.refresh_from_db()
     for offset, code, text in ((2.0, "identity_shown", ""), (5.0, "free", "客户确认无误")):
-        services.mark_key_point(
+        mark_key_point(
             call=call, code=code, text=text, actor=Actor.staff(agent),
             at=datetime.fromtimestamp(t0 + offset, tz=UTC),
         )  # fmt: skip
-    context = services.begin_capture(call_id=call.pk, epoch=1)
+    context = recording_capture.begin_capture(call_id=call.pk, epoch=1)
     for role, pattern in (("customer", 1), ("agent", 2)):
         record_track(context, call=call, role=role, kind="video", start=t0 + 0.2, seconds=7.0,
                      pattern_id=pattern)  # fmt: skip
@@ -133,7 +135,7 @@ def test_the_timeline_gathers_every_source_and_survives_a_broken_one(call, agent
     customer = Participant.objects.get(call=call, role="customer")
     ChatMessage.objects.create(call=call, sender=customer, client_id=__import__("uuid").uuid4(),
                                body="请问利率多少")  # fmt: skip
-    services.mark_key_point(call=call, code="signed", actor=Actor.staff(agent))
+    mark_key_point(call=call, code="signed", actor=Actor.staff(agent))
     recording = Recording.objects.create(
         call=call,
         timeline_start=call.connected_at,
@@ -173,10 +175,12 @@ def test_the_timeline_gathers_every_source_and_survives_a_broken_one(call, agent
 
 
 def test_a_segment_knows_its_source_and_an_unknown_one_is_refused(call):
-    context = services.begin_capture(call_id=call.pk, epoch=1)
+    context = recording_capture.begin_capture(call_id=call.pk, epoch=1)
     agent_p = Participant.objects.get(call=call, role="agent")
-    key = services.segment_key(call_id=call.pk, epoch=1, role="agent", participant_id=agent_p.pk,
-                               kind="video", stream=1, seq=1, source="screen")  # fmt: skip
+    key = recording_capture.segment_key(
+        call_id=call.pk, epoch=1, role="agent", participant_id=agent_p.pk, kind="video",
+        stream=1, seq=1, source="screen",
+    )  # fmt: skip
     assert "-screen-video-s01-00001" in key
     op = {
         "op": "open", "storage_key": key, "participant_id": agent_p.pk, "role": "agent",
@@ -184,10 +188,10 @@ def test_a_segment_knows_its_source_and_an_unknown_one_is_refused(call):
         "start_at": time.time(), "clock_source": "arrival", "clock_rate": 90000, "rtp_first": 0,
         "width": 1280, "height": 720, "encrypted": True, "source": "screen",
     }  # fmt: skip
-    services.apply_capture_ops(recording_id=context.recording_id, ops=[op])
+    recording_capture.apply_capture_ops(recording_id=context.recording_id, ops=[op])
     assert RecordingSegment.objects.get(storage_key=key).source == "screen"
     with pytest.raises(ServiceError) as refused:
-        services.apply_capture_ops(
+        recording_capture.apply_capture_ops(
             recording_id=context.recording_id,
             ops=[{**op, "storage_key": key + "x", "seq": 2, "source": "tv"}],
         )

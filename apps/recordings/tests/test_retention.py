@@ -17,7 +17,9 @@ from django.utils import timezone
 from apps.audit.audited import Actor
 from apps.audit.models import AuditEvent
 from apps.calls.models import Call
-from apps.recordings import jobs, services
+from apps.recordings import jobs
+from apps.recordings import selectors as recording_selectors
+from apps.recordings.actions import retention as recording_retention
 from apps.recordings.models import Recording, RecordingSegment, RecordingState, RetentionRule
 from apps.recordings.storage import get_storage
 from apps.recordings.tests.test_jobs import record_call
@@ -57,38 +59,42 @@ def purge(*args: str) -> str:
 
 def test_forever_is_the_default_and_keeps_everything(old, settings):
     assert settings.RECORDINGS_RETENTION_DEFAULT_YEARS == "forever"
-    assert services.purge_candidates() == []
+    assert recording_selectors.purge_candidates() == []
     assert "0 recordings purged" in purge()
     assert all(get_storage().exists(k) for k in files_of(old))
 
 
 def test_retention_rules_are_set_with_an_audit_and_validated(supervisor):
     actor = Actor.staff(supervisor)
-    services.set_retention_rule(business_code="debit_pin_reset", years=5, actor=actor)
-    services.set_retention_rule(business_code="debit_pin_reset", years="forever", actor=actor)
+    recording_retention.set_retention_rule(business_code="debit_pin_reset", years=5, actor=actor)
+    recording_retention.set_retention_rule(
+        business_code="debit_pin_reset", years="forever", actor=actor
+    )
     assert RetentionRule.objects.get().years is None
     events = AuditEvent.objects.filter(action="recording.retention_set").order_by("seq")
     assert [e.details["years"] for e in events] == [5, None]
     for bad in (0, -1, "abc", 500):
         with pytest.raises(ServiceError) as refused:
-            services.set_retention_rule(business_code="debit_pin_reset", years=bad, actor=actor)
+            recording_retention.set_retention_rule(
+                business_code="debit_pin_reset", years=bad, actor=actor
+            )
         assert refused.value.code == "bad_retention"
-    assert services.retention_years("debit_pin_reset") is None
+    assert recording_selectors.retention_years("debit_pin_reset") is None
 
 
 def test_a_longer_retention_keeps_the_recording(old, supervisor):
-    services.set_retention_rule(business_code="debit_pin_reset", years=5,
+    recording_retention.set_retention_rule(business_code="debit_pin_reset", years=5,
                                 actor=Actor.staff(supervisor))  # fmt: skip
-    assert services.purge_candidates() == []
+    assert recording_selectors.purge_candidates() == []
     with pytest.raises(ServiceError) as refused:
-        services.purge_recording(recording_id=old.pk)
+        recording_retention.purge_recording(recording_id=old.pk)
     assert refused.value.code == "retention_not_over"
 
 
 def test_purge_respects_legal_hold_and_deletes_only_when_retention_allows(old, supervisor, auditor):
     storage = get_storage()
     keys = files_of(old)
-    services.set_retention_rule(business_code="debit_pin_reset", years=1,
+    recording_retention.set_retention_rule(business_code="debit_pin_reset", years=1,
                                 actor=Actor.staff(supervisor))  # fmt: skip
 
     # Dry run: listed, nothing deleted, nothing audited.
@@ -108,10 +114,10 @@ def test_purge_respects_legal_hold_and_deletes_only_when_retention_allows(old, s
     held = client.post(hold_url, {"on": True, "reason": "诉讼保全 (2026)京01民初123号"},
                        content_type="application/json")  # fmt: skip
     assert held.status_code == 200 and held.json()["legal_hold"] is True
-    assert services.purge_candidates() == []
+    assert recording_selectors.purge_candidates() == []
     assert "0 recordings purged" in purge()
     with pytest.raises(ServiceError) as blocked:
-        services.purge_recording(recording_id=old.pk)
+        recording_retention.purge_recording(recording_id=old.pk)
     assert blocked.value.code == "legal_hold"
     assert all(storage.exists(k) for k in keys)
     agent_client = Client()

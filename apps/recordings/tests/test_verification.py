@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from apps.audit import verification as audit_verification
-from apps.recordings import services
+from apps.recordings.actions import capture as recording_capture
 from apps.recordings.models import RecordingSegment
 from apps.recordings.tests.conftest import record_track
 from apps.recordings.verification import (
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def recorded(call):
-    context = services.begin_capture(call_id=call.pk, epoch=1)
+    context = recording_capture.begin_capture(call_id=call.pk, epoch=1)
     record_track(context, call=call, role="customer", kind="audio", start=0, seconds=6)
     return call
 
@@ -45,7 +45,7 @@ def test_untouched_recordings_verify(recorded):
 @pytest.mark.parametrize("encrypt", [True, False], ids=["encrypted", "plain"])
 def test_a_changed_file_is_reported(call, settings, encrypt):
     settings.RECORDINGS_ENCRYPT = encrypt
-    context = services.begin_capture(call_id=call.pk, epoch=1)
+    context = recording_capture.begin_capture(call_id=call.pk, epoch=1)
     record_track(context, call=call, role="customer", kind="audio", start=0, seconds=6)
     segment = RecordingSegment.objects.order_by("seq").first()
     flip_byte(settings.RECORDINGS_ROOT / segment.storage_key)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.banking.receipts import verify_receipt_bytes
 
@@ -12,13 +13,13 @@ from apps.banking.receipts import verify_receipt_bytes
 class Command(BaseCommand):
     help = "Verify a receipt PDF: its SM3 digest, SM2 seal, trusted key and evidence-chain anchor."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file")
         parser.add_argument(
             "--offline", action="store_true", help="skip the evidence-chain lookup (no database)"
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         path = Path(options["file"])
         if not path.is_file():
             raise CommandError(f"no such file: {path}")

@@ -8,8 +8,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.recordings import services
-from apps.recordings.management.commands.verify_recordings import _find_call
+from apps.recordings.actions.composition import enqueue_composition
+from apps.recordings.jobs import compose_recording
+from apps.recordings.management.commands.verify_recordings import find_call
 from apps.recordings.models import Recording
 
 
@@ -24,7 +25,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        call = _find_call(options["call"])
+        call = find_call(options["call"])
         recording = Recording.objects.filter(call=call).first()
         if recording is None:
             raise CommandError("this call has no recording")
@@ -32,10 +33,8 @@ class Command(BaseCommand):
             raise CommandError("the recording is ready; use --again to recompose it")
         again = bool(options["again"])
         if options["now"]:
-            from apps.recordings.jobs import compose_recording
-
             result = compose_recording(str(recording.pk), again=again)
             self.stdout.write(str(result))
         else:
-            job_id = services.enqueue_composition(recording_id=recording.pk, again=again)
+            job_id = enqueue_composition(recording_id=recording.pk, again=again)
             self.stdout.write(f"queued {job_id}")

@@ -8,7 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from apps.recordings import jobs, services
+from apps.recordings import jobs, selectors
+from apps.recordings.actions import retention
 from apps.recordings.storage import get_storage
 from remotebank.errors import ServiceError
 
@@ -28,8 +29,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         dry, as_json = options["dry_run"], options["json"]
-        candidates = services.purge_candidates()
-        rows = [
+        candidates = selectors.purge_candidates()
+        rows: list[dict[str, Any]] = [
             {
                 "recording": str(c.recording_id),
                 "call": c.call_number,
@@ -52,11 +53,12 @@ class Command(BaseCommand):
                 )
             self.stdout.write(f"{len(rows)} recordings would be purged (dry run: nothing deleted)")
             return
-        purged, skipped = [], []
+        purged: list[str] = []
+        skipped: list[dict[str, str]] = []
         total = len(candidates)
         for done, candidate in enumerate(candidates, 1):
             try:
-                services.purge_recording(recording_id=candidate.recording_id)
+                retention.purge_recording(recording_id=candidate.recording_id)
                 purged.append(str(candidate.recording_id))
             except ServiceError as exc:  # a hold set meanwhile, a recompose started...
                 skipped.append({"recording": str(candidate.recording_id), "code": exc.code})
@@ -68,7 +70,7 @@ class Command(BaseCommand):
                 )
         if total and not as_json:
             self.stderr.write("")
-        expired = services.expire_downloads()
+        expired = retention.expire_downloads()
         scratch = get_storage().clean_scratch(older_than=jobs.SCRATCH_MAX_AGE)
         result = {
             "purged": purged,

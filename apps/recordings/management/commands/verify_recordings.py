@@ -7,6 +7,7 @@ import json
 import time
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.calls.models import Call
@@ -26,7 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         call_id = None
         if options["call"]:
-            call = _find_call(options["call"])
+            call = find_call(options["call"])
             call_id = call.pk
         summary = Summary()
         started = time.monotonic()
@@ -59,12 +60,13 @@ class Command(BaseCommand):
             raise CommandError(f"{len(problems)} recording file problem(s)", returncode=1)
 
 
-def _find_call(value: str) -> Call:
+def find_call(value: str) -> Call:
+    """The call with this number or UUID; CommandError if none."""
     call = Call.objects.filter(number=value).first()
     if call is None:
         try:
             call = Call.objects.filter(pk=value).first()
-        except Exception:  # not a UUID
+        except ValidationError:  # not a UUID
             call = None
     if call is None:
         raise CommandError(f"no call {value!r}")

@@ -1,4 +1,4 @@
-"""Recording services: capture rows and their audit anchors, composition states, evidence."""
+"""Capture rows and their audit anchors, composition states, evidence items."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from apps.audit.models import AuditEvent
 from apps.audit.tests.conftest import TEST_SIGNING_KEY
 from apps.audit.tests.test_export import run_tool
 from apps.calls.actions.ending import end_call
-from apps.recordings import selectors, services
+from apps.recordings import selectors
+from apps.recordings.actions import capture as recording_capture
+from apps.recordings.actions import composition as recording_composition
 from apps.recordings.models import Recording, RecordingSegment, RecordingState
 from apps.recordings.storage import StoredFile
 from apps.recordings.tests.conftest import participant, record_track
@@ -30,8 +32,8 @@ def events(action: str) -> list[AuditEvent]:
 
 
 def test_capture_creates_the_recording_and_its_data_key_once(call):
-    first = services.begin_capture(call_id=call.pk, epoch=1)
-    second = services.begin_capture(call_id=call.pk, epoch=2)
+    first = recording_capture.begin_capture(call_id=call.pk, epoch=1)
+    second = recording_capture.begin_capture(call_id=call.pk, epoch=2)
 
     recording = Recording.objects.get(call=call)
     assert first.recording_id == second.recording_id == recording.pk
@@ -54,13 +56,13 @@ def test_capture_creates_the_recording_and_its_data_key_once(call):
 
 def test_capture_without_encryption_hands_out_no_key(call, settings):
     settings.RECORDINGS_ENCRYPT = False
-    context = services.begin_capture(call_id=call.pk, epoch=1)
+    context = recording_capture.begin_capture(call_id=call.pk, epoch=1)
     assert context.file_key is None
     assert Recording.objects.get(call=call).data_key_id is None
 
 
 def test_sealed_segments_carry_digests_anchored_in_the_evidence_chain(call):
-    context = services.begin_capture(call_id=call.pk, epoch=1)
+    context = recording_capture.begin_capture(call_id=call.pk, epoch=1)
     t0 = time.time() - 30
     track = record_track(context, call=call, role="customer", kind="audio", start=t0, seconds=9)
 
@@ -76,7 +78,7 @@ def test_sealed_segments_carry_digests_anchored_in_the_evidence_chain(call):
         assert anchor.action == "recording.segment_sealed"
         assert anchor.details["sm3"] == segment.sm3 and anchor.details["key"] == segment.storage_key
         assert anchor.call_id == call.pk
-    services.capture_stopped(recording_id=context.recording_id, epoch=1, summary={})
+    recording_capture.capture_stopped(recording_id=context.recording_id, epoch=1, summary={})
     recording = Recording.objects.get(call=call)
     assert events("recording.capture_stopped")[-1].details == {"epoch": 1}
     assert recording.first_media_at.timestamp() == pytest.approx(t0, abs=0.01)  # Opus pre-roll
@@ -84,7 +86,7 @@ def test_sealed_segments_carry_digests_anchored_in_the_evidence_chain(call):
 
 
 def test_a_segment_is_sealed_once_and_a_bad_batch_changes_nothing(call):
-    context = services.begin_capture(call_id=call.pk, epoch=1)
+    context = recording_capture.begin_capture(call_id=call.pk, epoch=1)
     track = record_track(context, call=call, role="agent", kind="audio", start=0, seconds=2)
     seal = {
         "op": "seal", "storage_key": track.keys[0], "start_at": 0.0, "end_at": 2.0,
@@ -98,13 +100,13 @@ def test_a_segment_is_sealed_once_and_a_bad_batch_changes_nothing(call):
         "clock_rate": 48000, "rtp_first": 0, "width": None, "height": None, "encrypted": True,
     }  # fmt: skip
     with pytest.raises(ServiceError) as refused:
-        services.apply_capture_ops(recording_id=context.recording_id, ops=[open_op, seal])
+        recording_capture.apply_capture_ops(recording_id=context.recording_id, ops=[open_op, seal])
     assert refused.value.code == "segment_sealed"
     assert not RecordingSegment.objects.filter(storage_key="calls/x/e001/new.webm").exists()
 
 
 def test_segments_of_someone_outside_the_call_or_of_another_codec_are_refused(call, customer):
-    context = services.begin_capture(call_id=call.pk, epoch=1)
+    context = recording_capture.begin_capture(call_id=call.pk, epoch=1)
     from apps.calls.models import Participant
 
     stranger = Participant.objects.exclude(call=call).first()
@@ -116,21 +118,21 @@ def test_segments_of_someone_outside_the_call_or_of_another_codec_are_refused(ca
         "height": 480, "encrypted": True,
     }  # fmt: skip
     with pytest.raises(NotFound):
-        services.apply_capture_ops(recording_id=context.recording_id, ops=[op])
+        recording_capture.apply_capture_ops(recording_id=context.recording_id, ops=[op])
     op["participant_id"] = participant(call, "customer").pk
     op["codec"] = "h264"
     with pytest.raises(ServiceError) as refused:
-        services.apply_capture_ops(recording_id=context.recording_id, ops=[op])
+        recording_capture.apply_capture_ops(recording_id=context.recording_id, ops=[op])
     assert refused.value.code == "bad_codec"
 
 
 def test_ending_the_call_queues_its_composition_after_commit(
     call, monkeypatch, django_capture_on_commit_callbacks
 ):
-    services.begin_capture(call_id=call.pk, epoch=1)
+    recording_capture.begin_capture(call_id=call.pk, epoch=1)
     queued = []
     monkeypatch.setattr(
-        services,
+        recording_composition,
         "enqueue_composition",
         lambda *, recording_id, again=False: queued.append(recording_id),
     )
@@ -147,7 +149,9 @@ def test_a_call_that_never_had_media_queues_nothing(
     call, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued = []
-    monkeypatch.setattr(services, "enqueue_composition", lambda **kw: queued.append(kw))
+    monkeypatch.setattr(
+        recording_composition, "enqueue_composition", lambda **kw: queued.append(kw)
+    )
     with django_capture_on_commit_callbacks(execute=True):
         end_call(call_id=call.pk, reason="agent_hangup", actor=SYSTEM)
     assert queued == [] and not Recording.objects.exists()
@@ -156,19 +160,21 @@ def test_a_call_that_never_had_media_queues_nothing(
 def test_composition_states_and_the_composed_digest_in_the_bundle(call, tmp_path, settings):
     settings.AUDIT_SIGNING_KEY = TEST_SIGNING_KEY
     forget_known_state()
-    context = services.begin_capture(call_id=call.pk, epoch=1)
+    context = recording_capture.begin_capture(call_id=call.pk, epoch=1)
     record_track(context, call=call, role="customer", kind="audio", start=0, seconds=5)
     with pytest.raises(ServiceError):  # not while composing has not started
-        services.finish_composition(
+        recording_composition.finish_composition(
             recording_id=context.recording_id, stored=_stored(), duration=5.0,
             timeline_start=0.0, timeline_end=5.0, info={},
         )  # fmt: skip
-    services.begin_composition(recording_id=context.recording_id, job_id="job-1")
-    services.set_progress(recording_id=context.recording_id, progress=0.5)
+    recording_composition.begin_composition(recording_id=context.recording_id, job_id="job-1")
+    recording_composition.set_progress(recording_id=context.recording_id, progress=0.5)
     assert Recording.objects.get(pk=context.recording_id).progress == 0.5
-    services.fail_composition(recording_id=context.recording_id, error="boom", final=False)
+    recording_composition.fail_composition(
+        recording_id=context.recording_id, error="boom", final=False
+    )
     assert Recording.objects.get(pk=context.recording_id).state == RecordingState.COMPOSING
-    recording = services.finish_composition(
+    recording = recording_composition.finish_composition(
         recording_id=context.recording_id, stored=_stored(), duration=5.0,
         timeline_start=100.0, timeline_end=105.0, info={"gaps": []},
     )  # fmt: skip
@@ -178,7 +184,9 @@ def test_composition_states_and_the_composed_digest_in_the_bundle(call, tmp_path
     assert anchor.action == "recording.composed"
     assert anchor.details["sm3"] == "ab" * 32 and anchor.details["sha256"] == "cd" * 32
     segments = list(recording.segments.all())
-    assert anchor.details["segments_manifest_sm3"] == services.manifest_digest(segments)
+    assert anchor.details["segments_manifest_sm3"] == recording_composition.manifest_digest(
+        segments
+    )
     assert (
         recording.compose_info["segments_manifest_sm3"] == anchor.details["segments_manifest_sm3"]
     )
@@ -196,14 +204,16 @@ def test_composition_states_and_the_composed_digest_in_the_bundle(call, tmp_path
 
 
 def test_a_failed_final_attempt_marks_the_recording_failed(call):
-    context = services.begin_capture(call_id=call.pk, epoch=1)
-    services.begin_composition(recording_id=context.recording_id)
-    services.fail_composition(recording_id=context.recording_id, error="x" * 900, final=True)
+    context = recording_capture.begin_capture(call_id=call.pk, epoch=1)
+    recording_composition.begin_composition(recording_id=context.recording_id)
+    recording_composition.fail_composition(
+        recording_id=context.recording_id, error="x" * 900, final=True
+    )
     recording = Recording.objects.get(pk=context.recording_id)
     assert recording.state == RecordingState.FAILED and len(recording.error) == 500
     assert events("recording.compose_failed")[-1].details["final"] is True
     # A failed recording may be composed again.
-    assert services.begin_composition(recording_id=recording.pk).compose_attempts == 2
+    assert recording_composition.begin_composition(recording_id=recording.pk).compose_attempts == 2
 
 
 def _stored() -> StoredFile:
