@@ -211,7 +211,8 @@ export interface BankingEvents {
   transaction: Transaction | null;
   prompt: Prompt | null;
   caption: { transactionId: string; index: number; count: number; text: string };
-  error: RemoteBankError;
+  /** Answering a prompt failed (e.g. the PIN system refused the envelope); the prompt stays. */
+  promptError: RemoteBankError;
 }
 
 export class Banking {
@@ -346,7 +347,7 @@ export class Banking {
       const ack = await this.#client.request("banking.pin", { transaction_id: tx.id, pins: sealed });
       this.update(ack.transaction as Transaction);
     } catch (err) {
-      this.#events.emit("error", asError(err));
+      this.#events.emit("promptError", asError(err));
       // Never strand the customer: the same entry starts over for another try.
       if (!entry.closed) entry.restart();
     }

@@ -108,6 +108,8 @@ export interface CallEvents extends BankingEvents, CollabEvents {
   chatState: ChatState;
   chatHistory: ChatMessage[];
   connection: StatusEvent;
+  /** An error the server sent on its own (not the answer to a request of the page). */
+  error: RemoteBankError;
 }
 
 export interface VideoElements {
@@ -307,8 +309,7 @@ export class Call extends Emitter<CallEvents> {
       this.#enterCall(call);
     } else if (callState === "ended") {
       this.callId = str(hello.call_id) || this.callId;
-      this.#end(this.endReason);
-      void this.banking.refresh(); // the last transaction, for the end page's summary
+      this.#end(this.endReason); // also fetches the last transaction, for the end page
     } else if (this.state === "connecting" || this.state === "reconnecting") {
       // Not in a call yet (or a join still waiting for its ack was failed by the reconnect).
       this.#resuming = null;

@@ -36,8 +36,14 @@ export interface SlotsEvent {
   onHold: boolean;
 }
 
+export interface CollabNotice {
+  code: string;
+  message?: string;
+}
+
 export interface CollabEvents {
   slots: SlotsEvent;
+  notice: CollabNotice;
   hold: { onHold: boolean };
   share: { sharing: boolean };
 }
@@ -207,6 +213,7 @@ export class Collab {
     if (!track) return false;
     track.stop(); // nothing more is sent from here on, before any await
     this.stopShare(true).catch(() => null);
+    this.#events.emit("notice", { code: "share_stopped_for_pin" });
     return true;
   }
 

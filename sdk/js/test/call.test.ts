@@ -208,7 +208,7 @@ test("a refused PIN submission starts the entry over instead of stranding the cu
   server.replies.set("banking.pin", { code: "stale_pin", message: "too old" });
   const { call } = newCall(server);
   const errors: string[] = [];
-  call.on("error", (e) => errors.push(e.code));
+  call.on("promptError", (e) => errors.push(e.code));
   await call.connect();
   server.push({
     type: "banking.transaction",
