@@ -376,6 +376,24 @@
   call.on("transaction", () => {
     if (page.phase === "ended") renderSummary();
   });
+  // Which protection the media has now (includes/media_protection.html).
+  function renderProtection(p) {
+    for (const el of document.querySelectorAll("[data-media-protection]")) {
+      const label = el.querySelector("[data-protection-label]");
+      el.dataset.mediaProtection = p.media;
+      el.dataset.cipher = p.cipher || "";
+      if (label) {
+        label.textContent =
+          p.media === "frames"
+            ? el.dataset.labelFrames.replace("%(cipher)s", p.cipher)
+            : p.media === "refused"
+              ? el.dataset.labelRefused
+              : el.dataset.labelDtls;
+      }
+    }
+  }
+  call.on("protection", renderProtection);
+  renderProtection(call.protection);
   call.on("chat", (msg) => chat.add(msg));
   call.on("chatState", (evt) => chat.updateState(evt));
   call.on("error", (err) => errors.add(err));
