@@ -3,9 +3,10 @@
 //   remotebank-h5.js          one file for a <script> tag, global `RemoteBank`
 //   remotebank-h5-worker.js   the frame-encryption worker (served beside either file)
 //   types/                    TypeScript declarations
+//   examples/                 the example pages (they load ../remotebank-h5.mjs)
 // All minified with source maps; nothing is fetched from a CDN at run time.
 import { execFileSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { cpSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -53,6 +54,7 @@ await Promise.all([
     outfile: join(out, "remotebank-h5-worker.js"),
   }),
 ]);
+cpSync(join(root, "examples"), join(out, "examples"), { recursive: true });
 execFileSync(
   process.execPath,
   [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json", "--emitDeclarationOnly", "--outDir", join(out, "types")],
