@@ -1,6 +1,6 @@
 /* The Call's state machine, chat encryption and the bank prompts against a scripted server. */
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { afterEach, test } from "node:test";
 
 import { b64decode } from "../src/bytes.js";
 import type { Prompt } from "../src/banking.js";
@@ -12,8 +12,15 @@ import { FakeServer, settle, until } from "./server.js";
 
 const SERVER = "http://127.0.0.1:9";
 
+// Every call is closed after its test, passed or not: its timers would keep node running.
+const open: Call[] = [];
+afterEach(() => {
+  for (const call of open.splice(0)) call.close();
+});
+
 function newCall(server: FakeServer): { call: Call; states: StateEvent[] } {
   const call = new Call({ server: SERVER, socket: server.factory, workerUrl: null });
+  open.push(call);
   const states: StateEvent[] = [];
   call.on("state", (e) => states.push(e));
   return { call, states };
@@ -228,4 +235,31 @@ test("a refused PIN submission starts the entry over instead of stranding the cu
 
 test("the b64 helpers round-trip", () => {
   assert.deepEqual(Array.from(b64decode("AAEC")), [0, 1, 2]);
+});
+
+test("a guest who is the principal authorizes, and leaves the call instead of ending it", async () => {
+  const server = new FakeServer();
+  server.hello = { role: "guest", call_state: "connected", call_id: "c1", participant_id: 9, call: summary() };
+  server.replies.set("banking.get", { transaction: null });
+  const { call } = newCall(server);
+  await call.connect();
+  assert.equal(call.role, "guest");
+  // Not the principal: nothing to do.
+  server.push({ type: "banking.transaction", transaction: transaction({ principal_id: 5 }) });
+  await settle(20);
+  assert.equal(call.prompt, null);
+  const tx = transaction({ principal_id: 9, updated_at: "2024-01-01T00:00:03Z" });
+  server.replies.set("banking.authorize", { transaction: { ...tx, authorized: true, updated_at: "2024-01-01T00:00:04Z" } });
+  server.push({ type: "banking.transaction", transaction: tx });
+  await until(() => call.prompt?.kind === "authorize");
+  const current = (): Prompt | null => call.prompt;
+  const done = await (current() as Extract<Prompt, { kind: "authorize" }>).authorize();
+  assert.equal(done.authorized, true);
+  assert.equal(server.sentOf("banking.authorize")[0]!.transaction_id, "t1");
+  assert.equal(call.prompt, null);
+  await call.hangup();
+  assert.equal(server.sentOf("call.leave").length, 1);
+  assert.equal(server.sentOf("call.hangup").length, 0);
+  assert.equal(call.state, "ended");
+  assert.equal(call.endReason, "left");
 });
