@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 SDK := sdk/js
-SDK_SOURCES := $(wildcard $(SDK)/src/*.ts) $(SDK)/build.mjs $(SDK)/package.json
+SDK_SOURCES := $(wildcard $(SDK)/src/*.ts $(SDK)/examples/*) $(SDK)/build.mjs $(SDK)/package.json
 
 .PHONY: run test lint format install chromium banking-deps messages clean sdk-lint sdk-test
 
