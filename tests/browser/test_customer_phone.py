@@ -81,17 +81,27 @@ def test_tasks_take_the_phone_screen_and_the_end_page_sums_up(demo, browser):
             assert on_screen(customer.locator("#hangup-button"))
             screenshot(customer, "phone-1-call-390x844")
 
-            def start_pin_reset():
-                tx = ask(
-                    "banking.start", scenario="debit_pin_reset", form={"card_no": demo_card(1)}
-                )
+            card = customer.locator("[data-banking-customer]")
+            message = card.locator("[data-bk-message]")
+
+            def start_pin_reset(show_id_seen=None):
+                form = {"card_no": demo_card(1)}
+                tx = ask("banking.start", scenario="debit_pin_reset", form=form)
                 tx_id = tx["transaction"]["id"]
+                if show_id_seen:
+                    show_id_seen()
                 ask("banking.verify", transaction_id=tx_id, checks={"id_card": True, "face": True})
                 ask("banking.request_confirm", transaction_id=tx_id)
 
-            card = customer.locator("[data-banking-customer]")
-            message = card.locator("[data-bk-message]")
-            start_pin_reset()
+            def show_id_banner():
+                # Showing the ID card: a banner on top, the own camera still visible beside it.
+                expect(card).to_have_attribute("data-task", "show_id")
+                assert on_screen(card.locator("[data-bk-show-id]"))
+                assert on_screen(customer.locator(".video-local"))
+                assert on_screen(customer.locator("#hangup-button"))
+                screenshot(customer, "phone-1b-show-id-390x844")
+
+            start_pin_reset(show_id_banner)
             expect(card).to_have_attribute("data-task", "consent")
             canvas = card.locator("[data-signature-canvas]")
             accept = card.locator("[data-bk-accept]")
