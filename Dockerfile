@@ -12,7 +12,11 @@ RUN pip install --no-cache-dir -r requirements.txt
 RUN pip install --no-cache-dir --no-deps rapidocr-onnxruntime==1.4.4
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY sdk/js/package.json sdk/js/package-lock.json sdk/js/
+RUN cd sdk/js && npm ci --no-audit --no-fund --ignore-scripts
 COPY . .
+# The H5 SDK the customer page runs on (collected below as /static/sdk/).
+RUN cd sdk/js && npm run build
 RUN DEBUG=true python manage.py compilemessages --ignore=.venv \
     && DEBUG=true python manage.py collectstatic --noinput
 USER remotebank

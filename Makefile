@@ -5,7 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install chromium banking-deps messages clean
+SDK := sdk/js
+SDK_SOURCES := $(wildcard $(SDK)/src/*.ts $(SDK)/examples/*) $(SDK)/build.mjs $(SDK)/package.json
+
+.PHONY: run test lint format install chromium banking-deps messages clean sdk-lint sdk-test
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -15,11 +18,28 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps rapidocr-onnxruntime==1.4.4
 	touch $(STAMP)
 
-install: $(STAMP) messages node_modules/.package-lock.json
+install: $(STAMP) messages node_modules/.package-lock.json $(SDK)/dist/.built
 
 # Browser libraries (sm-crypto) served as static files; node_modules is never committed.
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts
+
+# The H5 SDK (sdk/js): its own npm project (TypeScript, esbuild, eslint as dev tools).
+$(SDK)/node_modules/.package-lock.json: $(SDK)/package.json $(SDK)/package-lock.json
+	cd $(SDK) && npm ci --no-audit --no-fund --ignore-scripts
+
+# The customer page runs on the SDK's build (/static/sdk/), made here from the committed
+# sources; dist/ is never committed.
+$(SDK)/dist/.built: $(SDK)/node_modules/.package-lock.json $(SDK_SOURCES)
+	cd $(SDK) && npm run --silent build
+	touch $@
+
+# The SDK's lint and type check (in `make lint`), and its unit tests on node's own runner.
+sdk-lint: $(SDK)/node_modules/.package-lock.json
+	cd $(SDK) && npm run --silent lint && npm run --silent typecheck
+
+sdk-test: $(SDK)/node_modules/.package-lock.json
+	cd $(SDK) && npm test --silent
 
 # Translations are compiled from the committed .po files (GNU gettext's msgfmt).
 messages: $(STAMP)
@@ -40,7 +60,7 @@ chromium:
 banking-deps:
 	@command -v espeak-ng >/dev/null && [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng fonts-noto-cjk >/dev/null)
 
-lint: $(STAMP)
+lint: $(STAMP) sdk-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
@@ -50,9 +70,9 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install chromium banking-deps lint
+test: install chromium banking-deps lint sdk-test
 	@if [ -z "$$REDIS_URL" ]; then $(BIN)/python -m remotebank.embedded ensure-redis >/dev/null; fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var $(SDK)/dist $(SDK)/build

@@ -17,16 +17,39 @@
     read: gettext("已读"),
   };
 
+  /** A chat transport over a page's RB.SignalClient (the workstation). */
+  function signalTransport(client, getCallId) {
+    return {
+      send: (clientId, text) =>
+        client
+          .sealPayload({ text: text })
+          .then((body) =>
+            client.request("chat.send", Object.assign({ call_id: getCallId(), client_id: clientId }, body)),
+          )
+          .then((ack) => ack.message_id),
+      ack: (messageId, read) =>
+        client.request("chat.ack", { call_id: getCallId(), message_id: messageId, read: read }),
+      onCipher: (fn) => client.on("payload", fn),
+      onHistory: (fn) => client.on("chat.history", fn),
+    };
+  }
+
   class ChatPanel {
     /**
      * root: element holding [data-chat-log], [data-chat-form], [data-chat-input] ...
+     * transport: an RB.SignalClient, or {send(clientId, text) -> Promise<message id>,
+     *   ack(messageId, read) -> Promise, onCipher(fn({state, cipher})), onHistory(fn({call_id,
+     *   messages}))} (the customer page's, over the H5 SDK)
      * options.role: "agent" | "customer" (messages from this role are ours)
      * options.getCallId: () => current call id
-     * options.onError: (SignalError) => void
+     * options.onError: (error with a code) => void
      */
-    constructor(root, client, options) {
+    constructor(root, transport, options) {
       this.root = root;
-      this.client = client;
+      this.transport =
+        typeof transport.request === "function"
+          ? signalTransport(transport, options.getCallId)
+          : transport;
       this.role = options.role;
       this.getCallId = options.getCallId;
       this.onError = options.onError || function () {};
@@ -61,9 +84,9 @@
       this.cipherBadge.dataset.chatCipher = "";
       this.cipherBadge.hidden = true;
       this.form.parentNode.insertBefore(this.cipherBadge, this.form);
-      client.on("payload", (p) => this.showCipher(p));
+      this.transport.onCipher((p) => this.showCipher(p));
       // The call's history arrives encrypted once this socket's key is agreed (never in hello).
-      client.on("chat.history", (e) => {
+      this.transport.onHistory((e) => {
         if (e.call_id === this.getCallId()) this.reset(e.messages || []);
       });
     }
@@ -221,12 +244,10 @@
     transmit(entry) {
       this.setState(entry, "sending");
       // The same client_id on a resend: the server delivers a message once.
-      const head = { call_id: this.getCallId(), client_id: entry.clientId };
-      this.client
-        .sealPayload({ text: entry.text })
-        .then((body) => this.client.request("chat.send", Object.assign(head, body)))
-        .then((ack) => {
-          this.attachId(entry, ack.message_id);
+      this.transport
+        .send(entry.clientId, entry.text)
+        .then((messageId) => {
+          this.attachId(entry, messageId);
           this.setState(entry, "sent");
         })
         .catch((err) => {
@@ -251,8 +272,8 @@
     }
 
     ack(messageId, read) {
-      this.client
-        .request("chat.ack", { call_id: this.getCallId(), message_id: messageId, read: read })
+      this.transport
+        .ack(messageId, read)
         .catch(() => {
           // The call may have ended meanwhile; a missing receipt is not worth an alert.
         });

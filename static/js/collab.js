@@ -1,8 +1,10 @@
-/* Call collaboration on the workstation and the customer (and guest) page: the other
+/* Call collaboration on the staff pages (workstation, supervisor): the other
  * participants' tiles and the screen share from `media.slots` (docs/protocol.md "Media
  * layout"), sharing one's own screen (getDisplayMedia -> share.start -> the share
  * transceiver), the hold card, and on the workstation hold, invitations, removal and transfer.
- * Uses RB.media (media.js) and the page's signaling client (RB.agent / RB.customer).
+ * Uses RB.media (media.js) and the page's signaling client (RB.agent). The customer (and guest)
+ * page has its own, on the H5 SDK: customer_collab.js. The branches for a page without RB.agent
+ * are left from when the customer page used this file.
  */
 (function () {
   "use strict";
@@ -177,17 +179,6 @@
 
   startButton.addEventListener("click", () => startShare().catch(showError));
 
-  // The PIN pad is never part of a screen share (issue 7): pinpad.js announces the pad before it
-  // is shown; the track stops at once (nothing more is sent), then the server is told.
-  document.addEventListener("rb:pinpad", (evt) => {
-    if (isAgent) return;
-    if (evt.detail.open && state.sharing) {
-      state.sharing.stop();
-      stopShare(true).catch(showError);
-      say(gettext("为保护您的密码，输入密码前已停止屏幕共享。"));
-    }
-    renderButtons();
-  });
   stopButton.addEventListener("click", () => stopShare(true).catch(showError));
 
   // -- the workstation's controls --------------------------------------------------------------
