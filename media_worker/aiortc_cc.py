@@ -27,12 +27,19 @@ aiortc internals touched (all per instance, on the connection's one bundled
 ``_send_rtp`` (wrapped: the pacer; RTCP passes straight through),
 ``_handle_rtcp_data`` (wrapped: transport-cc feedback taken out before aiortc parses the rest),
 and, before the answer is created, ``RTCRtpTransceiver._codecs`` / ``_headerExtensions``.
+Arrival times come from the kernel (`KernelArrivals`): ``RTCIceTransport._recv`` is wrapped,
+and each aioice ``StunProtocol``'s socket gets SO_TIMESTAMPNS and a reader that reads with
+``recvmsg`` in place of asyncio's ``_SelectorDatagramTransport._read_ready``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import socket
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -68,6 +75,85 @@ logger = logging.getLogger(__name__)
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 NO_LIMIT_BPS = 20_000_000  # a REMB this high lifts an earlier cap
 _ATTRIBUTE = "_remotebank_congestion"
+# Diagnostics: a directory where each connection writes a packet trace (JSON lines: "rx"
+# transport-wide sequence numbers received with their arrival, "tx" those sent with size and
+# whether the pacer held them, "fb" the subscriber's feedback), to study a call offline and
+# to record the fixtures of media_worker/tests/test_congestion_traces.py. Unset: nothing kept.
+TRACE_DIR = os.environ.get("MEDIA_CC_TRACE_DIR", "")
+
+
+# Linux socket options (asm-generic/socket.h); Python's socket module does not name them.
+SO_TIMESTAMPNS = 35
+SCM_TIMESTAMPNS = SO_TIMESTAMPNS
+_CMSG_SPACE = socket.CMSG_SPACE(16)
+
+
+class KernelArrivals:
+    """The kernel's receive time of each datagram of one ICE transport (µs, CLOCK_REALTIME).
+
+    The event loop reads a datagram when it gets to it: a loaded media worker (or a machine
+    that runs other things) reads tens of milliseconds late, in bursts, and a publisher's
+    estimator fed those times sees queueing that is not on the network. The kernel stamps
+    each datagram as it arrives. `current` is the stamp of the datagram the DTLS transport
+    is handling now (its ``_recv`` returned it last), None if there is none.
+    """
+
+    def __init__(self, ice_transport: Any) -> None:
+        self.current: int | None = None
+        self.stamped = 0
+        self._stamps: dict[int, int] = {}
+        self._installed = False
+        recv = ice_transport._recv
+
+        async def _recv() -> bytes:
+            if not self._installed:
+                self._install(ice_transport._connection)
+            data: bytes = await recv()
+            self.current = self._stamps.pop(id(data), None)
+            return data
+
+        ice_transport._recv = _recv
+
+    def _install(self, connection: Any) -> None:
+        self._installed = True
+        for protocol in list(getattr(connection, "_protocols", [])):
+            transport = getattr(protocol, "transport", None)
+            sock = getattr(transport, "_sock", None)
+            if transport is None or sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            except OSError:
+                continue
+            # The loop's private reader calls: the public ones refuse an fd a transport owns.
+            loop = transport._loop
+            loop._remove_reader(sock.fileno())
+            loop._add_reader(sock.fileno(), self._reader(sock, protocol, transport))
+
+    def _reader(self, sock: socket.socket, protocol: Any, transport: Any) -> Callable[[], None]:
+        stamps = self._stamps
+
+        def _read_ready() -> None:  # asyncio's _SelectorDatagramTransport._read_ready + recvmsg
+            if transport.is_closing():
+                return
+            try:
+                data, ancillary, _, address = sock.recvmsg(65536, _CMSG_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                protocol.error_received(exc)
+                return
+            if data and 127 < data[0] < 192:  # RTP/RTCP: what the DTLS transport consumes
+                for level, kind, payload in ancillary:
+                    if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS:
+                        seconds, nanoseconds = struct.unpack_from("qq", payload)
+                        if len(stamps) > 4096:  # never consumed (a closed connection's)
+                            stamps.clear()
+                        stamps[id(data)] = seconds * 1_000_000 + nanoseconds // 1000
+                        self.stamped += 1
+            protocol.datagram_received(data, address)
+
+        return _read_ready
 
 
 def negotiate(pc: RTCPeerConnection, offer_sdp: str) -> int | None:
@@ -112,6 +198,12 @@ def attach(pc: RTCPeerConnection, offer_sdp: str) -> TransportCongestion:
     return control
 
 
+def _open_trace(pc: RTCPeerConnection) -> Any:
+    os.makedirs(TRACE_DIR, exist_ok=True)
+    path = os.path.join(TRACE_DIR, f"cc-{os.getpid()}-{id(pc):x}-{int(time.time())}.jsonl")
+    return open(path, "w", buffering=1 << 16)  # closed in close()
+
+
 def find(pc: RTCPeerConnection) -> TransportCongestion | None:
     control = getattr(pc, _ATTRIBUTE, None)
     return control if isinstance(control, TransportCongestion) else None
@@ -145,12 +237,19 @@ class TransportCongestion:
             codec.payloadType for t in transceivers if t.kind == "audio" for codec in t._codecs
         }
         self._drain: asyncio.Task[None] | None = None
+        self._trace = _open_trace(pc) if TRACE_DIR else None
         transports = {id(t.receiver.transport): t.receiver.transport for t in transceivers}
         if len(transports) != 1:
             raise ValueError("congestion control needs one bundled transport (max-bundle)")
         self.transport = next(iter(transports.values()))
+        self.arrivals = KernelArrivals(self.transport.transport)
         self._send: Callable[[bytes], Awaitable[None]] = self.transport._send_rtp
         self._install()
+
+        @pc.on("connectionstatechange")
+        def _on_state() -> None:
+            if pc.connectionState in ("closed", "failed"):
+                self.close()
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -162,12 +261,16 @@ class TransportCongestion:
         handle_rtcp = transport._handle_rtcp_data
         register = transport._register_rtp_receiver
         feedback = self.feedback
+        arrivals = self.arrivals
 
         def _route_rtp(packet: Any) -> Any:
             sequence = packet.extensions.transport_sequence_number
             if sequence is not None:
                 feedback.media_ssrc = packet.ssrc
-                feedback.record(sequence, time.monotonic_ns() // 1000)
+                arrival = arrivals.current or time.time_ns() // 1000
+                feedback.record(sequence, arrival)
+                if self._trace is not None:
+                    self._write({"e": "rx", "s": sequence, "t": arrival})
             return route_rtp(packet)
 
         async def _handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
@@ -211,7 +314,10 @@ class TransportCongestion:
             sequence = self._sequence
             self._sequence += 1
             data = stamp_transport_sequence(data, self.extension_id, sequence)
-            self.estimator.on_sent(sequence, time.monotonic_ns() // 1000, len(data), paced=paced)
+            sent = time.monotonic_ns() // 1000
+            self.estimator.on_sent(sequence, sent, len(data), paced=paced)
+            if self._trace is not None:
+                self._write({"e": "tx", "s": sequence, "t": sent, "n": len(data), "p": paced})
         await self._send(data)
 
     async def _drain_queue(self) -> None:
@@ -235,6 +341,8 @@ class TransportCongestion:
             logger.debug("malformed transport-cc feedback dropped")
             return
         self.feedback_received += 1
+        if self._trace is not None:
+            self._write({"e": "fb", "t": time.monotonic_ns() // 1000, "d": message.hex()})
         self.estimator.on_feedback(feedback, time.monotonic())
         self.pacer.set_rate(self.estimator.pacing_bps)
 
@@ -276,6 +384,13 @@ class TransportCongestion:
         self.closed = True
         if self._drain is not None:
             self._drain.cancel()
+        if self._trace is not None:
+            self._trace.close()
+            self._trace = None
+
+    def _write(self, event: dict[str, Any]) -> None:
+        assert self._trace is not None
+        self._trace.write(json.dumps(event, separators=(",", ":")) + "\n")
 
     def stats(self) -> dict[str, Any]:
         estimate = self.estimate_bps
