@@ -119,7 +119,9 @@ class KernelArrivals:
         for protocol in list(getattr(connection, "_protocols", [])):
             transport = getattr(protocol, "transport", None)
             sock = getattr(transport, "_sock", None)
-            if transport is None or sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            if transport is None or sock is None:
+                continue
+            if sock.family not in (socket.AF_INET, socket.AF_INET6):
                 continue
             try:
                 sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
