@@ -63,8 +63,12 @@ def run_call(
     drop: Link | None,
     seconds: float,
     drop_at: float,
+    worker_pid: int | None = None,
 ) -> dict[str, Any]:
+    import psutil
+
     lab.set_link(start)
+    window = _stack.CpuWindow({"worker": psutil.Process(worker_pid)} if worker_pid else {})
     customer, agent = Samples(), Samples()
     job: list[dict[str, Any]] = []
     try:
@@ -73,6 +77,7 @@ def run_call(
         setup = time.monotonic() - t0
         time.sleep(WARMUP)
         began = time.monotonic()
+        window.start()
         dropped = False
         while time.monotonic() - began < seconds:
             tick = time.monotonic()
@@ -87,10 +92,15 @@ def run_call(
                 if row:
                     job.append({"t": round(tick - began, 1), **row})
             time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
+        cpu = window.stop()
     finally:
         call.close()
     result: dict[str, Any] = {
         "setup_s": round(setup, 1),
+        "worker_cpu_pct": round(100 * cpu["cpu"]["worker"] / cpu["wall"], 1)
+        if worker_pid
+        else None,
+        "cpu_busy_pct": [round(b) for b in cpu["cpu_busy_pct"]],
         "customer_receives": receive_figures(customer.rows),
         "agent_sends": send_figures(agent.rows),
         "agent_receives": receive_figures(agent.rows),
@@ -134,7 +144,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     wrappers = _stack.LOG_DIR / "netns"
     try:
-        with _stack.Stack(env, pin_cpus=False, host=lab.server_ip) as stack:
+        with _stack.Stack(
+            env, pin_cpus=False, host=lab.server_ip, worker_nice=args.worker_nice
+        ) as stack:
             origins = [stack.base_url, "http://direct.test"]
             with sync_playwright() as playwright:
                 customer = launch(
@@ -164,6 +176,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                             drop,
                             args.seconds,
                             args.drop_at,
+                            stack.worker_pid,
                         )  # fmt: skip
                         results[name] = {
                             "direct": direct,
@@ -195,6 +208,8 @@ ROWS = [
     ("agent limited by", "agent_sends", "limited"),
     ("agent receives fps", "agent_receives", "fps"),
     ("set-up s", None, "setup_s"),
+    ("media worker CPU %", None, "worker_cpu_pct"),
+    ("CPUs busy %", None, "cpu_busy_pct"),
 ]
 
 
@@ -244,6 +259,13 @@ def main() -> None:
     parser.add_argument("--drop-at", type=float, default=20.0, help="drop condition: when")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     parser.add_argument("--trace", help="directory for the media job's packet traces")
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="nice value of the media worker (e.g. -10: ahead of the machine's other load, "
+        "as on a media node of its own; the default 0 shares the CPUs like everything else)",
+    )
     _stack.add_stack_arguments(parser)
     args = parser.parse_args()
     args.conditions = [c for c in args.conditions.split(",") if c]

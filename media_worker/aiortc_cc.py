@@ -272,7 +272,7 @@ class TransportCongestion:
                 arrival = arrivals.current or time.time_ns() // 1000
                 feedback.record(sequence, arrival)
                 if self._trace is not None:
-                    self._write({"e": "rx", "s": sequence, "t": arrival})
+                    self._write({"e": "rx", "s": sequence, "t": arrival, "n": len(packet.payload)})
             return route_rtp(packet)
 
         async def _handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:

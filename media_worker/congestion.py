@@ -42,6 +42,14 @@ OVERHEAD_BYTES = 48  # SRTP tag 10 + UDP 8 + IPv4 20 + a margin: what the link c
 GROUP_US = 5_000  # libwebrtc's kTimestampGroupLengthMs
 BURST_US = 5_000  # arrivals closer than this with a negative delay variation: one burst
 BETA = 0.85
+ACK_WINDOW_US = 1_000_000
+ACK_GAP_US = 100_000
+# A pause of this long in what the job sends is the job's own (a busy or descheduled worker;
+# audio alone sends every 20 ms), and the backlog it then paces out makes a queue of its own
+# on the way: over-use seen in packets sent within STALL_DRAIN_US after it cuts nothing.
+STALL_US = 100_000
+STALL_DRAIN_US = 500_000
+LOSS_WINDOW_PACKETS = 100  # at least this many packets per loss figure (~1 s of a call)
 
 
 @dataclass(slots=True)
@@ -51,6 +59,7 @@ class PacketResult:
     size: int  # bytes on the wire
     arrival_us: int | None  # None: reported lost
     paced: bool = False  # released by the pacer from its queue (back to back)
+    after_stall: bool = False  # sent while the job caught up after a pause of its own
 
 
 # --------------------------------------------------------------------------------------------
@@ -63,10 +72,12 @@ class SendHistory:
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
         self.highest = -1
-        self._packets: dict[int, tuple[int, int, bool]] = {}
+        self._packets: dict[int, tuple[int, int, bool, bool]] = {}
 
-    def add(self, sequence: int, send_us: int, size: int, *, paced: bool = False) -> None:
-        self._packets[sequence] = (send_us, size + OVERHEAD_BYTES, paced)
+    def add(
+        self, sequence: int, send_us: int, size: int, *, paced: bool = False, stall: bool = False
+    ) -> None:
+        self._packets[sequence] = (send_us, size + OVERHEAD_BYTES, paced, stall)
         self.highest = max(self.highest, sequence)
         if len(self._packets) > self.capacity:
             floor = self.highest - self.capacity // 2
@@ -81,7 +92,7 @@ class SendHistory:
         for offset, arrival in enumerate(feedback.arrivals):
             sent = self._packets.get(base + offset)
             if sent is not None:
-                results.append(PacketResult(base + offset, sent[0], sent[1], arrival, sent[2]))
+                results.append(PacketResult(base + offset, *sent[:2], arrival, *sent[2:]))
         return results
 
 
@@ -244,6 +255,11 @@ class LinkCapacity:
             return math.inf
         return self.estimate + 3 * math.sqrt(self._variance * self.estimate)
 
+    def lower_kbps(self) -> float:
+        if self.estimate is None:
+            return 0.0
+        return max(0.0, self.estimate - 3 * math.sqrt(self._variance * self.estimate))
+
     def reset(self) -> None:
         self.estimate = None
 
@@ -286,13 +302,14 @@ class AimdRateControl:
             if recent and acked_bps > 0.5 * self.rate:
                 return
         previous = self.rate
-        target = BETA * acked_bps
+        target = BETA * acked_bps - 5000
         if previous is not None and target > previous and self.capacity.estimate is not None:
             target = BETA * self.capacity.estimate * 1000
         if previous is None or target < previous:
             self.rate = self._clamp(target)
-        if previous is not None and acked_bps < previous:
-            self.capacity.on_overuse(acked_bps / 1000)
+        if acked_bps / 1000 < self.capacity.lower_kbps():
+            self.capacity.reset()  # far below what the link carried: start the average again
+        self.capacity.on_overuse(acked_bps / 1000)
         self._last_decrease = self._last_change = now
 
     def _increase(self, acked_bps: float | None, now: float) -> None:
@@ -377,6 +394,8 @@ class DelayEstimate:
     packets: int = 0
     lost: int = 0
     overuses: int = 0
+    stall_overuses: int = 0  # over-use put down to the job's own pause (no decrease)
+    stalls: int = 0  # pauses of more than STALL_US in what the job sent
     probes: int = 0
     loss_decreases: int = 0
     history: list[tuple[float, float | None]] = field(default_factory=list)
@@ -397,12 +416,15 @@ class SendSideEstimator:
         self._detector = TrendlineDetector()
         self._groups = InterArrival()
         self._probe = BurstProbe()
-        self._acked: collections.deque[tuple[int, int]] = collections.deque()
+        self._acked: collections.deque[tuple[int, int, int]] = collections.deque()
         self._acked_bytes = 0
+        self._acked_span = 0
         self.loss_bps: float | None = None
         self._loss_window = [0, 0]  # lost, expected
         self._last_loss_change = -math.inf
         self.acked_bps: float | None = None
+        self._last_send_us: int | None = None
+        self._stall_until_us = -1
 
     @property
     def estimate_bps(self) -> float | None:
@@ -414,7 +436,11 @@ class SendSideEstimator:
         return PACING_FACTOR * (self.estimate_bps or self.start_bps)
 
     def on_sent(self, sequence: int, send_us: int, size: int, *, paced: bool = False) -> None:
-        self.sent.add(sequence, send_us, size, paced=paced)
+        if self._last_send_us is not None and send_us - self._last_send_us > STALL_US:
+            self._stall_until_us = send_us + STALL_DRAIN_US
+            self.stats.stalls += 1
+        self._last_send_us = send_us
+        self.sent.add(sequence, send_us, size, paced=paced, stall=send_us < self._stall_until_us)
 
     def on_feedback(self, feedback: TransportFeedback, now: float) -> None:
         """Process one subscriber feedback message received at `now` (monotonic seconds)."""
@@ -438,10 +464,13 @@ class SendSideEstimator:
             if deltas is not None:
                 state = self._detector.update(deltas[0], deltas[1], deltas[2] / 1000)
         probe = self._probe.measure(results)
-        if probe is not None and (self.estimate_bps is None or probe < self.estimate_bps):
+        if probe is not None and probe < min(self.estimate_bps or math.inf, self.max_bps):
             stats.probes += 1
             self.delay.set(0.9 * probe, now)
-        if state == OVERUSING:
+        if state == OVERUSING and any(r.after_stall for r in received):
+            stats.stall_overuses += 1
+            state = UNDERUSING  # hold: the queue is the job's own backlog draining
+        elif state == OVERUSING:
             stats.overuses += 1
         self.delay.update(state, self.acked_bps, now)
         self._on_loss(lost, len(results), now)
@@ -450,20 +479,30 @@ class SendSideEstimator:
             del stats.history[:1200]
 
     def _ack(self, result: PacketResult) -> None:
+        """The acknowledged rate over the last second of arrivals. A pause in what the job
+        sends (nothing to forward, or the worker busy) is not a slower link: gaps between
+        arrivals count at most ACK_GAP_US, or one pause would read as a collapse of the link
+        and the next over-use would cut the estimate to a fraction of what it carries."""
         assert result.arrival_us is not None
-        self._acked.append((result.arrival_us, result.size))
+        acked = self._acked
+        gap = 0
+        if acked:
+            gap = min(max(result.arrival_us - acked[-1][0], 0), ACK_GAP_US)
+        acked.append((result.arrival_us, result.size, gap))
         self._acked_bytes += result.size
-        while self._acked and self._acked[0][0] < result.arrival_us - 500_000:
-            self._acked_bytes -= self._acked.popleft()[1]
-        span = result.arrival_us - self._acked[0][0]
-        if span >= 150_000:
-            self.acked_bps = self._acked_bytes * 8e6 / max(span, 500_000 * 0.6)
+        self._acked_span += gap
+        while len(acked) > 1 and acked[0][0] < result.arrival_us - ACK_WINDOW_US:
+            _, size, _ = acked.popleft()
+            self._acked_bytes -= size
+            self._acked_span -= acked[0][2]
+        if self._acked_span >= 150_000:
+            self.acked_bps = self._acked_bytes * 8e6 / max(self._acked_span, 300_000)
 
     def _on_loss(self, lost: int, expected: int, now: float) -> None:
         window = self._loss_window
         window[0] += lost
         window[1] += expected
-        if window[1] < 20:
+        if window[1] < LOSS_WINDOW_PACKETS:
             return
         fraction = window[0] / window[1]
         window[0] = window[1] = 0
