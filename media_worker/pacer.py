@@ -66,20 +66,26 @@ class Pacer:
     def _burst(self) -> float:
         return max(self.rate_bps / 8 * self.burst_seconds, self.min_burst_bytes)
 
-    def _rate(self) -> float:
-        """Bytes per second: the pacing rate, or faster if the queue is too long for it."""
-        drain = self.queued_bytes / self.max_queue_seconds
-        return max(self.rate_bps / 8, drain)
+    def _rate(self, now: float) -> float:
+        """Bytes per second: the pacing rate, or what empties the queue before its oldest
+        packet has waited `max_queue_seconds`, whichever is faster."""
+        rate = self.rate_bps / 8
+        oldest = min((q[0].queued_at for q in (self._audio, self._video) if q), default=None)
+        if oldest is not None:
+            left = max(self.max_queue_seconds - (now - oldest), 0.01)
+            rate = max(rate, self.queued_bytes / left)
+        return rate
 
     def _refill(self, now: float) -> None:
         if self._updated is not None and now > self._updated:
-            self._tokens = min(self._burst(), self._tokens + (now - self._updated) * self._rate())
+            elapsed = now - self._updated
+            self._tokens = min(self._burst(), self._tokens + elapsed * self._rate(now))
         self._updated = now if self._updated is None else max(self._updated, now)
 
     def push(self, data: bytes, now: float, *, audio: bool = False) -> list[bytes]:
         """Offer one packet; returns the packets to send now (this one or none)."""
         self._refill(now)
-        if not len(self) and self._tokens > 0:
+        if not len(self) and self._tokens >= 0:
             self._tokens -= len(data)
             self.sent_packets += 1
             return [data]
@@ -92,15 +98,15 @@ class Pacer:
         if not len(self):
             return None
         self._refill(now)
-        if self._tokens > 0:
+        if self._tokens >= 0:
             return 0.0
-        return -self._tokens / self._rate()
+        return max(-self._tokens / self._rate(now), 1e-6)  # a whole microsecond: time moves on
 
     def pop_due(self, now: float) -> list[bytes]:
         """The queued packets that may leave at `now`, in the order they must leave."""
         self._refill(now)
         out = []
-        while len(self) and self._tokens > 0:
+        while len(self) and self._tokens >= 0:
             packet = (self._audio or self._video).popleft()
             self.queued_bytes -= len(packet.data)
             self._tokens -= len(packet.data)

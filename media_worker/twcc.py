@@ -407,11 +407,12 @@ class FeedbackGenerator:
     def _one(self, start: int) -> tuple[TransportFeedback | None, int]:
         """One message from `start`; returns it and where the next one starts."""
         assert self._highest is not None
-        while start <= self._highest and start not in self._arrivals:
-            start += 1  # a message starts with a received packet (its reference time)
-        if start > self._highest:
-            return None, start
-        first = self._arrivals[start]
+        # The reference time is that of the first received packet; numbers before it in the
+        # message are reported lost (libwebrtc's base may be a lost packet too).
+        received = next((s for s in range(start, self._highest + 1) if s in self._arrivals), None)
+        if received is None:
+            return None, self._highest + 1
+        first = self._arrivals[received]
         reference = first // REFERENCE_US
         previous = reference * REFERENCE_US
         arrivals: list[int | None] = []
