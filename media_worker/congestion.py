@@ -50,6 +50,8 @@ ACK_GAP_US = 100_000
 STALL_US = 100_000
 STALL_DRAIN_US = 500_000
 LOSS_WINDOW_PACKETS = 100  # at least this many packets per loss figure (~1 s of a call)
+LOSS_REACTION_S = 1.0  # loss-based cuts at most this often
+LOSS_RECOVERY_STEP = 1.08  # per loss window without loss (libwebrtc: 8% a second)
 
 
 @dataclass(slots=True)
@@ -421,6 +423,7 @@ class SendSideEstimator:
         self._acked_span = 0
         self.loss_bps: float | None = None
         self._loss_window = [0, 0]  # lost, expected
+        self.loss_fraction = 0.0  # of the last loss window
         self._last_loss_change = -math.inf
         self.acked_bps: float | None = None
         self._last_send_us: int | None = None
@@ -472,8 +475,10 @@ class SendSideEstimator:
             state = UNDERUSING  # hold: the queue is the job's own backlog draining
         elif state == OVERUSING:
             stats.overuses += 1
+        if state == NORMAL and self.loss_fraction > 0.1:
+            state = UNDERUSING  # hold: a full queue that drops shows no delay trend
         self.delay.update(state, self.acked_bps, now)
-        self._on_loss(lost, len(results), now)
+        self._on_loss(lost, results, now)
         stats.history.append((now, self.estimate_bps))
         if len(stats.history) > 2400:
             del stats.history[:1200]
@@ -498,27 +503,35 @@ class SendSideEstimator:
         if self._acked_span >= 150_000:
             self.acked_bps = self._acked_bytes * 8e6 / max(self._acked_span, 300_000)
 
-    def _on_loss(self, lost: int, expected: int, now: float) -> None:
+    def _on_loss(self, lost: int, results: list[PacketResult], now: float) -> None:
         window = self._loss_window
         window[0] += lost
-        window[1] += expected
+        window[1] += len(results)
         if window[1] < LOSS_WINDOW_PACKETS:
             return
         fraction = window[0] / window[1]
-        window[0] = window[1] = 0
+        self._loss_window = [0, 0]
+        self.loss_fraction = fraction
         if fraction > 0.1:
-            if now - self._last_loss_change < 0.3 + self.delay.rtt:
+            # Once per LOSS_REACTION_S, not per round trip as a browser does for its own
+            # encoder: the publisher is a REMB and an encoder reconfiguration away, and the
+            # loss it has not had time to stop would cut the estimate again and again.
+            if now - self._last_loss_change < max(0.3 + self.delay.rtt, LOSS_REACTION_S):
                 return
-            base = self.estimate_bps or self.acked_bps
+            # From what the link delivered, not from the estimate: a cut made while the
+            # publisher is still catching up with the previous one does not compound it.
+            base = self.acked_bps or self.estimate_bps
             if base is None:
                 return
             self.loss_bps = max(self.min_bps, base * (1 - 0.5 * fraction))
             self._last_loss_change = now
             self.stats.loss_decreases += 1
-        elif fraction < 0.02 and self.loss_bps is not None and now - self._last_loss_change >= 1.0:
-            self.loss_bps = min(self.max_bps, self.loss_bps * 1.08 + 1000)
+        elif fraction < 0.02 and self.loss_bps is not None:
+            # The loss is over: lift the limit step by step (the delay-based estimate keeps
+            # the rate honest meanwhile), and drop it once it no longer limits.
+            self.loss_bps = min(self.max_bps, self.loss_bps * LOSS_RECOVERY_STEP)
             self._last_loss_change = now
-            if self.loss_bps >= self.max_bps:
+            if self.loss_bps >= min(self.delay.rate or self.max_bps, self.max_bps):
                 self.loss_bps = None  # no longer limiting
 
 

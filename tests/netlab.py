@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SUBNET = "10.77.7"
+SUBNET = "10.77.7"  # benchmarks/network.py; the shaped-link test takes one of its own
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 

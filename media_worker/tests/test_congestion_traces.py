@@ -119,10 +119,12 @@ def test_estimate_on_a_400_kbit_downlink_stays_near_what_the_link_carries():
     estimator, series = replay(load("downlink-400k"))
     assert estimator.stats.feedbacks > 500
     settled = between(series, 10, 60)
-    # The estimate counts what the link carries (IP/UDP/SRTP overhead included) and backs
-    # off to 85% of it on over-use: it stays under the link's 400 kbit/s and never collapses.
-    assert statistics.median(settled) < 400_000, statistics.median(settled)
-    assert min(settled) > 60_000
+    # The estimate counts what the link carries (IP/UDP/SRTP overhead included), backs off to
+    # 85% of it on over-use and probes back up: it stays around the link's 400 kbit/s (a
+    # replay is open loop: the publisher of the recording sent what the recording's caps let
+    # it, so an estimate above what it sent is not contradicted) and never collapses.
+    assert 250_000 < statistics.median(settled) < 440_000, statistics.median(settled)
+    assert min(settled) > 100_000
     assert sum(v <= 440_000 for v in settled) / len(settled) > 0.9
     assert estimator.pacing_bps == pytest.approx(2.5 * estimator.estimate_bps)
 
@@ -133,7 +135,10 @@ def test_estimate_follows_a_drop_to_300_kbit_within_two_seconds():
     assert statistics.median(before) > 600_000  # unshaped: nothing limited it
     assert min(between(series, 26, 28.5)) < 300_000  # found within ~2 s of the drop
     after = between(series, 29, 60)
-    assert max(after) < 330_000 and statistics.median(after) > 150_000
+    # AIMD around the link's 300 kbit/s (what it carries, overhead included): probing up
+    # until the next over-use, never back to where it was.
+    assert 150_000 < statistics.median(after) < 330_000, statistics.median(after)
+    assert max(after) < 450_000
     assert estimator.stats.overuses > 0
 
 
