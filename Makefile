@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install chromium banking-deps messages clean
+.PHONY: run test lint format install chromium banking-deps net-deps messages clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,11 @@ run: install banking-deps
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null)
 
+# The shaped-link test and benchmarks/network.py: network namespaces, veths and tc tbf
+# (iproute2), offloads off on the veths (ethtool), from Debian's packages.
+net-deps:
+	@command -v ip >/dev/null && command -v tc >/dev/null && command -v ethtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 ethtool >/dev/null)
+
 # Banking: offline speech for scripted disclosures (media_worker/announce.py, espeak-ng) and the
 # CJK font of receipts (apps/banking/receipts.py), both Debian packages.
 banking-deps:
@@ -50,7 +55,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install chromium banking-deps lint
+test: install chromium banking-deps net-deps lint
 	@if [ -z "$$REDIS_URL" ]; then $(BIN)/python -m remotebank.embedded ensure-redis >/dev/null; fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
