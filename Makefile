@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SDK := sdk/js
 SDK_SOURCES := $(wildcard $(SDK)/src/*.ts $(SDK)/examples/*) $(SDK)/build.mjs $(SDK)/package.json
 
-.PHONY: run test lint format install chromium banking-deps messages clean sdk-lint sdk-test
+.PHONY: run test lint format install chromium banking-deps net-deps messages clean sdk-lint sdk-test
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -55,6 +55,11 @@ run: install banking-deps
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null)
 
+# The shaped-link test and benchmarks/network.py: network namespaces, veths and tc tbf
+# (iproute2), offloads off on the veths (ethtool), from Debian's packages.
+net-deps:
+	@command -v ip >/dev/null && command -v tc >/dev/null && command -v ethtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 ethtool >/dev/null)
+
 # Banking: offline speech for scripted disclosures (media_worker/announce.py, espeak-ng) and the
 # CJK font of receipts (apps/banking/receipts.py), both Debian packages.
 banking-deps:
@@ -70,7 +75,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install chromium banking-deps lint sdk-test
+test: install chromium banking-deps net-deps lint sdk-test
 	@if [ -z "$$REDIS_URL" ]; then $(BIN)/python -m remotebank.embedded ensure-redis >/dev/null; fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

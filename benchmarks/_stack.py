@@ -304,8 +304,19 @@ def _free_port() -> int:
 class Stack:
     """Daphne + router (CPU 1) and one media worker (CPU 0), with the bench environment."""
 
-    def __init__(self, env: dict[str, str], *, pin_cpus: bool = True) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        pin_cpus: bool = True,
+        host: str = "127.0.0.1",
+        worker_nice: int = 0,
+    ) -> None:
         self.env = env
+        # benchmarks/network.py: the media worker ahead of the machine's other load, as on a
+        # media node of its own (a negative value needs root)
+        self.worker_nice = worker_nice
+        self.host = host  # Daphne's address (benchmarks/network.py: the lab's server address)
         self.pin_cpus = pin_cpus and can_pin()
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Path] = {}
@@ -320,6 +331,14 @@ class Stack:
         preexec: Callable[[], None] | None = None
         if self.pin_cpus:
             preexec = _pin_worker if worker else _pin_clients
+        if worker and self.worker_nice:
+            nice, pin = self.worker_nice, preexec
+
+            def preexec() -> None:
+                os.nice(nice)
+                if pin is not None:
+                    pin()
+
         proc = subprocess.Popen(
             [sys.executable, *argv],
             cwd=ROOT,
@@ -335,10 +354,10 @@ class Stack:
     def start(self) -> Stack:
         clear_media_queue(self.env["REDIS_URL"])
         port = _free_port()
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.base_url = f"http://{self.host}:{port}"
         daphne = self._start(
             "daphne",
-            ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "remotebank.asgi:application"],
+            ["-m", "daphne", "-b", self.host, "-p", str(port), "remotebank.asgi:application"],
             False,
         )
         self._start("router", ["manage.py", "run_router"], False)
@@ -361,7 +380,7 @@ class Stack:
         while time.monotonic() < deadline:
             self._check_alive()
             with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
+                if s.connect_ex((self.host, port)) == 0:
                     return
             time.sleep(0.1)
         raise TimeoutError(f"Daphne is not listening on {port}")

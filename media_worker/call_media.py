@@ -44,6 +44,8 @@ from apps.calls import media as media_services
 from apps.calls.actions import media as media_actions
 from apps.calls.events import EVENT, call_group
 from media_worker import frame_crypto  # frame encryption: media_worker/frame_crypto.py
+from media_worker.aiortc_cc import attach as attach_congestion_control
+from media_worker.aiortc_cc import stats_fields as congestion_stats
 from media_worker.aiortc_forwarding import (
     ForwardingSource,
     enable_forwarding,
@@ -51,6 +53,8 @@ from media_worker.aiortc_forwarding import (
     vp8_frame_size,
     watch_keyframe_requests,
 )
+from media_worker.call_rates import cap_publishers
+from media_worker.pacer import KeyframeLimiter
 from media_worker.recorder import CallRecorder  # recording: media_worker/recorder.py
 from media_worker.snapshot import register as register_snapshot  # identity frames (banking)
 from media_worker.virtual_source import VirtualSource
@@ -114,6 +118,7 @@ class SlotTrack(MediaStreamTrack):
         self._sub_source: ForwardingSource | None = None
         self._rebase: int | None = None
         self._last_pts: int | None = None
+        self.keyframes = KeyframeLimiter()  # this subscriber's PLIs, at most one a second
 
     def switch(self) -> None:
         sub = self._sub
@@ -123,7 +128,7 @@ class SlotTrack(MediaStreamTrack):
             sub.stop()
 
     def request_keyframe(self) -> None:
-        if self._sub is not None:
+        if self._sub is not None and self.keyframes.allow(time.monotonic()):
             self._sub.request_keyframe()
 
     def stop(self) -> None:
@@ -267,6 +272,7 @@ class CallMedia:
                 # --- end recording
                 for coro in (self._heartbeat_loop(), self._stats_loop(), self._receive_loop()):
                     self._spawn(coro)
+                self._spawn(cap_publishers(self))  # congestion control
                 await self.stopping.wait()
         finally:
             await self._shutdown()
@@ -451,6 +457,7 @@ class CallMedia:
         try:
             offer = RTCSessionDescription(sdp=message["payload"]["sdp"], type="offer")
             await pc.setRemoteDescription(offer)
+            attach_congestion_control(pc, offer.sdp)  # transport-cc, pacing, REMB caps
             transceivers = pc.getTransceivers()
             audio = [t for t in transceivers if t.kind == "audio"]
             video = [t for t in transceivers if t.kind == "video"]
@@ -778,6 +785,7 @@ async def _participant_stats(p: ParticipantMedia) -> dict[str, Any]:
     }
     row["quality"] = _quality(row)
     row.update(frame_crypto.stats_fields(p.frames))
+    row.update(congestion_stats(p.pc))
     p.last_bytes_in, p.last_bytes_out, p.last_frames, p.last_stats_at = (
         bytes_in,
         bytes_out,

@@ -285,7 +285,9 @@ RECORDINGS_STORAGE = env_str("RECORDINGS_STORAGE", "apps.recordings.storage.Loca
 # Encrypt every recording file (SM4-GCM under "gm") with a data key of its recording.
 RECORDINGS_ENCRYPT = env_bool("RECORDINGS_ENCRYPT", True)
 # Raw segments are cut at the first video keyframe after this many seconds (one is requested).
-RECORDINGS_SEGMENT_SECONDS = env_float("RECORDINGS_SEGMENT_SECONDS", 4.0)
+# A minute: every requested keyframe is a burst on the publisher's and subscribers' links,
+# and a clean link should see about one a minute (docs/media.md "Congestion control").
+RECORDINGS_SEGMENT_SECONDS = env_float("RECORDINGS_SEGMENT_SECONDS", 60.0)
 # Composition: H.264 preset and quality, a CJK font for the burned-in text (empty: found with
 # fontconfig, fonts-noto-cjk), and how long a job waits for the media job to finish writing.
 RECORDINGS_X264_PRESET = env_str("RECORDINGS_X264_PRESET", "veryfast")

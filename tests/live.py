@@ -49,20 +49,23 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+def wait_for_port(
+    port: int, proc: subprocess.Popen, timeout: float = 30, host: str = "127.0.0.1"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"process exited early with {proc.returncode}")
         with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
+            if s.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.1)
     raise TimeoutError(f"nothing listening on {port}")
 
 
 @contextmanager
-def daphne(**extra_env: str) -> Iterator[str]:
+def daphne(host: str = "127.0.0.1", **extra_env: str) -> Iterator[str]:
+    """Daphne on `host` (tests/netlab.py's server address for the shaped-link test)."""
     port = free_port()
     log = open(BASE_DIR / "var" / f"daphne-{port}.log", "w")
     proc = subprocess.Popen(
@@ -71,7 +74,7 @@ def daphne(**extra_env: str) -> Iterator[str]:
             "-m",
             "daphne",
             "-b",
-            "127.0.0.1",
+            host,
             "-p",
             str(port),
             "remotebank.asgi:application",
@@ -82,8 +85,8 @@ def daphne(**extra_env: str) -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for_port(port, proc)
-        yield f"http://127.0.0.1:{port}"
+        wait_for_port(port, proc, host=host)
+        yield f"http://{host}:{port}"
     finally:
         proc.terminate()
         try:
