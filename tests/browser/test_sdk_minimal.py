@@ -31,7 +31,7 @@ AGENT_PLAYS = """() => { const v = document.getElementById('agent');
 
 
 def entry_ticket() -> str:
-    from apps.calls.services import issue_entry_ticket
+    from apps.calls.actions.tickets import issue_entry_ticket
 
     client = ApiClient.objects.get(key_id=DEMO_CLIENT_KEY_ID)
     _, token = issue_entry_ticket(
