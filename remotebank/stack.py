@@ -1,4 +1,5 @@
-"""`make run`: start Daphne, the router and one RQ worker per queue; Ctrl-C stops them all."""
+"""`make run`: start Daphne, the router, one RQ worker per queue and the webhook sweeper;
+Ctrl-C stops them all."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def main() -> None:
         [py, "manage.py", "rqworker", queues.MEDIA, "--worker-class", MEDIA_WORKER_CLASS],
         [py, "manage.py", "rqworker", queues.COMPOSE],
         [py, "manage.py", "rqworker", queues.QC],
+        [py, "manage.py", "rqworker", queues.WEBHOOKS],
+        [py, "manage.py", "run_webhooks"],
     ]
     procs = [subprocess.Popen(cmd, env=env) for cmd in commands]  # noqa: S603
     print(banner(f"http://{host}:{port}"), flush=True)
