@@ -259,18 +259,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "SignedRequest": {
-                "type": "apiKey",
-                "in": "header",
-                "name": "X-RB-Signature",
-                "description": "HMAC-SM3 or HMAC-SHA256 over the request (docs/api.md).",
-            }
-        }
-    },
-    "SECURITY": [{"SignedRequest": []}],
+    # The QC verdict and the reviewers' final verdict are one choice set.
+    "ENUM_NAME_OVERRIDES": {"VerdictEnum": "apps.qc.models.Verdict"},
 }
 # Requests per minute of a client without its own limit (apps.api.models.ClientPolicy).
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600)

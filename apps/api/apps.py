@@ -11,7 +11,7 @@ class ApiConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from apps.accounts.demo import register_demo_seeder
-        from apps.api import demo, outbox, system_checks  # noqa: F401 - registers
+        from apps.api import demo, outbox, schema_extensions, system_checks  # noqa: F401 - registers
         from apps.audit.hooks import register_event_listener
         from apps.audit.models import Checkpoint
 
