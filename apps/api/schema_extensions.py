@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
-class SignedRequestScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+class SignedRequestScheme(OpenApiAuthenticationExtension):
     target_class = "apps.api.auth.SignedRequestAuthentication"
     name = "SignedRequest"
 
