@@ -12,7 +12,7 @@ import time
 from remotebank import queues
 from remotebank.demo_banner import banner
 from remotebank.embedded import start_redis, stop_redis
-from remotebank.queues import MEDIA_WORKER_CLASS
+from remotebank.queues import MEDIA_WORKER_CLASS, WEBHOOK_WORKER_CLASS
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
         [py, "manage.py", "rqworker", queues.MEDIA, "--worker-class", MEDIA_WORKER_CLASS],
         [py, "manage.py", "rqworker", queues.COMPOSE],
         [py, "manage.py", "rqworker", queues.QC],
-        [py, "manage.py", "rqworker", queues.WEBHOOKS],
+        [py, "manage.py", "rqworker", queues.WEBHOOKS, "--worker-class", WEBHOOK_WORKER_CLASS],
         [py, "manage.py", "run_webhooks"],
     ]
     procs = [subprocess.Popen(cmd, env=env) for cmd in commands]  # noqa: S603
