@@ -119,3 +119,21 @@ def test_bad_json_and_unknown_methods_keep_the_shape(signed):
     response = signed("DELETE", "/api/v1/calls")
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_every_error_code_has_chinese_and_english_words_and_is_documented():
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.utils import translation
+
+    from apps.api.errors import MESSAGES
+
+    doc = (Path(settings.BASE_DIR) / "docs" / "api.md").read_text()
+    for code, message in MESSAGES.items():
+        with translation.override("zh-hans"):
+            zh = str(message)
+        with translation.override("en"):
+            en = str(message)
+        assert zh != en and en.isascii() and not zh.isascii(), code
+        assert f"| `{code}` | {zh} | {en} |" in doc, code

@@ -173,3 +173,15 @@ def test_every_documented_operation_answers_as_documented(spec, signed, world, a
         for m in item
         if m in ("get", "post", "patch", "delete")
     )
+
+
+def test_the_committed_api_reference_is_the_schemas():
+    """docs/api-reference.md is generated (`manage.py api_reference`): it must not go stale."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from apps.api.reference import markdown
+
+    committed = (Path(settings.BASE_DIR) / "docs" / "api-reference.md").read_text()
+    assert committed == markdown(), "run `manage.py api_reference` and commit docs/api-reference.md"

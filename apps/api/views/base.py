@@ -28,10 +28,10 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR")
 
 
+# Subclasses set `required_scopes` ({method: scopes}) and may set `self.audit_object` (type,
+# id) and `self.audit_call_id` while handling, for the access event. (A comment, not a
+# docstring: drf-spectacular would print a docstring into every operation's description.)
 class ApiView(APIView):
-    """Subclasses set `required_scopes` ({method: scopes}) and may set `self.audit_object`
-    (type, id) and `self.audit_call_id` while handling, for the access event."""
-
     required_scopes: ClassVar[dict[str, tuple[str, ...]]] = {}
     audit_object: tuple[str, str] | None = None
     audit_call_id: uuid.UUID | None = None
