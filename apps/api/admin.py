@@ -6,19 +6,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from apps.api import scopes
 from apps.api.actions.webhooks import replay
+from apps.api.checks import webhook_url
+from apps.api.errors import ApiError, message_for
 from apps.api.models import (
     ClientPolicy,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
+    WebhookEvent,
     WebhookMessage,
 )
+from apps.api.signing import endpoint_secret
 from apps.audit.audited import Actor, audited_action
 
 
@@ -50,20 +56,58 @@ class AuditedAdmin(admin.ModelAdmin):
             super().delete_model(request, obj)
 
 
+class ClientPolicyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        label=_("权限范围"),
+        choices=sorted(scopes.ALL.items()),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    class Meta:
+        model = ClientPolicy
+        fields = ["client", "scopes", "all_calls", "rate_per_minute", "acts_as", "widget_origins"]
+
+
 @admin.register(ClientPolicy)
 class ClientPolicyAdmin(AuditedAdmin):
     audit_type = "api_policy"
+    form = ClientPolicyForm
     list_display = ("client", "all_calls", "rate_per_minute", "acts_as")
     raw_id_fields = ("acts_as",)
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(label=_("回调地址"), max_length=500, assume_scheme="https")
+    events = forms.MultipleChoiceField(
+        label=_("订阅事件"), choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["client", "url", "events", "signing", "description", "active"]
+
+    def clean_url(self) -> str:
+        try:
+            return webhook_url(self.cleaned_data["url"])
+        except ApiError:
+            raise forms.ValidationError(message_for("bad_url")) from None
 
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(AuditedAdmin):
     audit_type = "webhook_endpoint"
+    form = WebhookEndpointForm
     list_display = ("url", "client", "active", "signing", "failures", "paused_until")
     list_filter = ("active", "client")
-    readonly_fields = ("failures", "paused_until", "secret_version", "created_at")
+    readonly_fields = ("signing_secret", "failures", "paused_until", "secret_version", "created_at")
     actions = ["replay_failed"]
+
+    @admin.display(description=_("签名密钥"))
+    def signing_secret(self, obj: WebhookEndpoint) -> str:
+        """For an endpoint registered here: hand it to the receiver's owner (derived, never
+        stored; the API shows it once to the client that registers its own)."""
+        return endpoint_secret(obj) if obj.pk and not obj._state.adding else ""
 
     @admin.action(description=_("重新投递失败的回调"))
     def replay_failed(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:

@@ -46,22 +46,27 @@ def new_msg_id() -> str:
 
 
 def _call_data(call_id: uuid.UUID, state: str, details: dict[str, Any]) -> dict[str, Any]:
-    call = Call.objects.select_related("customer", "business_type", "agent").get(pk=call_id)
-    data: dict[str, Any] = {
-        "call_id": str(call.pk),
-        "number": call.number,
-        "state": state,
-        "customer_reference": call.customer.reference,
-        "business_type": call.business_type.code,
-        "agent_employee_no": call.agent.employee_no if call.agent is not None else None,
-    }
+    data: dict[str, Any] = {"call_id": str(call_id), "state": state}
+    call = Call.objects.select_related("customer", "business_type", "agent").filter(pk=call_id)
+    found = call.first()
+    # The call is always there (its change is being audited); should it not be, the event
+    # still goes out with what the audit event knows rather than undo the change.
+    if found is not None:
+        data.update(
+            number=found.number,
+            customer_reference=found.customer.reference,
+            business_type=found.business_type.code,
+            agent_employee_no=found.agent.employee_no if found.agent is not None else None,
+        )
     if isinstance(details.get("reason"), str):
         data["reason"] = details["reason"]
     return data
 
 
 def _transaction_data(event: AuditEvent) -> dict[str, Any]:
-    tx = Transaction.objects.get(pk=event.object_id)
+    tx = Transaction.objects.filter(pk=event.object_id).first()
+    if tx is None:  # as for calls: never undo the change for want of a detail
+        return {"transaction_id": event.object_id, "call_id": str(event.call_id)}
     return {
         "transaction_id": str(tx.pk),
         "call_id": str(tx.call_id),

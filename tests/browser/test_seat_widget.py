@@ -5,8 +5,8 @@ The CRM's server obtains a seat token through the signed API; the page loads the
 script from RemoteBank and opens the signaling socket with the token (no cookie of RemoteBank's
 origin exists in this browser). The agent goes ready, a customer (the Python SDK, with a test
 pattern and a tone) queues, the widget rings, the agent accepts, both sides see each other,
-chat flows both ways, the transaction panel lists the business's scenarios, and the agent
-hangs up from the widget.
+chat flows both ways, a business transaction is run from the widget's panel (the customer
+signs on the other side) to completion, and the agent hangs up from the widget.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from apps.accounts.models import ApiClient
 from apps.api.demo import DEMO_CLIENT_KEY_ID
 from apps.api.models import ClientPolicy
 from apps.audit.models import AuditEvent
+from apps.banking.tests.conftest import signature_png
 from apps.calls.actions.tickets import issue_entry_ticket
 from tests.browser.support import DESKTOP, Loop, new_context, orm, require_static, screenshot
 from tests.live import BASE_DIR, daphne, free_port, rq_worker, subprocess_env, wait_for_port
@@ -62,7 +63,7 @@ def entry_path() -> str:
         client=client,
         customer_reference="DEMO0001",
         customer_name="",
-        business_code="debit_pin_reset",
+        business_code="customer_info_update",
         location=None,
     )
     return f"/h5/enter/{token}"
@@ -97,7 +98,7 @@ def test_the_seat_widget_on_a_crm_page_of_another_origin_takes_a_call(demo, brow
         customer = sdk.run(customer_queues(base, orm(entry_path)))
         try:
             expect(page.locator("rb-seat #ring")).to_be_visible(timeout=20_000)
-            expect(page.locator("rb-seat #ring-business")).to_have_text("借记卡交易密码重置")
+            expect(page.locator("rb-seat #ring-business")).to_have_text("个人客户信息维护")
             page.locator("rb-seat #accept").click()
             sdk.run(customer.wait_for("call.connected", timeout=20))
             expect(seat).to_have_attribute("data-presence", "busy")
@@ -117,10 +118,35 @@ def test_the_seat_widget_on_a_crm_page_of_another_origin_takes_a_call(demo, brow
             sdk.run(customer.send_chat("好的"))
             expect(page.locator("rb-seat #messages li").last).to_contain_text("好的")
 
-            # The transaction panel offers the business's scenarios.
-            options = page.locator("rb-seat #scenario option")
-            expect(options).not_to_have_count(0)
-            expect(options.nth(1)).not_to_have_text("")
+            # The transaction panel: choose the business, verify, ask, the customer signs,
+            # submit; the core's answer shows.
+            page.locator("rb-seat #scenario").select_option("customer_info_update")
+            page.locator("rb-seat #start").click()
+            tx_state = page.locator("rb-seat #tx-state")
+            expect(tx_state).to_have_attribute("data-state", "draft")
+            page.locator("rb-seat #tx-checks input[name=id_card]").check()
+            page.locator("rb-seat #tx-checks input[name=face]").check()
+            page.locator("rb-seat #verify").click()
+            expect(tx_state).to_have_attribute("data-state", "identity_verified")
+            page.locator("rb-seat #confirm").click()
+            asked = sdk.run(
+                customer.wait_for(
+                    "banking.transaction",
+                    lambda e: e["transaction"]["customer_action"] == "read_confirm",
+                    timeout=10,
+                )
+            )
+            sdk.run(
+                customer.request(
+                    "banking.confirm",
+                    transaction_id=asked["transaction"]["id"],
+                    accept=True,
+                    signature=signature_png(),
+                )
+            )
+            expect(tx_state).to_have_attribute("data-state", "customer_confirmed")
+            page.locator("rb-seat #submit").click()
+            expect(tx_state).to_have_attribute("data-state", "completed", timeout=15_000)
             screenshot(page, "seat-widget-on-crm-1440x900")
 
             page.locator("rb-seat #hangup").click()

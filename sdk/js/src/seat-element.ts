@@ -43,7 +43,7 @@ const TEXT = {
     cancel: "取消办理",
     choose: "选择业务",
     ended: "通话已结束",
-    failed: "操作未完成",
+    failed: "操作未完成，请重试。",
   },
   en: {
     title: "Video seat",
@@ -73,11 +73,41 @@ const TEXT = {
     cancel: "Cancel",
     choose: "Choose a business",
     ended: "The call has ended",
-    failed: "Not done",
+    failed: "Not done; please try again.",
   },
 } as const;
 
 type Words = { [K in keyof (typeof TEXT)["zh"]]: string };
+
+/** The protocol's codes an agent meets here, in words (docs/protocol.md); others: `failed`. */
+const ERRORS: Record<string, { zh: string; en: string }> = {
+  not_connected: { zh: "与服务器的连接已断开，正在重新连接。", en: "Disconnected; reconnecting." },
+  disconnected: { zh: "连接中断，操作可能没有完成，请重试。", en: "The connection dropped; please try again." },
+  timeout: { zh: "服务器没有及时响应，请重试。", en: "The server did not answer in time; please try again." },
+  rate_limited: { zh: "操作过于频繁，请稍后再试。", en: "Too many actions; please wait a moment." },
+  wrong_state: { zh: "当前状态下不能执行该操作。", en: "This cannot be done now." },
+  bad_presence_transition: { zh: "当前状态下不能切换到该状态。", en: "You cannot switch to that state now." },
+  offer_not_pending: { zh: "该来电已被撤回或已超时。", en: "The call was withdrawn or timed out." },
+  offer_not_found: { zh: "该来电已不存在。", en: "The call is no longer there." },
+  call_not_found: { zh: "通话不存在或已经结束。", en: "The call does not exist or has ended." },
+  chat_empty: { zh: "消息不能为空。", en: "The message is empty." },
+  chat_too_long: { zh: "消息太长，请分几条发送。", en: "The message is too long." },
+  transaction_open: { zh: "请先完成或取消当前业务。", en: "Finish or cancel the open transaction first." },
+  unknown_scenario: { zh: "该业务不存在。", en: "No such business." },
+  missing_skill: { zh: "您没有办理该业务的技能。", en: "You lack the skill for this business." },
+  bad_form: { zh: "业务表单不正确。", en: "The form is not valid." },
+  field_required: { zh: "请填写必填项。", en: "Please fill in the required fields." },
+  bad_field: { zh: "有字段填写不正确。", en: "A field is not valid." },
+  not_account_holder: { zh: "该账户不属于本客户。", en: "The account is not the customer's." },
+  no_core_customer: { zh: "核心系统中没有该客户。", en: "The core banking system does not know the customer." },
+  identity_check_failed: { zh: "身份核验未通过。", en: "Identity verification failed." },
+  id_card_not_read: { zh: "请先识别身份证件。", en: "Read the ID card first." },
+  face_not_compared: { zh: "请先完成人证比对。", en: "Compare the face with the ID photo first." },
+  key_point_missing: { zh: "请先完成必需的打点。", en: "Mark the required key points first." },
+  documents_missing: { zh: "请先上传所需证件。", en: "Upload the required documents first." },
+  pin_required: { zh: "该业务需客户在手机上输入密码。", en: "The customer enters a PIN on the phone." },
+  transaction_not_found: { zh: "业务不存在。", en: "No such transaction." },
+};
 
 const STYLE = `
 :host { display: block; font: 14px/1.5 system-ui, "Noto Sans CJK SC", sans-serif; color: #1f2933;
@@ -148,6 +178,13 @@ const TEMPLATE = `
 <section class="muted" id="idle"></section>
 <div class="error" id="error" role="alert"></div>
 `;
+
+const CHECKS: Record<string, { zh: string; en: string }> = {
+  id_card: { zh: "身份证件", en: "ID card" },
+  face: { zh: "人脸", en: "Face" },
+  online_id: { zh: "公安联网核查", en: "Online ID check" },
+  principal: { zh: "委托人身份", en: "Principal's identity" },
+};
 
 const OPEN_STATES = new Set(["draft", "identity_verified", "customer_confirmed", "submitted"]);
 
@@ -388,7 +425,8 @@ export class RbSeatElement extends HTMLElement {
         const box = document.createElement("input");
         box.type = "checkbox";
         box.name = name;
-        label.append(box, name === "id_card" ? "身份证件" : name === "face" ? "人脸" : name);
+        const words = CHECKS[name] ?? { zh: "核验项", en: "Check" };
+        label.append(box, this.#t === TEXT.en ? words.en : words.zh);
         return label;
       }),
     );
@@ -400,7 +438,9 @@ export class RbSeatElement extends HTMLElement {
 
   #showError(code: string): void {
     const error = this.#el("error");
-    error.textContent = `${this.#t.failed}（${code}）`;
+    const words = ERRORS[code];
+    // Words for a person, never the code itself (the host page gets it in `rb-error`).
+    error.textContent = words ? (this.#t === TEXT.en ? words.en : words.zh) : this.#t.failed;
     error.dataset.code = code;
     this.#fire("rb-error", { code });
   }
