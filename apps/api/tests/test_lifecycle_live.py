@@ -74,9 +74,10 @@ async def life_cycle(base: str, receiver: Receiver) -> dict[str, Any]:
         await agent.accept(offer["offer_id"])
         await customer.wait_for("call.connected")
         call_id = agent.call_id
+        # A generous limit: the media worker starts the call's job on a shared, loaded machine.
         await asyncio.gather(
-            customer.start_media(ToneAudioTrack(440.0), PatternVideoTrack(1)),
-            agent.start_media(ToneAudioTrack(880.0), PatternVideoTrack(2)),
+            customer.start_media(ToneAudioTrack(440.0), PatternVideoTrack(1), timeout=60),
+            agent.start_media(ToneAudioTrack(880.0), PatternVideoTrack(2), timeout=60),
         )
         live = await api.get(f"/api/v1/calls/{call_id}")
         assert live["state"] == "connected"

@@ -50,7 +50,11 @@ def sweeper(**env: str) -> Iterator[subprocess.Popen[bytes]]:
         yield proc
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
         log.close()
 
 
