@@ -1,4 +1,6 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels (same-origin only)."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels: same-origin only for
+sockets authenticated by cookies; the seat widget's sockets by their token
+(apps.api.seat_socket)."""
 
 import os
 
@@ -11,13 +13,17 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from apps.api.seat_socket import SeatTokenAuth, SeatTokenRouter  # noqa: E402
 from remotebank.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": SeatTokenRouter(
+            token_app=SeatTokenAuth(URLRouter(websocket_urlpatterns)),
+            cookie_app=AllowedHostsOriginValidator(
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
         ),
     }
 )

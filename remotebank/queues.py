@@ -3,8 +3,13 @@
 MEDIA = "media"
 COMPOSE = "compose"
 QC = "qc"
+# Webhook deliveries (apps/api): short HTTP calls, never behind composition or QC.
+WEBHOOKS = "webhooks"
 
-ALL = (MEDIA, COMPOSE, QC)
+ALL = (MEDIA, COMPOSE, QC, WEBHOOKS)
 
 # The media queue needs its own worker class: one process carries many calls (docs/media.md).
 MEDIA_WORKER_CLASS = "media_worker.worker.MediaWorker"
+# Webhook jobs are short HTTP calls: one process runs them without a fork per job (RQ's
+# SimpleWorker), which keeps the database connection and cuts the delivery latency.
+WEBHOOK_WORKER_CLASS = "rq.worker.SimpleWorker"

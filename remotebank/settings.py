@@ -51,6 +51,12 @@ INSTALLED_APPS = [
     "apps.recordings",
     "apps.qc",
     "apps.monitoring",
+    # REST API v1 (apps/api): Django REST framework, its OpenAPI 3.1 schema, and the schema
+    # viewers' files served from this server (no CDN).
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "apps.api",
 ]
 
 MIDDLEWARE = [
@@ -132,6 +138,7 @@ RQ_QUEUES = {
         (queues.MEDIA, env_int("MEDIA_JOB_TIMEOUT", 4 * 3600)),
         (queues.COMPOSE, env_int("COMPOSE_JOB_TIMEOUT", 3600)),
         (queues.QC, env_int("QC_JOB_TIMEOUT", 3600)),
+        (queues.WEBHOOKS, env_int("WEBHOOK_JOB_TIMEOUT", 600)),
     )
 }
 
@@ -227,6 +234,47 @@ KMS_BACKEND = env_str("KMS_BACKEND", "apps.security.kms.LocalMasterKey")
 # Secret from which API clients' HMAC secrets are derived (see apps.accounts.signing).
 API_CLIENT_MASTER_SECRET = env_secret("API_CLIENT_MASTER_SECRET", SECRET_KEY)
 CUSTOMER_ABANDON_SECONDS = env_int("CUSTOMER_ABANDON_SECONDS", 60)
+
+# REST API v1 (apps/api, docs/api.md): signed requests, per-client scopes and rate limits, one
+# error shape, every access audited.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.api.auth.SignedRequestAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.api.permissions.HasScopes"],
+    "DEFAULT_THROTTLE_CLASSES": ["apps.api.throttling.ClientRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "apps.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "RemoteBank API",
+    "DESCRIPTION": "REST API v1 for the bank's systems (docs/api.md).",
+    "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The QC verdict and the reviewers' final verdict are one choice set.
+    "ENUM_NAME_OVERRIDES": {"VerdictEnum": "apps.qc.models.Verdict"},
+}
+# Requests per minute of a client without its own limit (apps.api.models.ClientPolicy).
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600)
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 16 * 1024)
+# Webhooks: one HTTP attempt's limit; the retry schedule is in apps/api/delivery.py.
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
+WEBHOOK_SWEEP_SECONDS = env_float("WEBHOOK_SWEEP_SECONDS", 1.0)
+# Seconds before each retry; empty: the default schedule over 31.9 h (a deploy check refuses
+# one under 24 h). Tests shorten it.
+WEBHOOK_RETRY_SCHEDULE = [float(s) for s in env_list("WEBHOOK_RETRY_SCHEDULE", [])]
+# Webhook endpoints must be https unless this is on (local receivers, tests, the demo).
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", DEBUG)
+# The seat widget's token: how long the CRM's page may use it to open (and reopen) the socket.
+SEAT_TOKEN_TTL_SECONDS = env_int("SEAT_TOKEN_TTL_SECONDS", 600)
 
 # Tests only: a fast password hasher so fixtures do not spend seconds on PBKDF2.
 if DEBUG and env_bool("TEST_FAST_PASSWORD_HASHER"):

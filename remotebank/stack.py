@@ -1,4 +1,5 @@
-"""`make run`: start Daphne, the router and one RQ worker per queue; Ctrl-C stops them all."""
+"""`make run`: start Daphne, the router, one RQ worker per queue and the webhook sweeper;
+Ctrl-C stops them all."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import time
 from remotebank import queues
 from remotebank.demo_banner import banner
 from remotebank.embedded import start_redis, stop_redis
-from remotebank.queues import MEDIA_WORKER_CLASS
+from remotebank.queues import MEDIA_WORKER_CLASS, WEBHOOK_WORKER_CLASS
 
 
 def main() -> None:
@@ -28,6 +29,8 @@ def main() -> None:
         [py, "manage.py", "rqworker", queues.MEDIA, "--worker-class", MEDIA_WORKER_CLASS],
         [py, "manage.py", "rqworker", queues.COMPOSE],
         [py, "manage.py", "rqworker", queues.QC],
+        [py, "manage.py", "rqworker", queues.WEBHOOKS, "--worker-class", WEBHOOK_WORKER_CLASS],
+        [py, "manage.py", "run_webhooks"],
     ]
     procs = [subprocess.Popen(cmd, env=env) for cmd in commands]  # noqa: S603
     print(banner(f"http://{host}:{port}"), flush=True)

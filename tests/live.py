@@ -97,9 +97,10 @@ def daphne(host: str = "127.0.0.1", **extra_env: str) -> Iterator[str]:
 
 
 def worker_args(queue: str) -> list[str]:
-    from remotebank.queues import MEDIA, MEDIA_WORKER_CLASS
+    from remotebank.queues import MEDIA, MEDIA_WORKER_CLASS, WEBHOOK_WORKER_CLASS, WEBHOOKS
 
-    return ["--worker-class", MEDIA_WORKER_CLASS] if queue == MEDIA else []
+    classes = {MEDIA: MEDIA_WORKER_CLASS, WEBHOOKS: WEBHOOK_WORKER_CLASS}
+    return ["--worker-class", classes[queue]] if queue in classes else []
 
 
 @contextmanager

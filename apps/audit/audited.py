@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.checkpoints import maybe_checkpoint
+from apps.audit.hooks import event_listeners
 from apps.audit.models import ActorType, AuditEvent, ChainHead, canonical_json, sm3_hex
 from remotebank import jobs, realtime
 
@@ -163,6 +164,10 @@ def record_event(
         head.seq = event.seq
         head.entry_hash = event.entry_hash
         head.save(update_fields=["seq", "entry_hash"])
+        # Listeners (apps.api's webhook outbox) write in this same transaction: their rows
+        # exist exactly when the change does.
+        for listener in event_listeners():
+            listener(event)
     logger.info("audit %s %s:%s seq=%s", action, object_type, object_id, event.seq)
 
     # After the commit (never inside the caller's transaction, whose rollback would leave a

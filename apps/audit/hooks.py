@@ -17,6 +17,11 @@ item that names a digest should say which audit event anchors it:
 
 The standalone verifier checks that the anchoring event is in the bundle and carries that
 digest (as its `after_digest` or as a value in its `details`).
+
+An event listener takes each `AuditEvent` as `record_event` appends it, inside the same
+transaction and before the commit: what it writes commits or rolls back with the change it
+describes (apps.api writes its webhook outbox this way). It must be quick, must not open
+another audited action, and an exception from it undoes the change.
 """
 
 from __future__ import annotations
@@ -35,9 +40,11 @@ class DigestFailure:
 
 DigestVerifier = Callable[[], Iterable[DigestFailure]]
 BundleContributor = Callable[[Any], list[dict[str, Any]]]
+EventListener = Callable[[Any], None]
 
 _digest_verifiers: dict[str, DigestVerifier] = {}
 _bundle_contributors: dict[str, BundleContributor] = {}
+_event_listeners: dict[str, EventListener] = {}
 
 
 def _name_of(fn: Callable[..., Any], name: str | None) -> str:
@@ -57,9 +64,20 @@ def register_bundle_contributor(
     return fn
 
 
+def register_event_listener(fn: EventListener, *, name: str | None = None) -> EventListener:
+    """Call `fn(event)` for every audit event appended from now on (see the module doc)."""
+    _event_listeners[_name_of(fn, name)] = fn
+    return fn
+
+
 def unregister(name: str) -> None:
     _digest_verifiers.pop(name, None)
     _bundle_contributors.pop(name, None)
+    _event_listeners.pop(name, None)
+
+
+def event_listeners() -> tuple[EventListener, ...]:
+    return tuple(_event_listeners.values())
 
 
 def digest_verifiers() -> dict[str, DigestVerifier]:

@@ -197,3 +197,8 @@ def live_calls() -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def entry_link(token: str) -> str:
+    """The customer's one-time entry link for a ticket's token (docs/protocol.md)."""
+    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/h5/enter/{token}"

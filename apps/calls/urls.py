@@ -4,7 +4,6 @@ from django.urls import path
 from apps.calls import views
 
 urlpatterns = [
-    path("api/v1/entry-tickets", views.api_entry_tickets, name="api-entry-tickets"),
     path("h5/enter/<str:token>", views.enter, name="customer-enter"),
     path("h5/invite/<str:token>", views.guest_enter, name="guest-enter"),
     path("h5/", views.customer_call, name="customer-call"),

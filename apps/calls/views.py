@@ -1,4 +1,4 @@
-"""HTTP views: the entry-ticket API, ticket redemption, the customer H5 page, the workstation."""
+"""HTTP views: ticket redemption, the customer H5 page, the workstation."""
 
 from __future__ import annotations
 
@@ -6,17 +6,15 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
-from apps.accounts.actions.api_clients import verify_signed_request
 from apps.accounts.models import ApiClient, BusinessType, Customer, Role
 from apps.accounts.roles import has_role
 from apps.accounts.selectors import agent_profile_for
-from apps.calls import checks
+from apps.calls import selectors
 from apps.calls.actions.invites import redeem_invite
 from apps.calls.actions.tickets import issue_entry_ticket, redeem_entry_ticket
 from apps.calls.identity import CUSTOMER_SESSION_KEY, GUEST_SESSION_KEY
@@ -24,59 +22,11 @@ from remotebank.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
-MAX_API_BODY = 16 * 1024
 DEMO_CLIENT_KEY_ID = "demo-mobile-bank"
 
 
 def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR")
-
-
-def api_error(exc: ServiceError) -> JsonResponse:
-    return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)
-
-
-def entry_link(token: str) -> str:
-    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/h5/enter/{token}"
-
-
-@csrf_exempt  # authenticated by HMAC signature, not cookies
-@require_POST
-def api_entry_tickets(request: HttpRequest) -> JsonResponse:
-    body = request.body
-    try:
-        if len(body) > MAX_API_BODY:
-            raise ServiceError("body_too_large", "request body too large", status=413)
-        client = verify_signed_request(
-            key_id=request.headers.get("X-RB-Key-Id", ""),
-            timestamp=request.headers.get("X-RB-Timestamp", ""),
-            nonce=request.headers.get("X-RB-Nonce", ""),
-            signature=request.headers.get("X-RB-Signature", ""),
-            algorithm=request.headers.get("X-RB-Signature-Method", "HMAC-SM3"),
-            method=request.method or "",
-            path=request.path,
-            body=body,
-        )
-        fields = checks.ticket_request(body)
-        ticket, token = issue_entry_ticket(
-            client=client,
-            customer_reference=fields.customer_reference,
-            customer_name=fields.customer_name,
-            business_code=fields.business_code,
-            location=fields.location,
-            ip=client_ip(request),
-        )
-    except ServiceError as exc:
-        logger.warning("entry-ticket API refused: %s", exc.code)
-        return api_error(exc)
-    return JsonResponse(
-        {
-            "ticket_id": str(ticket.pk),
-            "url": entry_link(token),
-            "expires_at": ticket.expires_at.isoformat(),
-        },
-        status=201,
-    )
 
 
 @require_GET
@@ -163,7 +113,7 @@ def demo_mobile_bank(request: HttpRequest) -> HttpResponse:
         except ServiceError as exc:
             context["error"] = exc.code
         else:
-            context["link"] = entry_link(token)
+            context["link"] = selectors.entry_link(token)
             # The demo page's button opens the link on this very server, whatever
             # PUBLIC_BASE_URL says (it may name another host or port than this one).
             context["link_path"] = reverse("customer-enter", args=[token])

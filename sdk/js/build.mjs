@@ -2,6 +2,7 @@
 //   remotebank-h5.mjs         ES module, sm-crypto bundled (for bundlers and <script type=module>)
 //   remotebank-h5.js          one file for a <script> tag, global `RemoteBank`
 //   remotebank-h5-worker.js   the frame-encryption worker (served beside either file)
+//   remotebank-seat.js/.mjs   the seat widget <rb-seat> for CRM pages (docs/seat-widget.md)
 //   types/                    TypeScript declarations
 //   examples/                 the example pages (they load ../remotebank-h5.mjs)
 // All minified with source maps; nothing is fetched from a CDN at run time.
@@ -46,6 +47,20 @@ await Promise.all([
       __RB_FORMAT__: '"iife"',
       "import.meta.url": "undefined",
     },
+  }),
+  esbuild.build({
+    ...common,
+    entryPoints: ["src/seat-entry.ts"],
+    format: "esm",
+    outfile: join(out, "remotebank-seat.mjs"),
+  }),
+  esbuild.build({
+    ...common,
+    entryPoints: ["src/seat-entry.ts"],
+    format: "iife",
+    globalName: "RemoteBankSeat",
+    outfile: join(out, "remotebank-seat.js"),
+    define: { "import.meta.url": "undefined" },
   }),
   esbuild.build({
     ...common,
