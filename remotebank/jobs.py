@@ -12,7 +12,8 @@ from typing import Any
 import django_rq
 from django.conf import settings
 from rq import Retry
-from rq.job import Job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from remotebank import queues
 
@@ -47,3 +48,17 @@ def enqueue(
         retry=Retry(max=retries) if retries else None,
         kwargs=kwargs,
     )
+
+
+# A job in one of these states will still run: a repair must not enqueue it again.
+_PENDING = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+
+
+def pending(queue: str, job_id: str) -> bool:
+    """Whether the job `job_id` of `queue` is waiting or running (not finished, failed or
+    lost, as after a Redis restart)."""
+    connection = django_rq.get_queue(queue).connection
+    try:
+        return Job.fetch(job_id, connection=connection).get_status() in _PENDING
+    except NoSuchJobError:
+        return False

@@ -5,8 +5,10 @@ COMPOSE = "compose"
 QC = "qc"
 # Webhook deliveries (apps/api): short HTTP calls, never behind composition or QC.
 WEBHOOKS = "webhooks"
+# Short jobs a person waits for (a transaction's receipt): never behind compositions or QC.
+BANKING = "banking"
 
-ALL = (MEDIA, COMPOSE, QC, WEBHOOKS)
+ALL = (MEDIA, COMPOSE, QC, WEBHOOKS, BANKING)
 
 # The media queue needs its own worker class: one process carries many calls (docs/media.md).
 MEDIA_WORKER_CLASS = "media_worker.worker.MediaWorker"

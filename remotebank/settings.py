@@ -139,6 +139,7 @@ RQ_QUEUES = {
         (queues.COMPOSE, env_int("COMPOSE_JOB_TIMEOUT", 3600)),
         (queues.QC, env_int("QC_JOB_TIMEOUT", 3600)),
         (queues.WEBHOOKS, env_int("WEBHOOK_JOB_TIMEOUT", 600)),
+        (queues.BANKING, env_int("BANKING_JOB_TIMEOUT", 300)),
     )
 }
 

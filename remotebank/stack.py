@@ -31,6 +31,7 @@ def main() -> None:
         [py, "manage.py", "rqworker", queues.QC],
         [py, "manage.py", "rqworker", queues.WEBHOOKS, "--worker-class", WEBHOOK_WORKER_CLASS],
         [py, "manage.py", "run_webhooks"],
+        [py, "manage.py", "rqworker", queues.BANKING],
     ]
     procs = [subprocess.Popen(cmd, env=env) for cmd in commands]  # noqa: S603
     print(banner(f"http://{host}:{port}"), flush=True)

@@ -1,9 +1,20 @@
+import json
+
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 from django.views.i18n import JavaScriptCatalog
 
 from apps.accounts.views import admin_login
+from remotebank.errors import catalogue
+
+
+def error_messages(request: HttpRequest) -> HttpResponse:
+    """The error catalogue (remotebank/errors.py) in the page's language, for RB.errorText."""
+    body = "window.RB_ERROR_MESSAGES = " + json.dumps(catalogue(), ensure_ascii=False) + ";\n"
+    return HttpResponse(body, content_type="text/javascript; charset=utf-8")
+
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="agent-workstation"), name="home"),
@@ -12,6 +23,7 @@ urlpatterns = [
     path("admin/login/", admin_login, name="admin-login"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("jsi18n/errors.js", error_messages, name="error-messages"),
     path("admin/", admin.site.urls),
     path("recordings/", include("apps.recordings.urls")),
     path("banking/", include("apps.banking.urls")),

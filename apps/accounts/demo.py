@@ -40,6 +40,7 @@ BUSINESS_TYPES = [
     ("customer_info_update", "个人客户信息维护", "Personal customer info update", "retail"),
     ("debit_pin_change", "借记卡交易密码修改", "Debit card PIN change", "retail"),
     ("debit_pin_reset", "借记卡交易密码重置", "Debit card PIN reset", "retail"),
+    ("debit_pin_unlock", "借记卡密码解锁", "Debit card PIN unlock", "retail"),
     ("deposit_pin_reset", "存单/存折密码重置", "Deposit certificate/passbook PIN reset", "retail"),
     (
         "deposit_pin_unlock",

@@ -9,6 +9,7 @@ class BankingConfig(AppConfig):
         from apps.accounts.demo import register_demo_seeder
         from apps.audit.hooks import register_bundle_contributor, register_digest_verifier
         from apps.banking import receipts, scenarios, selectors, signaling  # noqa: F401
+        from apps.banking.actions.receipts import ensure_receipts
         from apps.banking.gateway.sandbox import seed_sandbox
         from apps.banking.scenarios import (
             consumer_loan_interview,
@@ -16,6 +17,7 @@ class BankingConfig(AppConfig):
             customer_info_update,
             debit_pin_change,
             debit_pin_reset,
+            debit_pin_unlock,
             deposit_pin_reset,
             deposit_pin_unlock,
             entrusted_agency,
@@ -23,6 +25,7 @@ class BankingConfig(AppConfig):
         from apps.banking.scenarios.base import EXTRA_KEY_POINTS
         from apps.calls.actions.share import register_share_guard
         from apps.recordings.keypoints import register_key_point, register_required_key_points
+        from remotebank import housekeeping
 
         # The counter scenarios, in the order the workstation offers them: a new scenario is
         # one module in apps/banking/scenarios/ and one line here.
@@ -30,6 +33,7 @@ class BankingConfig(AppConfig):
             customer_info_update,
             debit_pin_change,
             debit_pin_reset,
+            debit_pin_unlock,
             deposit_pin_reset,
             deposit_pin_unlock,
             entrusted_agency,
@@ -51,3 +55,5 @@ class BankingConfig(AppConfig):
             ),
         )
         register_required_key_points(selectors.required_key_points, name="banking")
+        # Every completed transaction gets its receipt, also when its job was lost.
+        housekeeping.register("banking.receipts", ensure_receipts, every_s=15)

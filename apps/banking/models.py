@@ -27,7 +27,8 @@ class TxState(models.TextChoices):
 TX_TRANSITIONS: dict[str, frozenset[str]] = {
     TxState.DRAFT: frozenset({TxState.IDENTITY_VERIFIED, TxState.CANCELLED}),
     TxState.IDENTITY_VERIFIED: frozenset({TxState.CUSTOMER_CONFIRMED, TxState.CANCELLED}),
-    TxState.CUSTOMER_CONFIRMED: frozenset({TxState.SUBMITTED, TxState.CANCELLED}),
+    # FAILED: the core locked the card while the old PIN was being checked, before any submit.
+    TxState.CUSTOMER_CONFIRMED: frozenset({TxState.SUBMITTED, TxState.CANCELLED, TxState.FAILED}),
     # A retryable refusal (wrong old PIN with tries left, trivial new PIN) goes back one step.
     TxState.SUBMITTED: frozenset({TxState.COMPLETED, TxState.FAILED, TxState.CUSTOMER_CONFIRMED}),
     TxState.COMPLETED: frozenset(),
@@ -75,6 +76,13 @@ class Transaction(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     submitted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The PIN entry on the customer's page: its round (a new entry after every refusal and every
+    # time the agent asks again), when the old PIN was checked by the core in this round, the
+    # last check's key (a retried check applies once), and the core's tries left.
+    pin_round = models.PositiveSmallIntegerField(default=0)
+    pin_verified_at = models.DateTimeField(null=True, blank=True)
+    pin_check_key = models.UUIDField(null=True, blank=True)
+    tries_left = models.PositiveSmallIntegerField(null=True, blank=True)
     result_code = models.CharField(max_length=48, blank=True)
     result_message = models.CharField(max_length=200, blank=True)
     core_reference = models.CharField(max_length=64, blank=True)
@@ -141,6 +149,22 @@ class PinGatewayKey(models.Model):
 
     def __str__(self) -> str:
         return f"PIN gateway key {self.suite}"
+
+
+class PinNonce(models.Model):
+    """A PIN envelope's nonce (by digest) the PIN gateway has accepted: a replay is refused.
+
+    In the database, not Redis: the row commits in the same transaction as the change the
+    envelope authorized (a submission, a verification), so a restart of either server can lose
+    neither without the other, and a Redis restart cannot hand a replayed envelope another try.
+    Rows older than the envelope's time window are useless and are purged as new ones arrive.
+    """
+
+    digest = models.CharField(max_length=64, unique=True)
+    seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"PIN nonce {self.digest[:12]}"
 
 
 # --- the sandbox core (apps/banking/gateway/sandbox.py): a stand-in for the bank's core ------

@@ -19,7 +19,7 @@ from apps.banking.scenarios.base import ENTER_PIN, READ_CONFIRM, SHOW_ID
 from apps.calls.models import Call, Participant, ParticipantRole
 from apps.recordings import timeline
 from apps.recordings.models import Recording
-from remotebank.errors import NotFound, ServiceError
+from remotebank.errors import MESSAGES, NotFound, ServiceError, error_text
 
 
 def required_key_points(call: Call) -> list[str]:
@@ -76,6 +76,17 @@ def refuse_share_during_pin(participant: Participant) -> None:
         raise ServiceError("pin_entry_pending", "no screen share while the PIN pad is open")
 
 
+def receipt_state(tx: Transaction) -> str:
+    """A completed transaction's receipt: "issued", "pending" (its job runs), "failed" (the job
+    gave up; housekeeping tries again); "" for any other transaction."""
+    if tx.receipt_sm3:
+        return "issued"
+    if tx.state != TxState.COMPLETED:
+        return ""
+    failed = tx.events.filter(kind="receipt_failed").exists()
+    return "failed" if failed else "pending"
+
+
 def transaction_payload(tx: Transaction) -> dict[str, Any]:
     """What every socket of the call may see: no personal data in clear, no PIN material."""
     scenario = scenarios.get(tx.scenario)
@@ -97,6 +108,9 @@ def transaction_payload(tx: Transaction) -> dict[str, Any]:
         "identity": tx.identity.get("checks", {}),
         "frames": tx.identity.get("frames", {}),
         "face_match": tx.identity.get("face_match"),  # ID photo vs live face: true/false/null
+        # Why a frame (id_card, face) or the face comparison (face_match) did not pass: an
+        # error code the pages explain (remotebank/errors.py).
+        "frame_reasons": tx.identity.get("frame_reasons", {}),
         "has_disclosure": bool(scenario and scenario.disclosure_zh),
         # What the workstation offers besides the common steps (never decided by the code).
         "has_principal": bool(scenario and scenario.has_principal),
@@ -106,9 +120,17 @@ def transaction_payload(tx: Transaction) -> dict[str, Any]:
         "authorized": tx.authorized_at is not None,
         "confirmation_requested": tx.confirmation_requested_at is not None,
         "result_code": tx.result_code,
+        # The core's own words (English in the sandbox): for logs and developers. Pages show
+        # their message for result_code (remotebank/errors.py), with tries_left.
         "result_message": tx.result_message,
+        "tries_left": tx.tries_left,
+        # The PIN entry: a new round opens a new entry on the page; pin_verified: the core
+        # accepted the old PIN in this round (the page then asks for the new one).
+        "pin_round": tx.pin_round,
+        "pin_verified": tx.pin_verified_at is not None,
         "core_reference": tx.core_reference,
         "receipt": bool(tx.receipt_sm3),
+        "receipt_state": receipt_state(tx),
         "updated_at": tx.updated_at.isoformat(),
     }
     if action == READ_CONFIRM and scenario:
@@ -165,7 +187,7 @@ def transaction_items(recording: Recording) -> list[timeline.TimelineItem]:
                 "transaction",
                 f"{name}: {TxState(tx.state).label}",
                 end=tx.finished_at,
-                detail=tx.core_reference or tx.result_code,
+                detail=tx.core_reference or _readable(tx.result_code),
                 severity=severity,
             )
         )
@@ -178,11 +200,16 @@ def transaction_items(recording: Recording) -> list[timeline.TimelineItem]:
                     event.at,
                     "transaction_step",
                     f"{name} · {label}",
-                    detail=event.detail,
+                    detail=_readable(event.detail),
                     severity=event.severity,
                 )
             )
     return items
+
+
+def _readable(detail: str) -> str:
+    """A step's detail as people read it: a result or refusal code becomes its sentence."""
+    return error_text(detail) if detail in MESSAGES else detail
 
 
 def _step_label(kind: str) -> str:
@@ -193,7 +220,10 @@ def _step_label(kind: str) -> str:
         "confirmation_requested": _("请客户确认"),
         "pin_entered": _("客户输入密码"),
         "refused": _("核心拒绝"),
+        "pin_verified": _("原密码核验通过"),
+        "pin_requested": _("请客户重新输入密码"),
         "receipt": _("回单已生成"),
+        "receipt_failed": _("回单生成失败"),
         "identity_frame": _("身份核验截图"),
         "face_match": _("人脸比对"),
     }.get(kind, kind)

@@ -3,23 +3,29 @@
 Agent: banking.scenarios, banking.start, banking.principal, banking.verify,
 banking.request_confirm, banking.submit, banking.cancel, banking.get, banking.capture,
 banking.disclose.
-Customer: banking.get, banking.confirm (accept + signature PNG), banking.pin (PIN envelopes
-encrypted in the page to the PIN gateway; relayed here untouched, never logged).
+Customer: banking.get, banking.confirm (accept + signature PNG), banking.pin_verify (the old PIN
+checked before the new one is asked for), banking.pin (PIN envelopes encrypted in the page to the
+PIN gateway; relayed here untouched, never logged). The agent also has banking.request_pin (ask
+the customer to enter the PIN again).
 Guest (the principal of an entrusted agency): banking.get, banking.authorize.
 Every change is pushed to the call as `banking.transaction`.
 
 Thin: each handler checks the message into typed values (apps.banking.checks) and runs one
-action in a worker thread.
+action in a worker thread. The PIN and submit handlers ride out a lost database connection
+(`remotebank.db.retrying`): their actions finish what the interrupted attempt started and apply
+it once, so a PostgreSQL restart shows the customer the result instead of `internal_error`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
+from django.db import InterfaceError, OperationalError, connection
 
 from apps.audit.audited import Actor
 from apps.banking import checks, scenarios, selectors
@@ -27,6 +33,7 @@ from apps.banking.actions import (
     confirmation,
     disclosure,
     identity,
+    pin_entry,
     principal,
     submission,
     transactions,
@@ -38,6 +45,7 @@ from apps.calls.events import EVENT
 from apps.calls.media import media_group
 from apps.calls.models import Participant, ParticipantRole
 from apps.recordings.checks import staff_user
+from remotebank.db import retrying
 from remotebank.errors import NotFound, ServiceError
 
 db = database_sync_to_async
@@ -58,10 +66,16 @@ def _guest(participant_id: int | None) -> Participant | None:
 async def _me(consumer: SignalingConsumer, message: Message) -> Participant:
     identity_ = consumer.identity
     if identity_ is not None and identity_.role == "guest":
-        participant = await db(_guest)(identity_.participant_id)
+        participant = await db(lambda: retrying(lambda: _guest(identity_.participant_id)))()
         if participant is None:
             raise NotFound("call_not_found", "no such call")
         return participant
+    for pause in (0.2, 0.5, 1.0, 2.0, 4.0):  # a read: asked again on a lost connection
+        try:
+            return await consumer.participant(message)
+        except (OperationalError, InterfaceError):
+            await db(connection.close)()
+            await asyncio.sleep(pause)
     return await consumer.participant(message)
 
 
@@ -138,7 +152,16 @@ def _request_confirm(message: Message, user: User, ip: str | None, tx_id: uuid.U
 
 def _submit(message: Message, user: User, ip: str | None, tx_id: uuid.UUID) -> Transaction:
     actor = Actor.staff(user, ip)
-    return submission.submit_transaction(transaction_id=tx_id, actor=actor, user=user)
+    attempt = pin_entry.PinAttempt()
+    return retrying(
+        lambda: submission.submit_transaction(
+            transaction_id=tx_id, actor=actor, user=user, attempt=attempt
+        )
+    )
+
+
+def _request_pin(message: Message, user: User, ip: str | None, tx_id: uuid.UUID) -> Transaction:
+    return pin_entry.request_pin_entry(transaction_id=tx_id, user=user)
 
 
 def _cancel(message: Message, user: User, ip: str | None, tx_id: uuid.UUID) -> Transaction:
@@ -155,6 +178,7 @@ AGENT_STEPS: dict[str, Step] = {
     "principal": _principal,
     "request_confirm": _request_confirm,
     "submit": _submit,
+    "request_pin": _request_pin,  # ask the customer to enter the PIN again (a new entry)
     "cancel": _cancel,
     "disclose": _disclose,  # the scenario's risk disclosure spoken into the call
 }
@@ -198,14 +222,41 @@ async def _banking_pin(consumer: SignalingConsumer, message: Message) -> Reply:
     tx_id = checks.transaction_id(message.get("transaction_id"))
     actor = Actor.customer(participant.customer_id, consumer.ip)
     pins = checks.pin_entries(message.get("pins"))
+    attempt = pin_entry.PinAttempt()  # what this message did, across retries
 
     def run() -> Reply:
         tx = submission.submit_transaction(
-            transaction_id=tx_id, actor=actor, participant=participant, pins=pins
+            transaction_id=tx_id, actor=actor, participant=participant, pins=pins, attempt=attempt
         )
         return _payload(tx)
 
-    return await db(run)()
+    return await db(lambda: retrying(run))()
+
+
+@handles("banking.pin_verify", "customer")
+async def _banking_pin_verify(consumer: SignalingConsumer, message: Message) -> Reply:
+    """The old PIN alone, checked by the core before the page asks for the new one."""
+    participant = await _me(consumer, message)
+    tx_id = checks.transaction_id(message.get("transaction_id"))
+    actor = Actor.customer(participant.customer_id, consumer.ip)
+    pins = checks.pin_entries(message.get("pins"))
+    if not pins or set(pins) != {pin_entry.OLD_PIN}:
+        raise ServiceError("pin_required", "banking.pin_verify takes old_pin only")
+    attempt = pin_entry.PinAttempt()
+
+    def run() -> Reply:
+        tx = pin_entry.verify_old_pin(
+            transaction_id=tx_id,
+            participant=participant,
+            envelope=pins[pin_entry.OLD_PIN],
+            actor=actor,
+            attempt=attempt,
+        )
+        reply = _payload(tx)
+        reply["verified"] = reply["transaction"]["pin_verified"]
+        return reply
+
+    return await db(lambda: retrying(run))()
 
 
 @handles("banking.authorize", "guest")

@@ -324,9 +324,13 @@
       fact(card, gettext("办理业务"), tx.name);
       fact(card, gettext("业务流水号"), tx.core_reference || "—");
       fact(card, gettext("办理结果"), resultText(tx));
-      if (tx.state === "failed" && tx.result_message) fact(card, gettext("原因"), tx.result_message);
+      // The reason in the bank's words for its code (never the core's own text).
+      if (tx.state === "failed" && tx.result_code) {
+        fact(card, gettext("原因"), RB.errorText(tx.result_code === "locked" ? "locked.customer" : tx.result_code));
+      }
       if (tx.state === "completed") {
-        fact(card, gettext("电子回单"), tx.receipt ? gettext("已生成，已存入银行业务凭证") : gettext("正在生成"));
+        const failed = tx.receipt_state === "failed";
+        fact(card, gettext("电子回单"), tx.receipt ? gettext("已生成，已存入银行业务凭证") : failed ? gettext("生成遇到问题，系统正在自动重试") : gettext("正在生成"));
       }
       box.appendChild(card);
     }

@@ -24,17 +24,29 @@
     new_pin: gettext("请输入新密码（6位数字）"),
     repeat: gettext("请再次输入新密码"),
   };
-  // Why a PIN entry starts over: refusals of the bank's core, and of the PIN system.
-  const RETRY_TEXT = {
-    wrong_pin: gettext("原密码不正确，请重新输入。"),
-    trivial_pin: gettext("新密码过于简单，请换一个。"),
-    locked: gettext("密码已被锁定，请联系工作人员。"),
-    stale_pin: gettext("密码输入超时，请重新输入。"),
-    replayed_pin: gettext("密码已失效，请重新输入。"),
-    stale_pin_key: gettext("密码键盘已更新，请重新输入。"),
-    pin_format: gettext("密码须为 6 位数字，请重新输入。"),
-    bad_pin_envelope: gettext("密码未能安全送达，请重新输入。"),
-    pin_envelope_mismatch: gettext("密码未能安全送达，请重新输入。"),
+
+  /** Why a PIN entry starts over (the core's refusal, with the tries it still accepts): the
+   * sentence of remotebank/errors.py, never the core's own (English) words. */
+  function retryText(retry) {
+    if (retry.code === "wrong_pin" && retry.triesLeft === 1) return RB.errorText("wrong_pin", { last_try: 1 });
+    if (retry.code === "wrong_pin" && typeof retry.triesLeft === "number") {
+      return RB.errorText("wrong_pin", { tries_left: retry.triesLeft });
+    }
+    return RB.errorText(retry.code);
+  }
+
+  /** What the customer reads about a finished transaction (and what to do next). */
+  function resultText(tx) {
+    if (tx.state === "completed") return interpolate(gettext("办理成功，业务流水号 %s"), [tx.core_reference]);
+    if (tx.state === "cancelled") return gettext("工作人员已取消本笔业务，未提交银行系统。");
+    if (tx.result_code === "locked") return RB.errorText("locked.customer");
+    return interpolate(gettext("未能办理：%s"), [tx.result_code ? RB.errorText(tx.result_code) : tx.state_label]);
+  }
+
+  const RECEIPT_TEXT = {
+    pending: gettext("电子回单正在生成…"),
+    issued: gettext("电子回单已生成，已存入银行业务凭证。"),
+    failed: gettext("电子回单生成遇到问题，系统正在自动重试，不影响办理结果。"),
   };
 
   function message(text) {
@@ -63,15 +75,18 @@
       summary.appendChild(RB.el("dt", "", item.label));
       summary.appendChild(RB.el("dd", "", item.value));
     }
+    // Submitted to the bank's core: the answer is on its way (never a silent wait).
+    q("[data-bk-pending]").hidden = tx.state !== "submitted";
     const result = q("[data-bk-result]");
     result.hidden = tx.customer_action !== "done";
     if (!result.hidden) {
       result.dataset.ok = tx.state === "completed" ? "1" : "0";
-      result.textContent =
-        tx.state === "completed"
-          ? interpolate(gettext("办理成功，业务流水号 %s"), [tx.core_reference])
-          : interpolate(gettext("未能办理：%s"), [tx.result_message || tx.state_label]);
+      result.dataset.code = tx.result_code || "";
+      result.textContent = resultText(tx);
     }
+    const receipt = q("[data-bk-receipt]");
+    receipt.hidden = tx.state !== "completed" || !RECEIPT_TEXT[tx.receipt_state];
+    receipt.textContent = RECEIPT_TEXT[tx.receipt_state] || "";
   }
 
   // -- the task asked for now ------------------------------------------------------------------
@@ -107,7 +122,7 @@
     padRoot.hidden = !entry;
     keys.replaceChildren();
     if (!entry) return;
-    if (prompt.retry) message(RETRY_TEXT[prompt.retry.code] || gettext("密码未通过校验，请重新输入。"));
+    if (prompt.retry) message(retryText(prompt.retry));
     let layout = null;
     state.offEntry = entry.on("change", (s) => {
       if (s.mismatch && s.filled === 0) message(gettext("两次输入的新密码不一致，请重新输入。"));
@@ -122,9 +137,13 @@
   function renderPin(s) {
     q("[data-pin-prompt]").textContent = s.submitting
       ? gettext("正在加密提交…")
-      : PIN_PROMPTS[s.step] || PIN_PROMPTS.new_pin;
+      : s.checking
+        ? gettext("正在核验原密码…")
+        : PIN_PROMPTS[s.step] || PIN_PROMPTS.new_pin;
+    padRoot.dataset.step = s.step;
+    padRoot.dataset.busy = s.submitting || s.checking ? "1" : "0";
     dots.forEach((dot, i) => (dot.dataset.filled = i < s.filled ? "1" : "0"));
-    keys.querySelectorAll("button").forEach((b) => (b.disabled = s.submitting));
+    keys.querySelectorAll("button").forEach((b) => (b.disabled = s.submitting || s.checking));
   }
 
   /** Nine digits, clear, the tenth digit, backspace: in the entry's random order. */

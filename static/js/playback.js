@@ -126,7 +126,7 @@
 
   function showError(err) {
     errorBox.hidden = false;
-    errorBox.textContent = (err && err.message) || String(err);
+    errorBox.textContent = RB.errorText(err); // the sentence for the code, never the code
     if (err && err.code) errorBox.dataset.code = err.code;
   }
 

@@ -134,7 +134,8 @@
       });
       const body = await response.json();
       if (!response.ok) {
-        status.textContent = gettext("上传被拒绝：") + body.error.message + " (" + body.error.code + ")";
+        status.textContent = gettext("上传被拒绝：") + RB.errorText(body.error);
+        status.dataset.code = body.error.code;
         button.disabled = false;
         return;
       }

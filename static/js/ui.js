@@ -13,37 +13,21 @@
 
   const RB = (window.RB = window.RB || {});
 
-  const ERRORS = {
-    not_connected: gettext("与服务器的连接已断开，正在重新连接，请稍后再试。"),
-    disconnected: gettext("连接中断，操作可能没有完成，请重试。"),
-    timeout: gettext("服务器没有及时响应，请重试。"),
-    internal_error: gettext("服务器出现问题，请稍后重试。"),
-    rate_limited: gettext("操作过于频繁，请稍后再试。"),
-    not_allowed: gettext("您无权执行该操作。"),
-    wrong_state: gettext("当前状态下不能执行该操作。"),
-    bad_presence: gettext("不能手动切换到该状态。"),
-    bad_presence_transition: gettext("当前状态下不能切换到该状态。"),
-    offer_not_pending: gettext("该来电已被撤回或已超时。"),
-    offer_not_found: gettext("该来电已不存在。"),
-    call_not_found: gettext("通话不存在或已经结束。"),
-    call_ended: gettext("本次通话已结束。如需继续办理，请返回手机银行重新发起。"),
-    ticket_invalid: gettext("入口链接无效，请返回手机银行重新发起。"),
-    chat_empty: gettext("消息不能为空。"),
-    chat_too_long: gettext("消息太长，请分几条发送。"),
-    message_not_found: gettext("消息不存在。"),
-    bad_location: gettext("位置信息无效。"),
-    bad_message: gettext("请求格式不正确。"),
-    media_unavailable: gettext("视频服务正在启动，请稍候。"),
-    bad_sdp: gettext("视频连接参数有误，正在重试。"),
-  };
-
-  /** A user-facing sentence for a SignalError (or any error with code/message). */
-  RB.errorText = function (err) {
-    const code = err && err.code;
-    if (code && Object.prototype.hasOwnProperty.call(ERRORS, code)) {
-      return ERRORS[code];
+  /** What a person reads for an error code (an SDK or server error, a core result code): the
+   * catalogue of remotebank/errors.py in the page's language (/jsi18n/errors.js), never the
+   * code. `params` picks a variant: {tries_left: 2} → "wrong_pin.tries_left" filled in. A
+   * code with a dot ("locked.agent") names a variant itself. */
+  RB.errorText = function (err, params) {
+    const messages = window.RB_ERROR_MESSAGES || {};
+    const has = (key) => Object.prototype.hasOwnProperty.call(messages, key);
+    const code = typeof err === "string" ? err : err && err.code;
+    if (code && params) {
+      for (const name of Object.keys(params)) {
+        if (has(code + "." + name)) return interpolate(messages[code + "." + name], params, true);
+      }
     }
-    return gettext("操作没有成功，请重试。");
+    if (code && has(code)) return messages[code];
+    return has("failed") ? messages.failed : gettext("操作没有成功，请重试。");
   };
 
   RB.END_REASONS = {
@@ -104,9 +88,8 @@
       const text = typeof err === "string" ? err : RB.errorText(err);
       const item = RB.el("div", "alert alert-error");
       item.appendChild(RB.el("span", "alert-text", text));
-      if (err && err.code) {
-        item.appendChild(RB.el("span", "alert-code", err.code));
-      }
+      // The code stays out of sight (people read the sentence); support and tests find it here.
+      if (err && err.code) item.dataset.code = err.code;
       const close = RB.el("button", "alert-close", "×");
       close.type = "button";
       close.setAttribute("aria-label", gettext("关闭"));

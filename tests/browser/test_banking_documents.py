@@ -75,14 +75,16 @@ def test_the_agent_uploads_corporate_documents_from_the_transaction_panel(demo, 
         )
         submit.click()
         expect(result).to_have_attribute("data-ok", "0")
-        expect(result).to_contain_text("bad_document")
+        expect(result).to_have_attribute("data-code", "bad_document")
         expect(result).to_contain_text("不是有效的图片")
+        expect(result).not_to_contain_text("bad_document")  # a sentence, never the code
 
         file_input.set_input_files(
             {"name": "small.png", "mimeType": "image/png", "buffer": png(300, 200)}
         )
         submit.click()
-        expect(result).to_contain_text("document_too_small")
+        expect(result).to_have_attribute("data-code", "document_too_small")
+        expect(result).to_contain_text("图片太小")
         assert orm(lambda: TransactionDocument.objects.count()) == 0
 
         good = png(1000, 640)
@@ -97,7 +99,8 @@ def test_the_agent_uploads_corporate_documents_from_the_transaction_panel(demo, 
 
         file_input.set_input_files({"name": "id.png", "mimeType": "image/png", "buffer": good})
         submit.click()
-        expect(result).to_contain_text("duplicate_document")
+        expect(result).to_have_attribute("data-code", "duplicate_document")
+        expect(result).to_contain_text("已经上传过")
         expect(docs.locator("[data-bk-doc-list] li")).to_have_count(1)
 
     # Chromium logs each refused upload (an HTTP 4xx) to the console; nothing else went wrong.

@@ -48,9 +48,9 @@ def lab() -> Iterator[NetLab]:
 
 def entry_path() -> str:
     from apps.accounts.models import ApiClient
-    from apps.calls import services
+    from apps.calls.actions.tickets import issue_entry_ticket
 
-    _, token = services.issue_entry_ticket(
+    _, token = issue_entry_ticket(
         client=ApiClient.objects.get(key_id="demo-mobile-bank"),
         customer_reference="DEMO0001",
         customer_name="",

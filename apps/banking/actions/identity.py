@@ -195,9 +195,20 @@ def record_identity_frame(
             context=FRAME_CONTEXT,
         )
         stored.save()
-        tx.identity = {**tx.identity, "frames": {**_frames(tx), frame.kind: passed}}
+        reasons = {**tx.identity.get("frame_reasons", {}), frame.kind: _why(frame.kind, result)}
+        tx.identity = {
+            **tx.identity,
+            "frames": {**_frames(tx), frame.kind: passed},
+            "frame_reasons": {k: v for k, v in reasons.items() if v},
+        }
         if comparison is not None:
             tx.identity["face_match"] = comparison.get("matched")  # None: could not compare
+            if not comparison.get("matched"):
+                tx.identity["frame_reasons"]["face_match"] = (
+                    "face_id_mismatch" if comparison.get("compared") else "face_not_comparable"
+                )
+            else:
+                tx.identity["frame_reasons"].pop("face_match", None)
         tx.save(update_fields=["identity"])
         add_event(
             tx, "identity_frame",
@@ -237,6 +248,17 @@ def _analyse(tx: Transaction, frame: IdentityImage) -> tuple[dict[str, Any], boo
         return result, bool(result["name_match"] and result["id_match"])
     faces = identity.count_faces(frame.rgb)
     return {"faces": faces}, faces == 1
+
+
+def _why(kind: str, result: dict[str, Any]) -> str:
+    """Why a frame did not pass, as an error code the pages explain ("" when it passed)."""
+    if kind == ID_CARD:
+        if result["name_match"] and result["id_match"]:
+            return ""
+        read = result["name_read"] or result["id_read"]
+        return "id_card_mismatch" if read else "id_card_unreadable"
+    faces = result.get("faces", 0)
+    return "" if faces == 1 else "no_face" if faces == 0 else "multiple_faces"
 
 
 def _compare_faces(tx: Transaction, frame: IdentityImage) -> dict[str, Any] | None:

@@ -11,7 +11,6 @@ Audit actions: ``banking.transaction.submitted``, ``.completed`` / ``.failed``, 
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Mapping
 
@@ -19,10 +18,10 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from apps.audit.audited import Actor, AuditedWrite, audited_action
-from apps.banking.actions.receipts import issue_receipt
+from apps.banking.actions.pin_entry import PinAttempt, new_round, require_customer
+from apps.banking.actions.receipts import request_receipt
 from apps.banking.actions.transactions import (
     add_event,
-    announce_now,
     form_of,
     locked,
     mark,
@@ -34,10 +33,8 @@ from apps.banking.actions.transactions import (
 from apps.banking.gateway import CoreResult, get_gateway
 from apps.banking.gateway import pin as pin_gateway
 from apps.banking.models import Transaction, TxState
-from apps.calls.models import Participant, ParticipantRole
-from remotebank.errors import NotFound, ServiceError
-
-logger = logging.getLogger(__name__)
+from apps.calls.models import Participant
+from remotebank.errors import ServiceError
 
 
 def submit_transaction(
@@ -47,26 +44,31 @@ def submit_transaction(
     user: User | None = None,
     participant: Participant | None = None,
     pins: Mapping[str, object] | None = None,
+    attempt: PinAttempt | None = None,
 ) -> Transaction:
     """Submit a confirmed transaction to the core: by its agent (`user`), or by the customer
-    (`participant`) with the PIN envelopes of the scenario's PIN fields (`pins`)."""
+    (`participant`) with the PIN envelopes of the scenario's PIN fields (`pins`).
+
+    Run again with the same `attempt` after a lost database connection, it finishes what that
+    attempt started (the core call with the same key and PIN blocks) and applies it once."""
+    attempt = attempt or PinAttempt()
     with audited_action() as write:
         tx = locked(transaction_id)
         if user is not None:
             require_agent(tx.call, user)
-        elif (
-            participant is None
-            or participant.call_id != tx.call_id
-            or participant.role != ParticipantRole.CUSTOMER
-        ):
-            raise NotFound("transaction_not_found", "no such transaction")
+        else:
+            require_customer(tx, participant)
+        ours = attempt.number is not None and tx.attempts >= attempt.number
+        if ours and tx.state != TxState.SUBMITTED:
+            return tx  # this attempt's result was applied before the connection was lost
         require_connected(tx.call)
         if tx.state == TxState.SUBMITTED:
-            return _resume(write, tx, actor=actor)
+            return _resume(write, tx, actor=actor, blocks=attempt.blocks if ours else None)
         if tx.state != TxState.CUSTOMER_CONFIRMED:
             raise ServiceError("wrong_state", "only a confirmed transaction is submitted")
         blocks = _pin_blocks(tx, customer=participant is not None, pins=pins, actor=actor)
         tx.attempts += 1
+        attempt.blocks, attempt.number = blocks, tx.attempts
         tx.submitted_at = timezone.now()
         move(
             write, tx, TxState.SUBMITTED, actor=actor,
@@ -99,28 +101,34 @@ def _pin_blocks(
     return blocks
 
 
-def _resume(write: AuditedWrite, tx: Transaction, *, actor: Actor) -> Transaction:
-    """A submission interrupted after the core call: ask the core what became of the key.
-    Runs inside the submitting action (a PIN scenario the core never heard of goes back to
-    the customer, who enters the PIN again)."""
+def _resume(
+    write: AuditedWrite,
+    tx: Transaction,
+    *,
+    actor: Actor,
+    blocks: dict[str, pin_gateway.PinBlock] | None = None,
+) -> Transaction:
+    """A submission interrupted after it was recorded: ask the core what became of the key.
+    Runs inside the submitting action. The core never heard of it: submitted again, with the
+    PIN blocks of the same attempt when there are any; a PIN scenario without them goes back to
+    the customer, who enters the PIN again."""
     scenario = scenario_of(tx)
     result = get_gateway().result_of(tx.idempotency_key)
     if result is None:
-        if scenario.pin_fields:
+        if scenario.pin_fields and not blocks:
+            new_round(tx)
             move(
                 write, tx, TxState.CUSTOMER_CONFIRMED, actor=actor,
                 detail="核心未收到，请重新输入密码",
             )  # fmt: skip
             return tx
-        result = scenario.submit(tx, form_of(tx), {}, get_gateway())
+        result = scenario.submit(tx, form_of(tx), blocks or {}, get_gateway())
     return _complete(tx, result, actor)
 
 
 def _complete(tx: Transaction, result: CoreResult, actor: Actor) -> Transaction:
-    """Take the core's result, then issue the receipt of a completed transaction."""
-    tx = _apply_result(tx.pk, result, actor=actor)
-    _receipt(tx)
-    return tx
+    """Take the core's result (a completed transaction's receipt is made by a job)."""
+    return _apply_result(tx.pk, result, actor=actor)
 
 
 def _apply_result(tx_id: uuid.UUID, result: CoreResult, *, actor: Actor) -> Transaction:
@@ -131,34 +139,28 @@ def _apply_result(tx_id: uuid.UUID, result: CoreResult, *, actor: Actor) -> Tran
         tx.result_code = result.code
         tx.result_message = result.message[:200]
         tx.core_reference = result.reference
-        details = {"code": result.code, "reference": result.reference}
+        details = {
+            "code": result.code,
+            "reference": result.reference,
+            "tries_left": result.data.get("tries_left"),
+        }
         if result.ok:
             tx.finished_at = timezone.now()
+            tx.tries_left = None
             move(
                 write, tx, TxState.COMPLETED, actor=actor, detail=result.reference, details=details
             )
+            request_receipt(write, tx)
         elif result.retryable:
             tx.idempotency_key = uuid.uuid4()
-            add_event(tx, "refused", detail=result.message, severity="warning")
+            new_round(tx, result)
+            add_event(tx, "refused", detail=result.code, severity="warning")
             move(
                 write, tx, TxState.CUSTOMER_CONFIRMED, actor=actor, detail=result.code,
                 details=details,
             )  # fmt: skip
         else:
             tx.finished_at = timezone.now()
+            tx.tries_left = 0 if result.code == "locked" else None
             move(write, tx, TxState.FAILED, actor=actor, detail=result.code, details=details)
     return tx
-
-
-def _receipt(tx: Transaction) -> None:
-    """A completed transaction gets its sealed receipt; failing to make one never undoes it."""
-    if tx.state != TxState.COMPLETED:
-        return
-    try:
-        issue_receipt(tx)
-    except Exception:
-        logger.exception("receipt for transaction %s failed", tx.pk)
-        add_event(tx, "receipt_failed", severity="error")  # a note on the timeline, not audited
-    else:
-        tx.refresh_from_db()
-        announce_now(tx)

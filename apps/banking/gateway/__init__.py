@@ -69,6 +69,13 @@ class CoreBankingGateway(abc.ABC):
         """The stored result of an earlier submission with this idempotency key, if any."""
 
     @abc.abstractmethod
+    def verify_pin(
+        self, *, key: uuid.UUID, customer: str, number: str, kinds: tuple[str, ...], pin: PinBlock
+    ) -> CoreResult:
+        """Check a PIN against the account (a wrong one counts towards the lock-out, a right one
+        clears the count): refusals `wrong_pin` (retryable, `data["tries_left"]`), `locked`."""
+
+    @abc.abstractmethod
     def change_pin(
         self, *, key: uuid.UUID, customer: str, number: str, old: PinBlock, new: PinBlock
     ) -> CoreResult: ...

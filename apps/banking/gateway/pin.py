@@ -24,24 +24,24 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from apps.banking.models import PinGatewayKey
+from apps.banking.models import PinGatewayKey, PinNonce
 from apps.security.browser import public_key_text
 from apps.security.errors import CryptoError
 from apps.security.models import DataKey, Purpose
 from apps.security.services import create_data_key, get_data_key, unwrap_data_key
 from apps.security.suites import get_suite
-from remotebank import redis
 from remotebank.errors import ServiceError
 
 MAX_SKEW_MS = 120_000
 NONCE_TTL_S = 2 * MAX_SKEW_MS // 1000 + 60
 PIN_FIELDS = ("old_pin", "new_pin")
 _OWNER = "banking-pin-gateway"
-_NONCE_KEY = "rb:pin-nonce:{digest}"
 
 
 # --- the gateway's key pair --------------------------------------------------------------------
@@ -208,14 +208,24 @@ def accept_pin(
         raise ServiceError("stale_pin", "the PIN entry is too old; enter it again")
     if body.get("tx") != transaction_id or body.get("field") != field:
         raise ServiceError("pin_envelope_mismatch", "the PIN entry is for another step")
-    # The nonce is remembered (by digest) for longer than the skew window: replay is refused.
-    digest = hashlib.sha256(f"{key_id}|{nonce}".encode()).hexdigest()
-    if not redis.client().set(_NONCE_KEY.format(digest=digest), b"1", nx=True, ex=NONCE_TTL_S):
-        raise ServiceError("replayed_pin", "this PIN entry was already used")
+    _remember_nonce(hashlib.sha256(f"{key_id}|{nonce}".encode()).hexdigest())
     pin = body.get("pin")
     if not isinstance(pin, str) or not re.fullmatch(r"\d{6}", pin):
         raise ServiceError("pin_format", "a PIN is six digits")
     return make_pin_block(pin, pan, suite_name)
+
+
+def _remember_nonce(digest: str) -> None:
+    """Accept a nonce once (replayed_pin after that), durably: the row commits with the caller's
+    transaction (the submission or verification the envelope is for), and a concurrent replay
+    waits on the unique index and is refused once the first commits. If the caller rolls back,
+    the envelope changed nothing and may be used again within its time window."""
+    PinNonce.objects.filter(seen_at__lt=timezone.now() - timedelta(seconds=NONCE_TTL_S)).delete()
+    try:
+        with transaction.atomic():
+            PinNonce.objects.create(digest=digest)
+    except IntegrityError:
+        raise ServiceError("replayed_pin", "this PIN entry was already used") from None
 
 
 def seal_pin_for_tests(

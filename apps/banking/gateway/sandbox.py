@@ -5,7 +5,8 @@
   digits alternating, or the holder's birthday as YYMMDD / MMDDYY / DDMMYY);
 - only a verifier is stored (HMAC of the account number and the PIN under the core's PIN
   verification key), never the PIN; PINs arrive as format-4 PIN blocks;
-- three wrong PINs lock the account; a locked account refuses PIN changes until unlocked;
+- three wrong PINs lock the account (a right one clears the count); a locked account refuses
+  PIN checks and changes until unlocked;
 - an expired ID document blocks every change except renewing the document itself;
 - an idempotency key applies once: a retried key returns the first result and changes nothing.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, timedelta
 from itertools import pairwise
 from typing import Any
@@ -39,6 +41,8 @@ from apps.security.services import create_data_key, unwrap_data_key
 from apps.security.suites import get_suite
 
 MAX_WRONG_TRIES = 3
+# Refusals the customer can put right by entering another PIN.
+RETRYABLE = frozenset({"wrong_pin", "trivial_pin", "pin_format"})
 DEMO_PIN = "802417"  # the seeded accounts' PIN (demo data only)
 ID_CONTEXT = "sandbox.id_number"
 _OWNER = ("banking-sandbox-core", "pvk")
@@ -113,9 +117,18 @@ class SandboxCoreGateway(CoreBankingGateway):
 
     def result_of(self, key: uuid.UUID) -> CoreResult | None:
         row = SandboxSubmission.objects.filter(key=key).first()
-        if row is None:
-            return None
-        return CoreResult(row.ok, row.code, "", row.reference)
+        return None if row is None else self._stored(row, "")
+
+    def _stored(self, row: SandboxSubmission, message: str) -> CoreResult:
+        """A stored result as the first call returned it (its retryability, the tries left)."""
+        data: dict[str, Any] = {}
+        if row.code in ("wrong_pin", "locked"):
+            account = SandboxPinAccount.objects.filter(number=row.target).first()
+            if account is not None:
+                data["tries_left"] = max(0, MAX_WRONG_TRIES - account.wrong_tries)
+        return CoreResult(
+            row.ok, row.code, message, row.reference, retryable=row.code in RETRYABLE, data=data
+        )
 
     # -- the idempotent envelope of every change --
     def _once(
@@ -125,10 +138,8 @@ class SandboxCoreGateway(CoreBankingGateway):
             with transaction.atomic():
                 previous = SandboxSubmission.objects.select_for_update().filter(key=key).first()
                 if previous is not None:
-                    return CoreResult(
-                        previous.ok, previous.code, "idempotent replay", previous.reference,
-                        data={"replayed": True},
-                    )  # fmt: skip
+                    stored = self._stored(previous, "idempotent replay")
+                    return replace(stored, data={**stored.data, "replayed": True})
                 result: CoreResult = apply()
                 SandboxSubmission.objects.create(
                     key=key,
@@ -173,7 +184,50 @@ class SandboxCoreGateway(CoreBankingGateway):
         account.pin_verifier = pin_verifier(account.number, pin)
         return None
 
+    def _check_pin(self, account: SandboxPinAccount, block: PinBlock) -> CoreResult | None:
+        """None when `block` holds the account's PIN; else the refusal, the wrong try counted
+        (the third locks the account)."""
+        if account.locked:
+            return CoreResult(
+                False, "locked", "the account is locked after too many wrong PINs",
+                data={"tries_left": 0},
+            )  # fmt: skip
+        pin = open_pin_block(block, account.number)
+        if constant_time_compare(pin_verifier(account.number, pin), account.pin_verifier):
+            return None
+        account.wrong_tries += 1
+        account.locked = account.wrong_tries >= MAX_WRONG_TRIES
+        account.updated_at = timezone.now()
+        account.save(update_fields=["wrong_tries", "locked", "updated_at"])
+        left = MAX_WRONG_TRIES - account.wrong_tries
+        if account.locked:
+            return CoreResult(
+                False, "locked", "wrong PIN; the account is now locked", data={"tries_left": 0}
+            )
+        return CoreResult(
+            False, "wrong_pin", f"wrong PIN, {left} tries left", retryable=True,
+            data={"tries_left": left},
+        )  # fmt: skip
+
     # -- changes --
+    def verify_pin(
+        self, *, key: uuid.UUID, customer: str, number: str, kinds: tuple[str, ...], pin: PinBlock
+    ) -> CoreResult:
+        def apply() -> CoreResult:
+            account = self._account(customer, number, kinds)
+            if isinstance(account, CoreResult):
+                return account
+            refused = self._check_pin(account, pin)
+            if refused is not None:
+                return refused
+            if account.wrong_tries:
+                account.wrong_tries = 0
+                account.updated_at = timezone.now()
+                account.save(update_fields=["wrong_tries", "updated_at"])
+            return CoreResult(True, reference=_journal())
+
+        return self._once(key, "verify_pin", number, apply)
+
     def change_pin(
         self, *, key: uuid.UUID, customer: str, number: str, old: PinBlock, new: PinBlock
     ) -> CoreResult:
@@ -181,23 +235,9 @@ class SandboxCoreGateway(CoreBankingGateway):
             account = self._account(customer, number, ("debit_card",))
             if isinstance(account, CoreResult):
                 return account
-            if account.locked:
-                return CoreResult(False, "locked", "the card is locked after too many wrong PINs")
-            old_pin = open_pin_block(old, account.number)
-            if not constant_time_compare(
-                pin_verifier(account.number, old_pin), account.pin_verifier
-            ):
-                account.wrong_tries += 1
-                account.locked = account.wrong_tries >= MAX_WRONG_TRIES
-                account.updated_at = timezone.now()
-                account.save(update_fields=["wrong_tries", "locked", "updated_at"])
-                left = MAX_WRONG_TRIES - account.wrong_tries
-                if account.locked:
-                    return CoreResult(False, "locked", "wrong PIN; the card is now locked")
-                return CoreResult(
-                    False, "wrong_pin", f"wrong PIN, {left} tries left", retryable=True,
-                    data={"tries_left": left},
-                )  # fmt: skip
+            refused = self._check_pin(account, old)
+            if refused is not None:
+                return refused
             refused = self._new_pin(account, new)
             if refused is not None:
                 return refused

@@ -375,3 +375,22 @@ class PinResetScenario(Scenario):
             kinds=self.product_kinds,
             new=blocks["new_pin"],
         )
+
+
+@dataclass(frozen=True)
+class PinUnlockScenario(Scenario):
+    """An account the core locked after too many wrong PINs, unlocked after the customer's
+    identity is verified on video (the PIN itself is unchanged)."""
+
+    def submit(
+        self,
+        tx: Transaction,
+        form: CleanForm,
+        blocks: Mapping[str, PinBlock],
+        gateway: CoreBankingGateway,
+    ) -> CoreResult:
+        return gateway.unlock(
+            key=tx.idempotency_key,
+            customer=tx.customer.reference,
+            number=str(form[self.product_field]),
+        )

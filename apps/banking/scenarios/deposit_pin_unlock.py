@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-
-from apps.banking.gateway import CoreBankingGateway, CoreResult
-from apps.banking.gateway.pin import PinBlock
-from apps.banking.models import Transaction
 from apps.banking.scenarios.base import (
     DEPOSIT,
     DEPOSITS,
@@ -16,28 +10,10 @@ from apps.banking.scenarios.base import (
     S_SUBMIT,
     STANDARD_CHECKS,
     STANDARD_KP,
-    CleanForm,
-    Scenario,
+    PinUnlockScenario,
 )
 
-
-@dataclass(frozen=True)
-class DepositPinUnlock(Scenario):
-    def submit(
-        self,
-        tx: Transaction,
-        form: CleanForm,
-        blocks: Mapping[str, PinBlock],
-        gateway: CoreBankingGateway,
-    ) -> CoreResult:
-        return gateway.unlock(
-            key=tx.idempotency_key,
-            customer=tx.customer.reference,
-            number=str(form[self.product_field]),
-        )
-
-
-SCENARIO = DepositPinUnlock(
+SCENARIO = PinUnlockScenario(
     code="deposit_pin_unlock",
     name_zh="存单/存折密码解锁",
     name_en="Deposit certificate/passbook PIN unlock",

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from apps.accounts.demo import demo_identity
 from apps.audit.models import AuditEvent
-from apps.banking import identity
+from apps.banking import identity, selectors
 from apps.banking.gateway.sandbox import demo_card
 from apps.banking.models import IdentityFrame, Transaction, TransactionEvent, TxState
 from apps.banking.tests.conftest import record_identity_frame, start_transaction, verify_identity
@@ -66,6 +66,9 @@ def test_a_matching_card_passes_and_a_mismatch_blocks_the_step(make_call):
         source="upload", user=user,
     )  # fmt: skip
     assert not wrong.passed and wrong.result["name_match"] and not wrong.result["id_match"]
+    # The workstation is told why (a code it shows as a sentence), not only ✗.
+    reasons = selectors.transaction_payload(Transaction.objects.get(pk=tx.pk))["frame_reasons"]
+    assert reasons == {"id_card": "id_card_mismatch"}
     with pytest.raises(ServiceError) as err:
         verify_identity(transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user)
     assert err.value.code == "id_card_mismatch"
@@ -76,6 +79,7 @@ def test_a_matching_card_passes_and_a_mismatch_blocks_the_step(make_call):
         source="upload", user=user,
     )  # fmt: skip
     assert right.passed
+    assert "id_card" not in selectors.transaction_payload(right.transaction)["frame_reasons"]
     tx = verify_identity(transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user)
     assert tx.state == TxState.IDENTITY_VERIFIED and tx.identity["checks"]["id_card"] == "frame"
 
@@ -111,6 +115,8 @@ def test_the_face_frame_needs_exactly_one_face(make_call):
         transaction_id=tx.pk, kind="face", image=out.getvalue(), source="upload", user=user
     )
     assert not empty.passed
+    reasons = selectors.transaction_payload(Transaction.objects.get(pk=tx.pk))["frame_reasons"]
+    assert reasons.get("face") == "no_face"
     with pytest.raises(ServiceError) as err:
         verify_identity(transaction_id=tx.pk, checks={"id_card": True, "face": True}, user=user)
     assert err.value.code == "face_mismatch"

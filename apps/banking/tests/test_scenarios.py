@@ -24,6 +24,7 @@ from apps.banking.gateway.sandbox import (
     pin_verifier,
     trivial_reason,
 )
+from apps.banking.jobs import issue_receipt_job
 from apps.banking.models import (
     SandboxCorporate,
     SandboxCustomer,
@@ -58,9 +59,9 @@ def agent01():
     return get_user_model().objects.get(username="agent01")
 
 
-def test_eight_scenarios_are_declared_with_their_key_points_registered(demo):
+def test_nine_scenarios_are_declared_with_their_key_points_registered(demo):
     codes = [s.code for s in scenarios.all_scenarios()]
-    assert len(codes) == 8
+    assert len(codes) == 9
     from apps.accounts.demo import BUSINESS_TYPES
 
     assert sorted(codes) == sorted(b[0] for b in BUSINESS_TYPES)
@@ -128,6 +129,7 @@ def test_debit_pin_reset_end_to_end_audits_every_transition_and_marks_key_points
     assert tx.state == TxState.COMPLETED and tx.core_reference.startswith("SBX")
     account = SandboxPinAccount.objects.get(number=demo_card(1))
     assert account.pin_verifier == pin_verifier(account.number, "735190")
+    issue_receipt_job(str(tx.pk))  # the banking worker's job
     actions = list(
         AuditEvent.objects.filter(object_id=str(tx.pk))
         .order_by("seq")
@@ -529,6 +531,7 @@ def test_the_playback_timeline_shows_the_transaction_and_its_steps(make_call):
     )
     tx = confirm(tx, user)
     tx = submission.submit_transaction(transaction_id=tx.pk, actor=Actor.staff(user), user=user)
+    issue_receipt_job(str(tx.pk))  # the banking worker's job
     assert transaction_items in timeline.sources()
     items = transaction_items(SimpleNamespace(call_id=call.pk))
     span = next(i for i in items if i["kind"] == "transaction")

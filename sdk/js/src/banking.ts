@@ -31,6 +31,8 @@ export interface PinState {
   mismatch: boolean;
   /** Sealing and sending. */
   submitting: boolean;
+  /** The old PIN is being checked by the bank before the new one is asked for. */
+  checking: boolean;
 }
 
 /** A fresh random order of the ten digits (crypto.getRandomValues), for a shuffled keypad. */
@@ -55,9 +57,14 @@ export function pinSteps(fields: string[]): PinStep[] {
   return steps;
 }
 
+/** Checks the old PIN with the bank: true when accepted (the entry goes on to the new PIN);
+ * false when refused (a new entry replaces this one); throws when it could not be checked. */
+export type PinVerifier = (oldPin: string) => Promise<boolean>;
+
 /**
  * One PIN entry. press()/back()/clear() from the page's keypad; when the last step is full the
- * PINs are sealed and sent, and `submit` resolves with the server's transaction.
+ * PINs are sealed and sent, and `submit` resolves with the server's transaction. With a
+ * `verify`, a full old PIN is checked by the bank before the new PIN is asked for.
  */
 export class PinEntry extends Emitter<{ change: PinState }> {
   readonly steps: PinStep[];
@@ -66,15 +73,22 @@ export class PinEntry extends Emitter<{ change: PinState }> {
   layout: string[] = shuffledDigits();
   mismatch = false;
   submitting = false;
+  checking = false;
   closed = false;
   #digits: string[] = [];
   #got = new Map<string, string>();
   readonly #submit: (pins: Map<string, string>) => Promise<void>;
+  readonly #verify: PinVerifier | null;
 
-  constructor(fields: string[], submit: (pins: Map<string, string>) => Promise<void>) {
+  constructor(
+    fields: string[],
+    submit: (pins: Map<string, string>) => Promise<void>,
+    verify: PinVerifier | null = null,
+  ) {
     super();
     this.steps = pinSteps(fields);
     this.#submit = submit;
+    this.#verify = verify;
   }
 
   get step(): PinStep {
@@ -91,6 +105,7 @@ export class PinEntry extends Emitter<{ change: PinState }> {
       layout: this.layout.slice(),
       mismatch: this.mismatch,
       submitting: this.submitting,
+      checking: this.checking,
     };
   }
 
@@ -104,7 +119,7 @@ export class PinEntry extends Emitter<{ change: PinState }> {
   }
 
   press(digit: string): void {
-    if (this.closed || this.submitting || !/^[0-9]$/.test(digit)) return;
+    if (this.closed || this.submitting || this.checking || !/^[0-9]$/.test(digit)) return;
     if (this.#digits.length >= this.length) return;
     this.#digits.push(digit);
     if (this.#digits.length < this.length) {
@@ -127,6 +142,31 @@ export class PinEntry extends Emitter<{ change: PinState }> {
       this.#got.set(step, pin);
     }
     this.mismatch = false;
+    if (step === "old_pin" && this.#verify) {
+      this.#check(this.#verify, pin);
+      return;
+    }
+    this.#advance();
+  }
+
+  /** The old PIN goes to the bank now; the new PIN is asked for only once it is accepted. */
+  #check(verify: PinVerifier, pin: string): void {
+    this.checking = true;
+    this.#changed();
+    verify(pin).then(
+      (accepted) => {
+        if (this.closed) return;
+        this.checking = false;
+        if (accepted) this.#advance();
+        else this.restart();
+      },
+      () => {
+        if (!this.closed) this.restart();
+      },
+    );
+  }
+
+  #advance(): void {
     this.index += 1;
     if (this.index < this.steps.length) {
       this.#changed();
@@ -141,14 +181,14 @@ export class PinEntry extends Emitter<{ change: PinState }> {
   }
 
   back(): void {
-    if (this.closed || this.submitting) return;
+    if (this.closed || this.submitting || this.checking) return;
     this.#digits.pop();
     this.#changed();
   }
 
   /** Empty this step and shuffle the keys again. */
   clear(): void {
-    if (this.closed || this.submitting) return;
+    if (this.closed || this.submitting || this.checking) return;
     this.#wipe();
     this.layout = shuffledDigits();
     this.#changed();
@@ -161,6 +201,7 @@ export class PinEntry extends Emitter<{ change: PinState }> {
     this.index = 0;
     this.mismatch = false;
     this.submitting = false;
+    this.checking = false;
     this.layout = shuffledDigits();
     this.#changed();
   }
@@ -191,12 +232,24 @@ export interface ConsentPrompt extends PromptBase {
   decline(): Promise<Transaction>;
 }
 
+/** Why a PIN entry is asked for again: the core's refusal (`wrong_pin` with `triesLeft`,
+ * `trivial_pin`, ...). `message` is the core's own text, for developers: pages show their
+ * words for `code`. */
+export interface PinRetry {
+  code: string;
+  message: string;
+  /** Wrong PINs the core still accepts before it locks the account (null: not said). */
+  triesLeft: number | null;
+}
+
 /** Enter the PIN(s) on a keypad bound to `entry`. */
 export interface PinPrompt extends PromptBase {
   kind: "pin";
   entry: PinEntry;
   /** The previous try was refused (a wrong PIN, or the PIN system refused the envelope). */
-  retry: { code: string; message: string } | null;
+  retry: PinRetry | null;
+  /** The agent asked again (the same refusal may still be shown). */
+  round: number;
 }
 
 /** The principal of an entrusted agency (a guest) authorizes the agent's scope. */
@@ -295,9 +348,11 @@ export class Banking {
       );
     }
     if (tx.customer_action === "enter_pin") {
-      // The same payload again (a refresh) keeps the entry that is under way.
-      if (this.prompt?.kind === "pin" && this.#promptKey === key + "|p") return;
-      return this.#openPin(tx, key + "|p");
+      // A new round (a refusal, the agent asking again) opens a new entry; anything else (a
+      // refresh, the old PIN accepted) keeps the entry that is under way.
+      const pinKey = tx.id + "|" + String(tx.pin_round ?? tx.updated_at) + "|p";
+      if (this.prompt?.kind === "pin" && this.#promptKey === pinKey) return;
+      return this.#openPin(tx, pinKey);
     }
     this.#setPrompt(null, "");
   }
@@ -326,11 +381,40 @@ export class Banking {
   #openPin(tx: Transaction, key: string): void {
     // The PIN pad is never part of a screen share: the share stops before the pad exists.
     this.#collab.haltShare();
-    const entry: PinEntry = new PinEntry(tx.pin_fields || ["new_pin"], (pins): Promise<void> =>
-      this.#sendPins(tx, entry, pins),
+    const fields = tx.pin_fields || ["new_pin"];
+    // The old PIN is checked by the bank before the new one is asked for.
+    const verify = fields.includes("old_pin") ? (pin: string) => this.#verifyOld(tx, pin) : null;
+    const entry: PinEntry = new PinEntry(
+      fields,
+      (pins): Promise<void> => this.#sendPins(tx, entry, pins),
+      verify,
     );
-    const retry = tx.result_code ? { code: tx.result_code, message: tx.result_message || "" } : null;
-    this.#setPrompt({ kind: "pin", transaction: tx, entry, retry }, key);
+    const retry = tx.result_code
+      ? {
+          code: tx.result_code,
+          message: tx.result_message || "",
+          triesLeft: typeof tx.tries_left === "number" ? tx.tries_left : null,
+        }
+      : null;
+    this.#setPrompt({ kind: "pin", transaction: tx, entry, retry, round: tx.pin_round ?? 0 }, key);
+  }
+
+  async #verifyOld(tx: Transaction, pin: string): Promise<boolean> {
+    try {
+      const key = tx.pin_key;
+      if (!key) throw new RemoteBankError("stale_pin_key", "no PIN key in the transaction");
+      const sealed = await sealPin(pin, "old_pin", tx.id, key);
+      const ack = await this.#client.request("banking.pin_verify", {
+        transaction_id: tx.id,
+        pins: { old_pin: sealed },
+      });
+      const current = ack.transaction as Transaction;
+      this.update(current); // a refusal opens a new round: a new entry replaces this one
+      return ack.verified === true;
+    } catch (err) {
+      this.#events.emit("promptError", asError(err));
+      throw err;
+    }
   }
 
   async #sendPins(tx: Transaction, entry: PinEntry, pins: Map<string, string>): Promise<void> {

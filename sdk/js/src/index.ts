@@ -33,8 +33,10 @@ export type {
   AuthorizePrompt,
   ConsentPrompt,
   PinPrompt,
+  PinRetry,
   PinState,
   PinStep,
+  PinVerifier,
   Prompt,
   ShowIdPrompt,
 } from "./banking.js";

@@ -40,8 +40,18 @@ export interface Transaction {
   customer_action: "show_id" | "read_confirm" | "enter_pin" | "done" | "";
   principal_id: number | null;
   authorized: boolean;
+  /** The core's refusal or result code; pages show their own words for it. */
   result_code: string;
+  /** The core's own text, for developers (never shown to people). */
   result_message: string;
+  /** Wrong PINs the core still accepts before it locks the account (null: not said). */
+  tries_left?: number | null;
+  /** The PIN entry's round: a new one (a refusal, the agent asking again) opens a new entry. */
+  pin_round?: number;
+  /** The core accepted the old PIN in this round: the new PIN is asked for. */
+  pin_verified?: boolean;
+  /** A completed transaction's receipt: issued, pending (being made), failed (retried). */
+  receipt_state?: "issued" | "pending" | "failed" | "";
   core_reference: string;
   receipt: boolean;
   updated_at: string;

@@ -233,6 +233,100 @@ test("a refused PIN submission starts the entry over instead of stranding the cu
   call.close();
 });
 
+test("a PIN change checks the old PIN first: a wrong one comes back as a new entry with the tries left", async () => {
+  const pinKey = await callKey("pin-key");
+  const server = new FakeServer();
+  server.hello = { role: "customer", call_state: "connected", call_id: "c1", call: summary() };
+  server.replies.set("banking.get", { transaction: null });
+  const base = {
+    scenario: "debit_pin_change",
+    state: "customer_confirmed",
+    customer_action: "enter_pin" as const,
+    pin_fields: ["old_pin", "new_pin"],
+    pin_key: pinKey.params,
+  };
+  let verifies = 0;
+  server.replies.set("banking.pin_verify", () => {
+    verifies += 1;
+    if (verifies === 1) {
+      // The core refused the old PIN: a new round, the tries left; the pad comes back.
+      const refused = transaction({ ...base, pin_round: 1, result_code: "wrong_pin", result_message: "wrong PIN, 2 tries left", tries_left: 2, updated_at: "2024-01-01T00:00:05Z" });
+      return { transaction: refused, verified: false };
+    }
+    const ok = transaction({ ...base, pin_round: 1, pin_verified: true, updated_at: "2024-01-01T00:00:09Z" });
+    return { transaction: ok, verified: true };
+  });
+  const { call } = newCall(server);
+  await call.connect();
+  server.push({ type: "banking.transaction", transaction: transaction({ ...base, pin_round: 0 }) });
+  await until(() => call.prompt?.kind === "pin");
+  const first = call.prompt as Extract<Prompt, { kind: "pin" }>;
+  assert.equal(first.retry, null);
+  assert.deepEqual(first.entry.steps, ["old_pin", "new_pin", "repeat"]);
+  for (const d of "000999") first.entry.press(d);
+  // Checked right after the old PIN: nothing of the new PIN was asked for.
+  assert.equal(first.entry.checking, true);
+  await until(() => call.prompt !== first);
+  const second = call.prompt as Extract<Prompt, { kind: "pin" }>;
+  assert.equal(second.kind, "pin");
+  assert.deepEqual(second.retry, { code: "wrong_pin", message: "wrong PIN, 2 tries left", triesLeft: 2 });
+  assert.equal(second.round, 1);
+  assert.equal(first.entry.closed, true);
+  assert.equal(second.entry.step, "old_pin");
+  const sent = server.sentOf("banking.pin_verify");
+  assert.equal(sent.length, 1);
+  assert.deepEqual(Object.keys(sent[0]!.pins as object), ["old_pin"]);
+  assert.equal(server.sentOf("banking.pin").length, 0);
+
+  // The right old PIN: the same entry goes on to the new PIN (a refresh does not reset it).
+  for (const d of "802417") second.entry.press(d);
+  await until(() => second.entry.step === "new_pin" && !second.entry.checking);
+  assert.equal(call.prompt, second);
+  server.push({ type: "banking.transaction", transaction: transaction({ ...base, pin_round: 1, pin_verified: true, updated_at: "2024-01-01T00:00:10Z" }) });
+  await settle();
+  assert.equal(call.prompt, second);
+  const done = transaction({ ...base, state: "completed", customer_action: "done", updated_at: "2024-01-01T00:00:12Z" });
+  server.replies.set("banking.pin", { transaction: done });
+  for (const d of "640271640271") second.entry.press(d);
+  await until(() => call.prompt === null);
+  const pins = server.sentOf("banking.pin")[0]!.pins as Record<string, { ct: string }>;
+  assert.deepEqual(Object.keys(pins).sort(), ["new_pin", "old_pin"]);
+  const old = JSON.parse(new TextDecoder().decode(await pinKey.unwrap(pins.old_pin!.ct))) as Record<string, unknown>;
+  const checked = JSON.parse(new TextDecoder().decode(await pinKey.unwrap((sent[0]!.pins as Record<string, { ct: string }>).old_pin!.ct))) as Record<string, unknown>;
+  assert.equal(old.pin, "802417");
+  assert.notEqual(old.nonce, checked.nonce); // sealed afresh: the checked envelope is spent
+  call.close();
+});
+
+test("the agent asking again opens a new entry; an error while checking starts the entry over", async () => {
+  const pinKey = await callKey("pin-key");
+  const server = new FakeServer();
+  server.hello = { role: "customer", call_state: "connected", call_id: "c1", call: summary() };
+  server.replies.set("banking.get", { transaction: null });
+  server.replies.set("banking.pin_verify", { code: "stale_pin", message: "too old" });
+  const base = { scenario: "debit_pin_change", state: "customer_confirmed", customer_action: "enter_pin" as const, pin_fields: ["old_pin", "new_pin"], pin_key: pinKey.params };
+  const { call } = newCall(server);
+  const errors: string[] = [];
+  call.on("promptError", (e) => errors.push(e.code));
+  await call.connect();
+  server.push({ type: "banking.transaction", transaction: transaction({ ...base, pin_round: 3 }) });
+  await until(() => call.prompt?.kind === "pin");
+  const entry = (call.prompt as Extract<Prompt, { kind: "pin" }>).entry;
+  for (const d of "802417") entry.press(d);
+  await until(() => errors.includes("stale_pin"));
+  await settle();
+  assert.equal(entry.checking, false);
+  assert.equal(entry.step, "old_pin");
+  assert.equal(call.prompt?.kind, "pin");
+  const before = call.prompt;
+  server.push({ type: "banking.transaction", transaction: transaction({ ...base, pin_round: 4, result_code: "wrong_pin", tries_left: 1 }) });
+  await until(() => call.prompt !== before);
+  const again = call.prompt as Prompt | null;
+  assert.ok(again?.kind === "pin");
+  assert.equal(again.retry?.triesLeft, 1);
+  call.close();
+});
+
 test("the b64 helpers round-trip", () => {
   assert.deepEqual(Array.from(b64decode("AAEC")), [0, 1, 2]);
 });

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from apps.calls.actions import ending, media, offers, routing
+from remotebank import housekeeping
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +17,8 @@ logger = logging.getLogger(__name__)
 class Command(BaseCommand):
     help = (
         "Routing housekeeping loop: ring timeouts, abandoned queued calls, end of after-call "
-        "work, and dispatch of waiting calls. Safe to run in several processes (row locks)."
+        "work, dispatch of waiting calls, and the apps' housekeeping repairs. Safe to run in "
+        "several processes (row locks)."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -40,6 +42,7 @@ class Command(BaseCommand):
                 routing.finish_after_call_work()
                 routing.dispatch()
                 media.check_all_media()
+                housekeeping.run_due()  # the apps' repairs (AppConfig.ready() registers them)
             except Exception:
                 logger.exception("router tick failed")
             if options["once"]:
