@@ -1,6 +1,6 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels: same-origin only for
-sockets authenticated by cookies; the seat widget's sockets by their token
-(apps.api.seat_socket)."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels: sockets authenticated
+by cookies only from the bank's public origins (apps.calls.origins); the seat widget's sockets
+by their token (apps.api.seat_socket)."""
 
 import os
 
@@ -11,9 +11,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs Django set up first
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from apps.api.seat_socket import SeatTokenAuth, SeatTokenRouter  # noqa: E402
+from apps.calls.origins import PublicOriginValidator  # noqa: E402
 from remotebank.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -21,9 +21,7 @@ application = ProtocolTypeRouter(
         "http": django_asgi_app,
         "websocket": SeatTokenRouter(
             token_app=SeatTokenAuth(URLRouter(websocket_urlpatterns)),
-            cookie_app=AllowedHostsOriginValidator(
-                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-            ),
+            cookie_app=PublicOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         ),
     }
 )

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from remotebank import queues
 from remotebank.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+from remotebank.origins import origin_of
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("REMOTEBANK_VAR_DIR", str(BASE_DIR / "var")))
@@ -32,6 +33,19 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 DEMO_MODE = env_bool("DEMO_MODE", DEBUG)
 # Public base URL for links handed to mobile banking (entry tickets).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# The origins (scheme://host:port) the bank's pages are served from: a cookie-authenticated
+# WebSocket must come from one of them (apps.calls.origins) and the CSP's connect-src names
+# them. Default: PUBLIC_BASE_URL's origin and CSRF_TRUSTED_ORIGINS.
+PUBLIC_ORIGINS = [
+    o
+    for o in (
+        origin_of(u) for u in env_list("PUBLIC_ORIGINS", [PUBLIC_BASE_URL, *CSRF_TRUSTED_ORIGINS])
+    )
+    if o is not None
+]
+# Also accept a socket from its own origin (the scheme it came on, the Host it reached, which
+# ALLOWED_HOSTS names): development servers on any port. Off in production unless set.
+WS_SAME_ORIGIN = env_bool("WS_SAME_ORIGIN", DEBUG)
 
 INSTALLED_APPS = [
     "daphne",
@@ -182,7 +196,10 @@ SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# X-Forwarded-Proto is believed only behind a TLS-terminating proxy that sets it (and strips a
+# client's own); anywhere else a client could claim https with it.
+TRUSTED_PROXY = env_bool("TRUSTED_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY else None
 
 # WebRTC: STUN/TURN handed to clients at join.
 STUN_URLS = env_list("STUN_URLS", [])

@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from apps.banking import scenarios
 from apps.banking.identity import decode_image
 from apps.banking.scenarios.base import CleanForm, Scenario
+from apps.calls.checks import has_control_chars
 from remotebank.errors import NotFound, ServiceError
 
 MAX_SIGNATURE_BYTES = 256 * 1024
@@ -40,6 +41,16 @@ def transaction_id(value: object) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise NotFound("transaction_not_found", "no such transaction") from None
+
+
+def cancel_reason(value: object) -> str:
+    """The agent's reason for cancelling: optional text of at most 100 characters, no control
+    characters (they would reach the transaction's timeline and the receipt)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > 100 or has_control_chars(value):
+        raise ServiceError("bad_message", "reason is text of at most 100 characters")
+    return value.strip()
 
 
 @dataclass(frozen=True)

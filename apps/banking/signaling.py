@@ -165,7 +165,7 @@ def _request_pin(message: Message, user: User, ip: str | None, tx_id: uuid.UUID)
 
 
 def _cancel(message: Message, user: User, ip: str | None, tx_id: uuid.UUID) -> Transaction:
-    reason = str(message.get("reason", ""))[:100]
+    reason = checks.cancel_reason(message.get("reason"))
     return transactions.cancel_transaction(transaction_id=tx_id, user=user, reason=reason)
 
 

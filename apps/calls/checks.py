@@ -150,7 +150,7 @@ def hold_flag(raw: object) -> bool:
 
 
 def username(raw: object) -> str:
-    if not isinstance(raw, str) or not raw or len(raw) > 150:
+    if not isinstance(raw, str) or not raw or len(raw) > 150 or has_control_chars(raw):
         raise ServiceError("bad_message", "username is required")
     return raw
 
@@ -182,7 +182,9 @@ def transfer_target(*, agent: object, skill: object) -> TransferTarget:
     if (agent is None) == (skill is None):
         raise ServiceError("bad_message", "name exactly one of agent (employee no.) or skill")
     for value in (agent, skill):
-        if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 64):
+        if value is not None and (
+            not isinstance(value, str) or not 0 < len(value) <= 64 or has_control_chars(value)
+        ):
             raise ServiceError("bad_message", "agent and skill are short strings")
     return TransferTarget(
         agent_no=agent if isinstance(agent, str) else None,
