@@ -23,4 +23,4 @@ USER remotebank
 EXPOSE 8000
 # Web: daphne. Others: `python manage.py run_router`, `python manage.py rqworker media|compose|qc|banking`,
 # `python manage.py rqworker webhooks --worker-class rq.worker.SimpleWorker`, `python manage.py run_webhooks`.
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "remotebank.asgi:application"]
+CMD ["python", "-m", "remotebank.serve", "-b", "0.0.0.0", "-p", "8000"]

@@ -357,7 +357,7 @@ class Stack:
         self.base_url = f"http://{self.host}:{port}"
         daphne = self._start(
             "daphne",
-            ["-m", "daphne", "-b", self.host, "-p", str(port), "remotebank.asgi:application"],
+            ["-m", "remotebank.serve", "-b", self.host, "-p", str(port)],
             False,
         )
         self._start("router", ["manage.py", "run_router"], False)

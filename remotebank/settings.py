@@ -222,6 +222,11 @@ ROUTER_TICK_SECONDS = env_float("ROUTER_TICK_SECONDS", 0.5)
 
 # Signaling limits.
 WS_MAX_FRAME_BYTES = env_int("WS_MAX_FRAME_BYTES", 64 * 1024)
+# Daphne's own message limit (remotebank.serve): above WS_MAX_FRAME_BYTES, so a frame between
+# the two is answered with frame_too_large instead of a closed socket.
+WS_TRANSPORT_MAX_BYTES = env_int("WS_TRANSPORT_MAX_BYTES", 16 * 1024 * 1024)
+if WS_TRANSPORT_MAX_BYTES <= WS_MAX_FRAME_BYTES:
+    raise ImproperlyConfigured("WS_TRANSPORT_MAX_BYTES must be larger than WS_MAX_FRAME_BYTES")
 CHAT_MAX_CHARS = env_int("CHAT_MAX_CHARS", 1000)
 
 LOGGING = {

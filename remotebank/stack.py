@@ -24,7 +24,7 @@ def main() -> None:
     port = env.get("PORT", "8000")
     py = sys.executable
     commands = [
-        [py, "-m", "daphne", "-b", host, "-p", port, "remotebank.asgi:application"],
+        [py, "-m", "remotebank.serve", "-b", host, "-p", port],
         [py, "manage.py", "run_router"],
         [py, "manage.py", "rqworker", queues.MEDIA, "--worker-class", MEDIA_WORKER_CLASS],
         [py, "manage.py", "rqworker", queues.COMPOSE],

@@ -72,12 +72,11 @@ def daphne(host: str = "127.0.0.1", **extra_env: str) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "daphne",
+            "remotebank.serve",
             "-b",
             host,
             "-p",
             str(port),
-            "remotebank.asgi:application",
         ],
         cwd=BASE_DIR,
         env=subprocess_env(**extra_env),
