@@ -25,6 +25,17 @@ def has_control_chars(text: str) -> bool:
     return any(ord(ch) < 32 and ch not in "\n\t" for ch in text)
 
 
+# Bidirectional overrides and isolates: they reorder what a person reads (a name shown as
+# another); line and paragraph separators break a line like CR/LF.
+_DISPLAY_BREAKERS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029")
+
+
+def is_one_line_text(text: str) -> bool:
+    """Text shown on one line to a person (a name, a reference): no control character at all,
+    newline and tab included, and nothing that reorders or breaks the line."""
+    return not any(ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 or ch in _DISPLAY_BREAKERS for ch in text)
+
+
 def integer(raw: object, name: str) -> int:
     """A JSON integer (not a bool); `bad_message` otherwise."""
     if isinstance(raw, bool) or not isinstance(raw, int):
@@ -111,11 +122,17 @@ def ticket_request(body: bytes) -> TicketRequest:
         raise ServiceError("bad_customer", "customer_name must be text")
     where = location(data.get("location"))
     reference = data["customer_reference"]
-    if not reference or len(reference) > 64:
+    if not reference or len(reference) > 64 or not is_one_line_text(reference):
         raise ServiceError("bad_customer", "customer_reference is required (max 64)")
     if len(name) > 64:
         raise ServiceError("bad_customer", "customer_name is at most 64 characters")
-    return TicketRequest(reference, name, data["business_type"], where)
+    # Stored as given and shown to agents (always as text, never as markup): one line of text.
+    if not is_one_line_text(name):
+        raise ServiceError("bad_customer", "customer_name must not contain control characters")
+    business = data["business_type"]
+    if len(business) > 64 or not is_one_line_text(business):
+        raise ServiceError("unknown_business", "unknown business type")
+    return TicketRequest(reference, name.strip(), business, where)
 
 
 # --- chat -------------------------------------------------------------------------------------

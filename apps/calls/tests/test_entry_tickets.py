@@ -126,6 +126,11 @@ def test_replayed_request_is_refused(api_client_obj):
         ({**BODY, "location": {"lat": 200, "lng": 0}}, "bad_location"),
         ({**BODY, "location": {"lat": "a", "lng": 0}}, "bad_location"),
         (b"x" * 20000, "body_too_large"),
+        ({**BODY, "customer_reference": "N1", "customer_name": "张三\r\n"}, "bad_customer"),
+        ({**BODY, "customer_reference": "N1", "customer_name": "张\n三"}, "bad_customer"),
+        ({**BODY, "customer_reference": "N1", "customer_name": "张\u0000三"}, "bad_customer"),
+        ({**BODY, "customer_reference": "N1", "customer_name": "\u202e三张"}, "bad_customer"),
+        ({**BODY, "customer_reference": "N1\r\n", "customer_name": "张三"}, "bad_customer"),
     ],
 )
 def test_bad_bodies_get_stable_codes_and_create_nothing(api_client_obj, body, code):
@@ -133,6 +138,17 @@ def test_bad_bodies_get_stable_codes_and_create_nothing(api_client_obj, body, co
     assert response.status_code in (400, 413)
     assert response.json()["error"]["code"] == code
     assert EntryTicket.objects.count() == 0
+
+
+def test_a_name_with_markup_is_stored_as_text(api_client_obj):
+    from apps.accounts.models import Customer
+
+    name = "<script>alert(1)</script>"
+    body = {**BODY, "customer_reference": "N2", "customer_name": name}
+    assert signed_post(Client(), body).status_code == 201
+    # Kept as given (it is a person's text); pages show it with textContent, never as markup
+    # (tests/browser/test_stored_text.py).
+    assert Customer.objects.get(reference="N2").display_name == name
 
 
 def test_inactive_client_is_refused(api_client_obj):
