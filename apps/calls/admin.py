@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import Role
 from apps.accounts.roles import has_role
+from apps.calls import chat_store
 from apps.calls.models import (
     Call,
     CallEvent,
@@ -46,6 +48,15 @@ class EventInline(ReadOnlyInline):
 
 class ChatInline(ReadOnlyInline):
     model = ChatMessage
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
+        return [*(f for f in super().get_readonly_fields(request, obj) if f != "body"), "text"]
+
+    @admin.display(description=_("消息内容"))
+    def text(self, message: ChatMessage) -> str:
+        """The transcript is part of the call record a supervisor reviews (opened per view,
+        each an audited key use)."""
+        return chat_store.open_text(message.body, reason="chat: call record review")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -63,14 +63,15 @@ def offer_event(offer: CallOffer, call: Call) -> dict[str, Any]:
     }
 
 
-def chat_event(message: ChatMessage, sender: Participant) -> dict[str, Any]:
+def chat_event(message: ChatMessage, sender: Participant, *, text: str) -> dict[str, Any]:
+    """`text`: the message's text, opened by the caller (apps.calls.chat_store)."""
     return {
         "type": "chat.message",
         "message_id": message.pk,
         "client_id": str(message.client_id),
         "call_id": str(message.call_id),
         "sender": {"participant_id": sender.pk, "role": sender.role, "name": sender.display_name},
-        "text": message.body,
+        "text": text,
         "sent_at": message.created_at.isoformat(),
         "state": message.delivery_state,
     }

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import AgentProfile, ApiClient, BusinessType, Customer
+from apps.security.at_rest import EncryptedTextField
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -260,7 +261,8 @@ class ChatMessage(models.Model):
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="messages")
     sender = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="messages")
     client_id = models.UUIDField()
-    body = models.TextField()
+    # Encrypted at rest under the call's field key (apps.calls.chat_store), never in clear.
+    body = EncryptedTextField()
     created_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)

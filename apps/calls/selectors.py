@@ -11,6 +11,7 @@ from django.db.models import Avg, F
 
 from apps.accounts.models import AgentProfile, Presence, Role
 from apps.accounts.roles import has_role
+from apps.calls import chat_store
 from apps.calls.events import chat_event
 from apps.calls.media import media_alive, media_config
 from apps.calls.models import Call, CallState, ChatMessage, Participant, ParticipantRole, staff_name
@@ -79,7 +80,7 @@ def call_summary(call: Call) -> dict[str, Any]:
 
 def chat_history(call: Call) -> list[dict[str, Any]]:
     return [
-        chat_event(m, m.sender)
+        chat_event(m, m.sender, text=chat_store.open_text(m.body, reason="chat: history"))
         for m in ChatMessage.objects.filter(call=call).select_related(
             "sender", "sender__user", "sender__customer"
         )

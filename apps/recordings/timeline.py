@@ -23,6 +23,7 @@ from typing import Any, TypedDict
 
 from django.utils.translation import gettext as _
 
+from apps.calls import chat_store
 from apps.calls.models import (
     CallEvent,
     CallStateChange,
@@ -191,7 +192,12 @@ def key_points(recording: Recording) -> list[TimelineItem]:
 @timeline_source
 def chat(recording: Recording) -> list[TimelineItem]:
     return [
-        item(m.created_at, "chat", m.sender.get_role_display(), detail=m.body)
+        item(
+            m.created_at,
+            "chat",
+            m.sender.get_role_display(),
+            detail=chat_store.open_text(m.body, reason="chat: recording timeline"),
+        )
         for m in ChatMessage.objects.filter(call_id=recording.call_id).select_related("sender")
     ]
 

@@ -249,6 +249,27 @@ def normalize_identifier(value: str) -> str:
     return "".join(unicodedata.normalize("NFKC", value).split()).upper()
 
 
+def _purpose_key(label: bytes, purpose: str) -> tuple[CipherSuite, bytes]:
+    """A sub-key of the blind-index root for one purpose (HKDF, `label` + purpose)."""
+    name = label.decode() + purpose
+    cached = _index_keys.get(name)
+    if cached is None:
+        suite, root = _root_index_key()
+        cached = (suite, suite.hkdf(root, length=32, info=label + purpose.encode("utf-8")))
+        with _index_lock:
+            _index_keys[name] = cached
+    return cached
+
+
+def keyed_digest(value: str, *, purpose: str) -> str:
+    """HMAC (HMAC-SM3 under "gm") of the exact value under a key of the hierarchy: an audit
+    record can prove what was said without letting anyone who reads it confirm a guess."""
+    if not purpose:
+        raise ValueError("keyed_digest needs a purpose, e.g. 'audit.chat'")
+    suite, key = _purpose_key(b"remotebank/keyed-digest/v1/", purpose)
+    return suite.hmac(key, value.encode("utf-8")).hex()
+
+
 def blind_index(value: str, *, purpose: str) -> str:
     """Keyed, deterministic digest (hex) of the normalized value, for exact-match search of an
     encrypted column. Different purposes give unrelated digests for the same value."""

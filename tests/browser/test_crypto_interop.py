@@ -12,6 +12,7 @@ import json
 import pytest
 from playwright.sync_api import Page, expect
 
+from apps.calls.chat_store import open_text
 from tests.browser.support import (
     DESKTOP,
     new_context,
@@ -119,6 +120,6 @@ def test_chat_travels_encrypted_both_ways(demo, browser, suite, cipher):
     def stored():
         from apps.calls.models import ChatMessage
 
-        return [m.body for m in ChatMessage.objects.order_by("pk")]
+        return [open_text(m.body, reason="test") for m in ChatMessage.objects.order_by("pk")]
 
     assert orm(stored) == [secret, reply]

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.accounts.demo import DEMO_PASSWORD
+from apps.calls.chat_store import open_text
 from tests.browser.support import (
     DESKTOP,
     PHONE,
@@ -157,7 +158,7 @@ def test_customer_queues_agent_answers_and_both_chat_with_receipts(demo, browser
     assert call.location_source == "browser"
     assert call.location_lat == pytest.approx(31.2304)
     assert call.location_lng == pytest.approx(121.4737)
-    assert [m.body for m in messages] == [text, "请出示您的身份证"]
+    assert [open_text(m.body, reason="test") for m in messages] == [text, "请出示您的身份证"]
     assert all(m.read_at is not None for m in messages)
 
 

@@ -7,6 +7,7 @@ import uuid
 from django.utils import timezone
 
 from apps.audit.audited import audited_action
+from apps.calls import chat_store
 from apps.calls.actions.common import actor_of
 from apps.calls.events import call_group, chat_event
 from apps.calls.models import Call, CallState, ChatMessage, Participant
@@ -25,7 +26,10 @@ def send_chat(*, participant: Participant, client_id: uuid.UUID, text: str) -> C
         if existing is not None:  # a resent message is delivered once
             return existing
         message = ChatMessage.objects.create(
-            call=call, sender=participant, client_id=client_id, body=text
+            call=call,
+            sender=participant,
+            client_id=client_id,
+            body=chat_store.seal(text, call_id=call.pk),
         )
         write.record(
             action="chat.sent",
@@ -33,9 +37,9 @@ def send_chat(*, participant: Participant, client_id: uuid.UUID, text: str) -> C
             object_type="chat_message",
             object_id=message.pk,
             call_id=call.pk,
-            after={"body": text},
+            after={"body_hmac": chat_store.digest(text)},
         )
-        write.push(call_group(call.pk), chat_event(message, participant))
+        write.push(call_group(call.pk), chat_event(message, participant, text=text))
     return message
 
 

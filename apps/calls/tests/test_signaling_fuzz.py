@@ -43,6 +43,7 @@ from hypothesis import strategies as st
 from apps.accounts.models import AgentProfile, PresenceChange
 from apps.audit.models import AuditEvent
 from apps.calls.actions.chat import send_chat
+from apps.calls.chat_store import open_text
 from apps.calls.consumers import HANDLERS
 from apps.calls.models import (
     Call,
@@ -297,7 +298,13 @@ def acked_frames(ids: dict[str, Any]) -> st.SearchStrategy:
 
 def chat_rows(call_id) -> dict[int, tuple]:
     return {
-        m.pk: (m.sender_id, m.body, str(m.client_id), bool(m.delivered_at), bool(m.read_at))
+        m.pk: (
+            m.sender_id,
+            m.body.token,  # sealed (opening it here would be an audited key use)
+            str(m.client_id),
+            bool(m.delivered_at),
+            bool(m.read_at),
+        )
         for m in ChatMessage.objects.filter(call_id=call_id)
     }
 
@@ -347,10 +354,14 @@ def check_database(before, after, *, message, reply, participant_id) -> None:
         assert {k: new[k] for k in old} == old
         assert reply["message_id"] in new
         for pk in added:
-            sender, body, client_id, *_ = new[pk]
-            assert sender == participant_id
-            assert body == message["text"].strip() and client_id == reply["client_id"]
-        assert audit == Counter({"chat.sent": len(added)})
+            sender, token, client_id, *_ = new[pk]
+            assert sender == participant_id and client_id == reply["client_id"]
+            assert open_text(token, reason="test") == message["text"].strip()
+        # Sealing under the call's key unwraps it: one audited key use per message at most.
+        assert audit["key.used"] <= len(added)
+        assert audit - Counter({"key.used": audit["key.used"]}) == Counter(
+            {"chat.sent": len(added)}
+        )
         return
     assert not audit, audit
     if acked and kind == "chat.ack":

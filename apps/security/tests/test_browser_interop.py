@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from apps.calls.chat_store import open_text
 from apps.security import browser as payload
 from apps.security.suites import get_suite
 from tests.browser.support import launch
@@ -249,4 +250,6 @@ def test_consumer_negotiates_decrypts_encrypts_per_socket_and_refuses_replays(
 
     from apps.calls.models import ChatMessage
 
-    assert [m.body for m in ChatMessage.objects.all()] == ["身份证 110101199003077777"]
+    assert [open_text(m.body, reason="test") for m in ChatMessage.objects.all()] == [
+        "身份证 110101199003077777"
+    ]
