@@ -17,8 +17,11 @@ RUN cd sdk/js && npm ci --no-audit --no-fund --ignore-scripts
 COPY . .
 # The H5 SDK the customer page runs on (collected below as /static/sdk/).
 RUN cd sdk/js && npm run build
+# (DEBUG=true generates throwaway secrets into var/secrets for these two commands: removed, so
+# the image carries no key and every deployment sets its own.)
 RUN DEBUG=true python manage.py compilemessages --ignore=.venv \
-    && DEBUG=true python manage.py collectstatic --noinput
+    && DEBUG=true python manage.py collectstatic --noinput \
+    && rm -rf var/secrets
 USER remotebank
 EXPOSE 8000
 # Web: daphne. Others: `python manage.py run_router`, `python manage.py rqworker media|compose|qc|banking`,

@@ -1,7 +1,8 @@
 """RemoteBank settings, read from the environment (see .env.example).
 
-A fresh checkout runs with no configuration (development mode: SQLite, embedded Redis).
-With DEBUG off, a default secret refuses to start.
+A fresh checkout runs with no configuration (development mode: SQLite, embedded Redis) and
+generates its own secrets into the var directory; with DEBUG off it refuses to start without
+explicit ones.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from remotebank import queues
 from remotebank.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+from remotebank.local_secrets import local_secret
 from remotebank.origins import origin_of
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -22,10 +24,26 @@ VAR_DIR = Path(env_str("REMOTEBANK_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite, embedded Redis and logs of a fresh checkout
 
 DEBUG = env_bool("DEBUG", True)
-_DEV_SECRET = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - refused below unless DEBUG
-SECRET_KEY = env_secret("SECRET_KEY", _DEV_SECRET)
-if not DEBUG and SECRET_KEY == _DEV_SECRET:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+
+
+# The development secret earlier versions of this file held: public, so refused anywhere.
+PUBLISHED_SECRETS = frozenset({"dev-only-insecure-secret-key-change-me"})
+
+
+def _secret(name: str) -> str:
+    """NAME or the file NAME_FILE names; else, in development, the checkout's own generated
+    value (remotebank.local_secrets, under VAR_DIR/secrets); never a value from this file."""
+    explicit = env_secret(name, "")
+    if explicit in PUBLISHED_SECRETS:
+        raise ImproperlyConfigured(f"{name} must be set: that value is published, not secret.")
+    if explicit:
+        return explicit
+    if not DEBUG:
+        raise ImproperlyConfigured(f"{name} (or {name}_FILE) must be set when DEBUG is off.")
+    return local_secret(VAR_DIR / "secrets", name)
+
+
+SECRET_KEY = _secret("SECRET_KEY")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -249,13 +267,11 @@ LOGGING = {
 # Cryptography (apps/security): "gm" (SM2/SM3/SM4, default) or "intl" (RSA/SHA-256/AES).
 CRYPTO_SUITE = env_str("CRYPTO_SUITE", "gm")
 # Master key (hex, 32 bytes) for the key hierarchy; from a file in production (MASTER_KEY_FILE).
-# In DEBUG a development key is derived from SECRET_KEY so a fresh checkout runs.
-MASTER_KEY = env_secret("MASTER_KEY", "")
-if not DEBUG and not MASTER_KEY:
-    raise ImproperlyConfigured("MASTER_KEY (or MASTER_KEY_FILE) must be set when DEBUG is off.")
+# A development checkout generates its own (_secret).
+MASTER_KEY = _secret("MASTER_KEY")
 KMS_BACKEND = env_str("KMS_BACKEND", "apps.security.kms.LocalMasterKey")
 # Secret from which API clients' HMAC secrets are derived (see apps.accounts.signing).
-API_CLIENT_MASTER_SECRET = env_secret("API_CLIENT_MASTER_SECRET", SECRET_KEY)
+API_CLIENT_MASTER_SECRET = _secret("API_CLIENT_MASTER_SECRET")
 CUSTOMER_ABANDON_SECONDS = env_int("CUSTOMER_ABANDON_SECONDS", 60)
 
 # REST API v1 (apps/api, docs/api.md): signed requests, per-client scopes and rate limits, one
@@ -339,10 +355,8 @@ STAFF_TOTP_PENDING_SECONDS = env_int("STAFF_TOTP_PENDING_SECONDS", 300)
 # --- end of staff authentication -------------------------------------------------------------
 
 # Evidence chain (apps/audit): SM2 key signing checkpoints (hex private key; AUDIT_SIGNING_KEY_FILE
-# accepted). In DEBUG a development key is derived from SECRET_KEY.
-AUDIT_SIGNING_KEY = env_secret("AUDIT_SIGNING_KEY", "")
-if not DEBUG and not AUDIT_SIGNING_KEY:
-    raise ImproperlyConfigured("AUDIT_SIGNING_KEY (or AUDIT_SIGNING_KEY_FILE) must be set.")
+# accepted). A development checkout generates its own (_secret).
+AUDIT_SIGNING_KEY = _secret("AUDIT_SIGNING_KEY")
 # Earlier public keys (hex) whose checkpoints still verify after a key rotation.
 AUDIT_TRUSTED_PUBLIC_KEYS = env_list("AUDIT_TRUSTED_PUBLIC_KEYS", [])
 AUDIT_CHECKPOINT_EVERY = env_int("AUDIT_CHECKPOINT_EVERY", 1000)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DEV_SECRET = "dev-only-insecure-secret-key-change-me"  # the default in remotebank/settings.py
+DEV_SECRET = "dev-only-insecure-secret-key-change-me"  # published by earlier versions
 
 
 def production_env(**overrides: str) -> dict[str, str]:
@@ -75,12 +75,13 @@ def test_the_deploy_check_catches_a_weakened_setting(override, issues):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ({"SECRET_KEY": None}, "SECRET_KEY must be set"),
-        ({"SECRET_KEY": DEV_SECRET}, "SECRET_KEY must be set"),
+        ({"SECRET_KEY": None}, "SECRET_KEY (or SECRET_KEY_FILE) must be set"),
+        ({"SECRET_KEY": DEV_SECRET}, "SECRET_KEY must be set: that value is published"),
         ({"MASTER_KEY": None}, "MASTER_KEY"),
         ({"AUDIT_SIGNING_KEY": None}, "AUDIT_SIGNING_KEY"),
+        ({"API_CLIENT_MASTER_SECRET": None}, "API_CLIENT_MASTER_SECRET"),
     ],
-    ids=["no-secret", "default-secret", "no-master-key", "no-signing-key"],
+    ids=["no-secret", "default-secret", "no-master-key", "no-signing-key", "no-api-secret"],
 )
 def test_debug_off_with_a_development_secret_refuses_to_start(override, message):
     result = manage("check", env=production_env(**override))

@@ -18,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from apps.security import sm2
 from apps.security.errors import CryptoError
-from apps.security.primitives import hmac_sm3, sm3
+from apps.security.primitives import sm3
 from apps.security.suites import CipherSuite, get_suite
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,6 @@ logger = logging.getLogger(__name__)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _PUBLIC = re.compile(r"04[0-9a-f]{128}")
 _SIGNATURE = re.compile(r"[0-9a-f]{128}")
-_DEV_KEY_LABEL = b"remotebank audit checkpoint signing key (development only)"
 
 
 @dataclass(frozen=True)
@@ -59,27 +58,17 @@ def key_from_private(private_key: str) -> SigningKey:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_key(configured: str, secret_key: str, debug: bool) -> SigningKey:
-    if configured:
-        return key_from_private(configured)
-    if not debug:
-        raise ImproperlyConfigured("AUDIT_SIGNING_KEY must be set when DEBUG is off.")
-    n = sm2.SM2P256V1.n
-    d = int.from_bytes(hmac_sm3(secret_key.encode(), _DEV_KEY_LABEL), "big") % (n - 2) + 1
-    key = key_from_private(f"{d:064x}")
-    logger.warning(
-        "AUDIT_SIGNING_KEY is not set: checkpoints are signed with a development key derived "
-        "from SECRET_KEY (key id %s). Never use this in production.",
-        key.key_id[:16],
-    )
-    return key
+def _load_key(configured: str) -> SigningKey:
+    # Never derived from another setting: a development checkout generates its own key
+    # (remotebank.local_secrets), production sets one.
+    if not configured:
+        raise ImproperlyConfigured("AUDIT_SIGNING_KEY (or AUDIT_SIGNING_KEY_FILE) must be set.")
+    return key_from_private(configured)
 
 
 def signing_key() -> SigningKey:
-    """The key checkpoints are signed with: settings.AUDIT_SIGNING_KEY, or in DEBUG a dev key."""
-    return _load_key(
-        getattr(settings, "AUDIT_SIGNING_KEY", "") or "", settings.SECRET_KEY, settings.DEBUG
-    )
+    """The key checkpoints are signed with: settings.AUDIT_SIGNING_KEY."""
+    return _load_key(getattr(settings, "AUDIT_SIGNING_KEY", "") or "")
 
 
 def trusted_public_keys() -> dict[str, str]:

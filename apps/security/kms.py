@@ -21,8 +21,6 @@ import hashlib
 import logging
 from typing import Protocol, runtime_checkable
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
@@ -55,32 +53,10 @@ class KeyProvider(Protocol):
         ...
 
 
-_warned_dev_key = False
-
-
-def _dev_master_key() -> bytes:
-    global _warned_dev_key
-    if not _warned_dev_key:
-        _warned_dev_key = True
-        logger.warning(
-            "MASTER_KEY is not set: using a development master key derived from SECRET_KEY "
-            "(DEBUG only). Set MASTER_KEY (or MASTER_KEY_FILE) before storing real data."
-        )
-    secret = str(getattr(settings, "SECRET_KEY", "")).encode()
-    return HKDF(
-        algorithm=hashes.SHA256(),
-        length=MASTER_KEY_SIZE,
-        salt=b"remotebank-dev-master-key",
-        info=b"remotebank/dev-master/v1",
-    ).derive(secret)
-
-
 def configured_master_key() -> bytes:
     raw = str(getattr(settings, "MASTER_KEY", "") or "").strip()
-    if not raw:
-        if getattr(settings, "DEBUG", False):
-            return _dev_master_key()
-        raise ImproperlyConfigured("MASTER_KEY (or MASTER_KEY_FILE) must be set when DEBUG is off")
+    if not raw:  # never derived from another setting (remotebank.local_secrets makes one)
+        raise ImproperlyConfigured("MASTER_KEY (or MASTER_KEY_FILE) must be set")
     try:
         key = bytes.fromhex(raw)
     except ValueError:

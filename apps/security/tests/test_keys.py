@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 from django.contrib import admin
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
 from apps.security import services
@@ -99,21 +100,11 @@ def test_a_different_master_key_cannot_unwrap_the_kek(settings):
     assert "ff" * 8 not in exc.value.message
 
 
-def test_debug_without_master_key_derives_a_dev_key_and_warns_once(settings, caplog):
-    from apps.security import kms
-
+def test_no_master_key_is_ever_derived_from_another_setting(settings):
     settings.MASTER_KEY = ""
-    settings.DEBUG = True
-    kms._warned_dev_key = False
-    with caplog.at_level("WARNING", logger="apps.security.kms"):
-        a = LocalMasterKey()
-        b = LocalMasterKey()
-    assert a.fingerprint == b.fingerprint
-    warnings = [r for r in caplog.records if "development master key" in r.getMessage()]
-    assert len(warnings) == 1
-    assert a.unwrap(a.wrap(b"k" * 16, context=b"c"), context=b"c") == b"k" * 16
-    settings.SECRET_KEY = "another secret"
-    assert LocalMasterKey().fingerprint != a.fingerprint
+    settings.DEBUG = True  # development too: a fresh checkout generates one instead
+    with pytest.raises(ImproperlyConfigured):
+        LocalMasterKey()
 
 
 def test_master_key_wrap_is_bound_to_its_context_and_records_its_suite(settings):
