@@ -292,6 +292,13 @@ MEDIA_START_GRACE_SECONDS = env_float("MEDIA_START_GRACE_SECONDS", 15.0)
 # Calls one media worker process carries at once (shared/MEASURED.md: ~25-30 per core).
 MEDIA_WORKER_CAPACITY = env_int("MEDIA_WORKER_CAPACITY", 25)
 MEDIA_STATS_SECONDS = env_float("MEDIA_STATS_SECONDS", 3.0)
+# Monitoring (apps/monitoring): store each leg's quality sample (off only to measure its cost),
+# the service-level threshold (answered within it), a protected /metrics (bearer token; staff
+# supervisors may also read it) and how often the wallboard is pushed while nothing changes.
+MONITORING_QUALITY_SAMPLES = env_bool("MONITORING_QUALITY_SAMPLES", True)
+MONITORING_SERVICE_LEVEL_SECONDS = env_int("MONITORING_SERVICE_LEVEL_SECONDS", 20)
+MONITORING_METRICS_TOKEN = env_secret("MONITORING_METRICS_TOKEN", "")
+MONITORING_WALLBOARD_SECONDS = env_float("MONITORING_WALLBOARD_SECONDS", 5.0)
 # Caps handed to the media job and clients.
 MEDIA_VIDEO_CODEC = env_str("MEDIA_VIDEO_CODEC", "VP8")
 MEDIA_MAX_WIDTH = env_int("MEDIA_MAX_WIDTH", 640)
