@@ -22,16 +22,6 @@ ROUTING_DECISIONS = Counter(
     "Routing decisions: offers made to agents and how each offer ended.",
     ["decision"],
 )
-JOB_DURATION = Histogram(
-    "remotebank_job_duration_seconds",
-    "Wall time of finished compose, QC and banking jobs.",
-    ["queue"],
-    buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
-)
-RECORDING_BYTES = Counter(
-    "remotebank_recording_written_bytes",
-    "Bytes of recording segments written by media jobs.",
-)
 QUALITY_LOSS = Histogram(
     "remotebank_call_packet_loss_ratio",
     "Packet loss of one participant leg per quality sample (0-1).",

@@ -385,6 +385,8 @@ QC_SUPPLEMENT_MIN_COVERAGE = env_float("QC_SUPPLEMENT_MIN_COVERAGE", 0.8)
 # sm-crypto's browser bundles, installed from package.json by `make install` (npm ci), served as
 # /static/vendor/sm-crypto/{sm2,sm3,sm4}.js.
 STATICFILES_DIRS += [("vendor/sm-crypto", BASE_DIR / "node_modules" / "sm-crypto" / "dist")]
+# The wallboard's day charts (apps/monitoring): Chart.js from npm, served here, never a CDN.
+STATICFILES_DIRS += [("vendor/chart.js", BASE_DIR / "node_modules" / "chart.js" / "dist")]
 # The H5 SDK, built from sdk/js by `make install` (npm run build; never committed):
 # /static/sdk/remotebank-h5.js (the customer page runs on it) and its frame-encryption worker.
 STATICFILES_DIRS += [("sdk", BASE_DIR / "sdk" / "js" / "dist")]

@@ -1,5 +1,5 @@
-"""What monitoring learns from the other apps without their importing it: audit events (routing
-decisions; the wallboard's push on every change) and finished RQ jobs (their durations)."""
+"""What monitoring learns from the other apps without their importing it: their audit events
+(routing decisions; the wallboard's push on every change)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,3 @@ def on_audit_event(event: Any) -> None:
         transaction.on_commit(lambda: metrics.ROUTING_DECISIONS.labels(decision=decision).inc())
     if action.startswith(WALLBOARD_PREFIXES):
         transaction.on_commit(wallboard.changed)
-
-
-def connect() -> None:
-    """Nothing to connect yet beyond the audit listener (kept for the job-duration hook)."""

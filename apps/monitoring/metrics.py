@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
 from apps.monitoring import selectors
@@ -92,10 +92,18 @@ def _jobs() -> Iterator[Any]:
     failed = GaugeMetricFamily(
         "remotebank_jobs_failed", "Failed jobs kept per batch queue.", labels=["queue"]
     )
+    duration = SummaryMetricFamily(
+        "remotebank_job_duration_seconds",
+        "Wall time of the latest finished jobs per batch queue (those RQ still keeps).",
+        labels=["queue"],
+    )
     for q in selectors.job_queues():
         depth.add_metric([q["queue"]], q["queued"])
         running.add_metric([q["queue"]], q["running"])
         failed.add_metric([q["queue"]], q["failed"])
+        times = q["recent_durations"]
+        duration.add_metric([q["queue"]], count_value=len(times), sum_value=sum(times))
+    yield duration
     yield depth
     yield running
     yield failed

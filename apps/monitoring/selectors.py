@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db.models import Count, Min, Sum
 from django.utils import timezone
 from rq import Worker
-from rq.registry import FailedJobRegistry, StartedJobRegistry
+from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 
 from apps.accounts.models import AgentProfile, Presence, Skill
 from apps.audit.models import ChainHead, Checkpoint
@@ -86,17 +86,22 @@ def day_figures(now: dt.datetime | None = None) -> dict[str, Any]:
     threshold = dt.timedelta(seconds=settings.MONITORING_SERVICE_LEVEL_SECONDS)
     answered = within = abandoned = handled = 0
     handle_total = 0.0
+    # the day's chart: calls answered and abandoned per hour (by when they queued)
+    hours = [{"hour": h, "answered": 0, "abandoned": 0} for h in range(24)]
     for queued_at, connected_at, ended_at, state, reason in Call.objects.filter(
         queued_at__gte=day_start(now)
     ).values_list("queued_at", "connected_at", "ended_at", "state", "end_reason"):
+        hour = hours[timezone.localtime(queued_at).hour]
         if connected_at is not None:
             answered += 1
+            hour["answered"] += 1
             within += connected_at - queued_at <= threshold
             if state == CallState.ENDED and ended_at is not None:
                 handled += 1
                 handle_total += (ended_at - connected_at).total_seconds()
         elif state == CallState.ENDED and reason in ABANDONED:
             abandoned += 1
+            hour["abandoned"] += 1
     offered = answered + abandoned
     return {
         "answered": answered,
@@ -105,6 +110,7 @@ def day_figures(now: dt.datetime | None = None) -> dict[str, Any]:
         "service_level_pct": round(100 * within / offered) if offered else None,
         "abandon_pct": round(100 * abandoned / offered) if offered else None,
         "aht_seconds": round(handle_total / handled) if handled else None,
+        "hours": hours[: timezone.localtime(now).hour + 1],
     }
 
 
@@ -182,12 +188,23 @@ def job_queues() -> list[dict[str, Any]]:
         out.append(
             {
                 "queue": name,
+                "recent_durations": _recent_durations(queue),
                 "queued": queue.count,
                 "running": len(started),
                 "failed": len(FailedJobRegistry(queue=queue)),
                 "jobs": running,
             }
         )
+    return out
+
+
+def _recent_durations(queue: Any, limit: int = 50) -> list[float]:
+    """Wall times of the latest finished jobs RQ still keeps (result_ttl: a day)."""
+    ids = FinishedJobRegistry(queue=queue).get_job_ids(-limit, -1)
+    out = []
+    for job in queue.job_class.fetch_many(ids, connection=queue.connection):
+        if job is not None and job.started_at and job.ended_at:
+            out.append((job.ended_at - job.started_at).total_seconds())
     return out
 
 

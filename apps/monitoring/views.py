@@ -6,6 +6,7 @@ import hmac
 import logging
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -62,6 +63,7 @@ def readyz(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@login_required
 def wallboard(request: HttpRequest) -> HttpResponse:
     if not has_role(request.user, Role.SUPERVISOR):
         return render(request, "calls/not_supervisor.html", status=403)
