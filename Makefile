@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SDK := sdk/js
 SDK_SOURCES := $(wildcard $(SDK)/src/*.ts $(SDK)/examples/*) $(SDK)/build.mjs $(SDK)/package.json
 
-.PHONY: run test lint format install chromium banking-deps net-deps messages clean sdk-lint sdk-test
+.PHONY: run test lint format install chromium banking-deps net-deps prometheus-deps alert-rules messages clean sdk-lint sdk-test
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -60,6 +60,16 @@ chromium:
 net-deps:
 	@command -v ip >/dev/null && command -v tc >/dev/null && command -v ethtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 ethtool >/dev/null)
 
+# Monitoring: a real Prometheus and promtool (the alert rules' check and the scrape test of
+# apps/monitoring), from Debian's packages.
+prometheus-deps:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
+
+PROM_RULES := apps/monitoring/prometheus
+alert-rules: prometheus-deps
+	promtool check rules $(PROM_RULES)/rules.yml
+	cd $(PROM_RULES) && promtool test rules rules_test.yml
+
 # Banking: offline speech for scripted disclosures (media_worker/announce.py, espeak-ng) and the
 # CJK font of receipts (apps/banking/receipts.py), both Debian packages.
 banking-deps:
@@ -75,7 +85,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install chromium banking-deps net-deps lint sdk-test
+test: install chromium banking-deps net-deps prometheus-deps lint sdk-test alert-rules
 	@if [ -z "$$REDIS_URL" ]; then $(BIN)/python -m remotebank.embedded ensure-redis >/dev/null; fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -43,6 +43,7 @@ from django.conf import settings
 from apps.calls import media as media_services
 from apps.calls.actions import media as media_actions
 from apps.calls.events import EVENT, call_group
+from apps.monitoring.actions import quality
 from media_worker import frame_crypto  # frame encryption: media_worker/frame_crypto.py
 from media_worker.aiortc_cc import attach as attach_congestion_control
 from media_worker.aiortc_cc import stats_fields as congestion_stats
@@ -720,6 +721,10 @@ class CallMedia:
                 except Exception:
                     logger.exception("stats failed for call %s", self.call_id)
             if rows:
+                try:  # the quality timeline (apps/monitoring); a failure must not stop stats
+                    await db(quality.record_samples)(call_id=self.call_id, rows=rows)
+                except Exception:
+                    logger.exception("quality samples failed for call %s", self.call_id)
                 await db(media_actions.publish_stats)(call_id=self.call_id, participants=rows)
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 from django.utils.functional import Promise
 from django.utils.translation import pgettext_lazy as _
 
+from remotebank import metrics
+
 
 class ServiceError(Exception):
     def __init__(self, code: str, message: str = "", *, status: int = 400) -> None:
@@ -26,6 +28,7 @@ class ServiceError(Exception):
         self.code = code
         self.message = message or code
         self.status = status
+        metrics.count_error(code)
 
 
 class NotFound(ServiceError):

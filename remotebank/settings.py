@@ -330,6 +330,13 @@ MEDIA_START_GRACE_SECONDS = env_float("MEDIA_START_GRACE_SECONDS", 15.0)
 # Calls one media worker process carries at once (shared/MEASURED.md: ~25-30 per core).
 MEDIA_WORKER_CAPACITY = env_int("MEDIA_WORKER_CAPACITY", 25)
 MEDIA_STATS_SECONDS = env_float("MEDIA_STATS_SECONDS", 3.0)
+# Monitoring (apps/monitoring): store each leg's quality sample (off only to measure its cost),
+# the service-level threshold (answered within it), a protected /metrics (bearer token; staff
+# supervisors may also read it) and how often the wallboard is pushed while nothing changes.
+MONITORING_QUALITY_SAMPLES = env_bool("MONITORING_QUALITY_SAMPLES", True)
+MONITORING_SERVICE_LEVEL_SECONDS = env_int("MONITORING_SERVICE_LEVEL_SECONDS", 20)
+MONITORING_METRICS_TOKEN = env_secret("MONITORING_METRICS_TOKEN", "")
+MONITORING_WALLBOARD_SECONDS = env_float("MONITORING_WALLBOARD_SECONDS", 5.0)
 # Caps handed to the media job and clients.
 MEDIA_VIDEO_CODEC = env_str("MEDIA_VIDEO_CODEC", "VP8")
 MEDIA_MAX_WIDTH = env_int("MEDIA_MAX_WIDTH", 640)
@@ -414,6 +421,8 @@ QC_SUPPLEMENT_MIN_COVERAGE = env_float("QC_SUPPLEMENT_MIN_COVERAGE", 0.8)
 # sm-crypto's browser bundles, installed from package.json by `make install` (npm ci), served as
 # /static/vendor/sm-crypto/{sm2,sm3,sm4}.js.
 STATICFILES_DIRS += [("vendor/sm-crypto", BASE_DIR / "node_modules" / "sm-crypto" / "dist")]
+# The wallboard's day charts (apps/monitoring): Chart.js from npm, served here, never a CDN.
+STATICFILES_DIRS += [("vendor/chart.js", BASE_DIR / "node_modules" / "chart.js" / "dist")]
 # The H5 SDK, built from sdk/js by `make install` (npm run build; never committed):
 # /static/sdk/remotebank-h5.js (the customer page runs on it) and its frame-encryption worker.
 STATICFILES_DIRS += [("sdk", BASE_DIR / "sdk" / "js" / "dist")]

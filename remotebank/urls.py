@@ -29,5 +29,6 @@ urlpatterns = [
     path("banking/", include("apps.banking.urls")),
     path("qc/", include("apps.qc.urls")),
     path("api/v1/", include("apps.api.urls")),
+    path("", include("apps.monitoring.urls")),
     path("", include("apps.calls.urls")),
 ]

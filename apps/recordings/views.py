@@ -133,6 +133,7 @@ _KIND_LABELS = {
     "key_point": "打点",
     "chat": "文字消息",
     "interruption": "中断",
+    "quality": "通话质量",  # apps.monitoring.timeline
 }
 
 

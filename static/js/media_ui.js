@@ -132,6 +132,10 @@
               )
             : interpolate(gettext("画面 — · %(fps)s 帧/秒"), { fps: formatNumber(row.fps, 0) }, true),
         );
+        // The E-model score apps/monitoring adds to each row (MONITORING_QUALITY_SAMPLES).
+        if (typeof row.mos === "number") {
+          lines.push(interpolate(gettext("通话质量评分 MOS %(mos)s"), { mos: formatNumber(row.mos, 1) }, true));
+        }
       } else {
         lines.push(gettext("通话接通后显示网络状况。"));
       }

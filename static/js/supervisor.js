@@ -107,11 +107,20 @@
   });
   $("live-refresh").addEventListener("click", refresh);
 
+  // The wallboard's "monitor" link (/supervisor/monitor/?call=<id>) starts monitoring once.
+  const linked = new URLSearchParams(location.search).get("call");
+  if (linked) history.replaceState(null, "", location.pathname);
+  let pendingCall = linked;
+
   client.on("hello", (hello) => {
     if (hello.call) enter(hello.call);
     else if (state.call) leave();
     else refresh();
+    if (pendingCall && !hello.call) monitor(pendingCall);
+    pendingCall = null;
   });
+  // The live list follows the wallboard's pushes (apps/monitoring), so it is always current.
+  RB.wallboardFeed((picture) => renderCalls(picture.in_progress));
   client.on("call.joined", (evt) => evt.call && enter(evt.call));
   client.on("call.left", leave);
   client.on("call.ended", (evt) => state.call && evt.call_id === state.call.call_id && leave());
