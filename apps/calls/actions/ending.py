@@ -108,13 +108,6 @@ def hangup(*, call_id: uuid.UUID, participant: Participant, ip: str | None = Non
     return end_call(call_id=call_id, reason=reason, actor=actor)
 
 
-def customer_socket_changed(*, call_id: uuid.UUID | str, connected: bool) -> None:
-    """The customer's page opened or closed its socket (not audited: no state changes)."""
-    Call.objects.filter(pk=call_id).update(
-        customer_away_since=None if connected else timezone.now()
-    )
-
-
 def end_abandoned(*, now: datetime | None = None) -> int:
     """Queued calls whose customer left and did not come back are ended as abandoned."""
     now = now or timezone.now()
