@@ -237,6 +237,12 @@ RING_TIMEOUT_SECONDS = env_int("RING_TIMEOUT_SECONDS", 20)
 AFTER_CALL_WORK_SECONDS = env_int("AFTER_CALL_WORK_SECONDS", 30)
 DEFAULT_HANDLE_SECONDS = env_int("DEFAULT_HANDLE_SECONDS", 180)
 ROUTER_TICK_SECONDS = env_float("ROUTER_TICK_SECONDS", 0.5)
+# An agent's open sockets (workstation pages, SDK clients) beat this often; an agent none of
+# whose sockets beat for the grace (long enough for a page reload) leaves routing (offline).
+WORKSTATION_BEAT_SECONDS = env_float("WORKSTATION_BEAT_SECONDS", 5.0)
+WORKSTATION_GRACE_SECONDS = env_float("WORKSTATION_GRACE_SECONDS", 15.0)
+# A connected call whose customer (or whose agent) has had no socket this long ends as lost.
+CALL_LOST_SECONDS = env_int("CALL_LOST_SECONDS", 60)
 
 # Signaling limits.
 WS_MAX_FRAME_BYTES = env_int("WS_MAX_FRAME_BYTES", 64 * 1024)

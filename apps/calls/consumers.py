@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
@@ -18,7 +19,7 @@ from django.conf import settings
 
 from apps.accounts.models import AgentProfile
 from apps.calls import checks, media, selectors
-from apps.calls.actions import chat, ending, offers, queue, routing
+from apps.calls.actions import chat, ending, offers, queue, routing, workstations
 from apps.calls.actions import media as media_actions
 from apps.calls.events import agent_group, call_group, offer_event, staff_group
 from apps.calls.identity import Identity, identify
@@ -62,6 +63,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     # This socket's negotiated payload key: in this instance's memory only, never stored.
     payload_key: payload_crypto.PayloadKey | None = None
     watchdog: asyncio.Future[None] | None = None
+    beat: asyncio.Future[None] | None = None  # an agent's workstation beat
 
     async def connect(self) -> None:
         identity = await db(identify)(self.scope.get("user"), self.scope.get("session"))
@@ -75,20 +77,32 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         await self.accept()
         if self.identity.user is not None:  # a staff member's own events (offers, call.joined)
             await self._join(agent_group(self.identity.user.pk))
+        if self.identity.agent is not None:  # routing offers calls only to a live workstation
+            await db(workstations.socket_opened)(
+                agent_id=self.identity.agent.pk, channel_name=self.channel_name
+            )
+            self.beat = asyncio.ensure_future(self._beat_workstation())
         state = await db(HELLO_STATES[self.identity.role])(self.identity)
         if state.get("call_id"):
-            await self._enter_call(state["call_id"])
+            await self._join_call(state["call_id"])
+        # hello first: a client rebuilds its state from it, so anything sent before is lost
         await self.send_json(
             {"type": "hello", "protocol": PROTOCOL_VERSION, "role": self.identity.role, **state}
         )
+        if state.get("call_id"):
+            await self._send_late_ready()
 
     async def disconnect(self, code: int) -> None:
         self._stop_watchdog()
+        if self.beat is not None:
+            self.beat.cancel()
+            self.beat = None
+            await db(workstations.socket_closed)(channel_name=self.channel_name)
         for group in list(getattr(self, "groups_joined", ())):
             await self.channel_layer.group_discard(group, self.channel_name)
         identity = getattr(self, "identity", None)  # none on a refused socket
         if identity is not None and identity.role == "customer" and self.call_id:
-            await db(ending.customer_socket_changed)(call_id=self.call_id, connected=False)
+            await db(workstations.customer_socket_changed)(call_id=self.call_id, connected=False)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
@@ -145,15 +159,18 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         kind = event.get("type")
         staff = self.identity.user is not None
         # an agent's accepted call; a colleague invited, a transfer taken, a supervisor monitoring
-        if (kind == "call.connected" and self.identity.role == "agent") or (
+        entering = (kind == "call.connected" and self.identity.role == "agent") or (
             kind == "call.joined" and staff
-        ):
-            await self._enter_call(event["call"]["call_id"])
+        )
+        if entering:
+            await self._join_call(event["call"]["call_id"])
         if kind == "chat.message" and self.payload_key is not None and "text" in event:
             # Encrypted per recipient: each socket has its own key.
             event = {k: v for k, v in event.items() if k != "text"}
             event["enc"] = self.payload_key.seal({"text": message["event"]["text"]})
         await self.send_json(event)
+        if entering:  # after the call it belongs to, or the client drops it as unknown
+            await self._send_late_ready()
         ended_here = kind == "call.ended" and event.get("call_id") == self.call_id
         if ended_here and self.identity.role != "customer":
             await self._leave_call()
@@ -169,17 +186,34 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.groups_joined.add(group)
 
     async def _enter_call(self, call_id: str) -> None:
+        await self._join_call(call_id)
+        await self._send_late_ready()
+
+    async def _join_call(self, call_id: str) -> None:
         self.call_id = call_id
         await self._join(call_group(call_id))
         if self.identity.user is not None:  # events the customer must not see (monitoring)
             await self._join(staff_group(call_id))
         if self.identity.role == "customer":
-            await db(ending.customer_socket_changed)(call_id=call_id, connected=True)
-        # A fast media job may have announced itself before this socket joined the group.
-        ready = await db(media.ready_event)(call_id=call_id)
+            await db(workstations.customer_socket_changed)(call_id=call_id, connected=True)
+        self._start_watchdog()
+
+    async def _send_late_ready(self) -> None:
+        """A fast media job may have announced itself before this socket joined the call's
+        group: checked after joining, so one of the two always reaches the client."""
+        if self.call_id is None:
+            return
+        ready = await db(media.ready_event)(call_id=self.call_id)
         if ready is not None:
             await self.send_json(ready)
-        self._start_watchdog()
+
+    async def _beat_workstation(self) -> None:
+        while True:
+            await asyncio.sleep(settings.WORKSTATION_BEAT_SECONDS)
+            try:
+                await db(workstations.socket_seen)(channel_name=self.channel_name)
+            except Exception:
+                logger.exception("workstation beat failed")
 
     def _start_watchdog(self) -> None:
         if self.watchdog is None:
@@ -299,6 +333,9 @@ def _agent_state(identity: Identity) -> dict[str, Any]:
         state["call_id"] = str(call.pk)
         state["call"] = selectors.call_summary(call)
         # No chat in hello: it follows as `chat.history`, encrypted, after crypto.key.
+        if call.customer_away_since is not None:  # the page was closed: when the call ends
+            ends = call.customer_away_since + timedelta(seconds=settings.CALL_LOST_SECONDS)
+            state["customer_away"] = {"ends_at": ends.isoformat()}
     pending = agent.offers.filter(state="pending").select_related(
         "call", "call__business_type", "call__customer"
     )

@@ -50,6 +50,8 @@ class EndReason(models.TextChoices):
     CUSTOMER_HANGUP = "customer_hangup", _("客户挂断")
     AGENT_HANGUP = "agent_hangup", _("座席挂断")
     ABANDONED = "abandoned", _("客户离开")
+    CUSTOMER_LOST = "customer_lost", _("客户连接中断")
+    AGENT_LOST = "agent_lost", _("座席连接中断")
     SYSTEM = "system", _("系统结束")
 
 
@@ -109,6 +111,23 @@ class Call(models.Model):
         if self.connected_at and self.ended_at:
             return self.ended_at - self.connected_at
         return None
+
+
+class Workstation(models.Model):
+    """One socket of an agent (a workstation page or an SDK client). Routing keeps an agent only
+    while one of them beats: a closed or killed workstation leaves routing after a grace."""
+
+    agent = models.ForeignKey(AgentProfile, on_delete=models.CASCADE, related_name="workstations")
+    channel_name = models.CharField(max_length=200, unique=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["agent", "seen_at"])]
+
+    def __str__(self) -> str:
+        return f"workstation {self.agent_id} {self.channel_name}"
 
 
 class CallStateChange(models.Model):
@@ -305,6 +324,7 @@ class CallEventKind(models.TextChoices):
     TRANSFER_REQUESTED = "transfer_requested", _("发起转接")
     TRANSFER_COMPLETED = "transfer_completed", _("转接完成")
     TRANSFER_FAILED = "transfer_failed", _("转接失败")
+    CALL_LOST = "call_lost", _("通话中断")
 
 
 class CallEvent(models.Model):

@@ -4,17 +4,26 @@ queue, the sender's participation, what a supervisor may monitor."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db.models import Avg, F
+from django.db.models import Avg, F, QuerySet
 
 from apps.accounts.models import AgentProfile, Presence, Role
 from apps.accounts.roles import has_role
 from apps.calls import chat_store
 from apps.calls.events import chat_event
 from apps.calls.media import media_alive, media_config
-from apps.calls.models import Call, CallState, ChatMessage, Participant, ParticipantRole, staff_name
+from apps.calls.models import (
+    Call,
+    CallState,
+    ChatMessage,
+    Participant,
+    ParticipantRole,
+    Workstation,
+    staff_name,
+)
 from apps.security.browser import call_crypto_params
 from remotebank.errors import NotFound
 
@@ -203,3 +212,17 @@ def live_calls() -> list[dict[str, Any]]:
 def entry_link(token: str) -> str:
     """The customer's one-time entry link for a ticket's token (docs/protocol.md)."""
     return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/h5/enter/{token}"
+
+
+def gone_agents(now: datetime) -> QuerySet[Workstation, int]:
+    """Ids of agents known to have had a workstation (socket) but none of whose sockets beat
+    within the grace: their page was closed, or their process exited. An agent who never had
+    one (an action called directly, as tests do) is not judged."""
+    fresh = Workstation.objects.filter(
+        seen_at__gte=now - timedelta(seconds=settings.WORKSTATION_GRACE_SECONDS)
+    ).values("agent_id")
+    return (
+        Workstation.objects.exclude(agent_id__in=fresh)
+        .values_list("agent_id", flat=True)
+        .distinct()
+    )

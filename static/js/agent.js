@@ -157,6 +157,11 @@
         errors.add(err);
         if (err.code === "offer_not_pending" || err.code === "offer_not_found") {
           removeOffer(entry.offer.offer_id);
+        } else if (err.code === "timeout") {
+          // The server may have connected the call all the same: reconnect, and the new
+          // hello brings the call (or the offer) back, instead of leaving the agent busy.
+          removeOffer(entry.offer.offer_id);
+          client.resync();
         } else {
           entry.busy = false;
           renderOffers();
@@ -257,9 +262,30 @@
     renderCall();
   }
 
+  // The customer closed the page: the call ends as lost after the server's grace unless they
+  // come back; the agent may hang up before (docs/protocol.md, customer.presence).
+  const awayNotice = $("customer-away");
+  function setCustomerAway(away) {
+    state.customerAway = away && away.ends_at ? RB.parseDate(away.ends_at) : null;
+    renderAway();
+  }
+  function renderAway() {
+    const live = state.call && !state.ended && state.customerAway;
+    awayNotice.hidden = !live;
+    if (!live) return;
+    const left = Math.max(0, Math.round((state.customerAway - Date.now()) / 1000));
+    awayNotice.textContent = interpolate(
+      gettext("客户已离开页面。如 %(s)s 秒内未返回，通话将自动结束；也可以直接挂断。"),
+      { s: left },
+      true,
+    );
+  }
+
   function endCall(callId, reason) {
     if (!state.call || (callId && state.call.call_id !== callId) || state.ended) return;
     state.ended = { reason: reason || "", at: new Date() };
+    state.customerAway = null;
+    renderAway();
     chat.setEnabled(false);
     media.stop();
     renderCall();
@@ -347,6 +373,7 @@
     for (const offer of hello.offers || []) addOffer(offer);
     if (hello.call) {
       enterCall(hello.call, hello.chat || []);
+      setCustomerAway(hello.customer_away || null);
     } else if (state.call && !state.ended) {
       endCall(state.call.call_id, ""); // it ended while this page was away
     }
@@ -354,6 +381,9 @@
   client.on("presence", (evt) => {
     state.presenceEvents += 1;
     setPresence(evt.state, evt.reason);
+  });
+  client.on("customer.presence", (evt) => {
+    if (state.call && evt.call_id === state.call.call_id) setCustomerAway(evt.away ? evt : null);
   });
   client.on("call.offer", addOffer);
   client.on("call.offer.revoked", (evt) => removeOffer(evt.offer_id));
@@ -384,6 +414,7 @@
     $("presence-elapsed").textContent = RB.formatDuration((Date.now() - state.since) / 1000);
     if (state.offers.size) renderOffers();
     if (state.call && !state.ended) renderDuration();
+    if (state.customerAway) renderAway();
   }, 500);
 
   state.log.unshift({ state: state.presence, at: state.since, reason: "" });

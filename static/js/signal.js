@@ -145,6 +145,11 @@
       });
     }
 
+    /** Reconnect now: the new hello is the server's state, for when an answer was lost. */
+    resync() {
+      if (this.ws && this.state === "open") this.ws.close(4000);
+    }
+
     startPing() {
       this.stopPing();
       this.pingTimer = setInterval(() => {

@@ -35,6 +35,8 @@
     customer_hangup: gettext("客户挂断了通话"),
     agent_hangup: gettext("座席挂断了通话"),
     abandoned: gettext("客户已离开"),
+    customer_lost: gettext("客户离开页面后未返回，通话中断"),
+    agent_lost: gettext("座席工作台连接中断"),
     system: gettext("系统结束了通话"),
   };
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from apps.accounts.models import AgentProfile, Presence
 from apps.audit.audited import SYSTEM, Actor, AuditedWrite, audited_action
 from apps.calls.actions.call_state import move_call
+from apps.calls.actions.participants import leave_call
 from apps.calls.actions.presence import change_presence
 from apps.calls.actions.queue import positions_on_commit
 from apps.calls.events import agent_group, call_group
@@ -45,8 +46,8 @@ def _cancel_pending_offers(write: AuditedWrite, call: Call, now: datetime) -> No
 def end_call(*, call_id: uuid.UUID, reason: str, actor: Actor) -> Call:
     with audited_action() as write:
         call = (
-            Call.objects.select_for_update()
-            .select_related("business_type")
+            Call.objects.select_for_update(of=("self",))
+            .select_related("business_type", "agent")
             .filter(pk=call_id)
             .first()
         )
@@ -61,9 +62,17 @@ def end_call(*, call_id: uuid.UUID, reason: str, actor: Actor) -> Call:
         call.end_reason = reason
         call.ended_at = now
         call.save(update_fields=["state", "end_reason", "ended_at"])
-        Participant.objects.filter(call=call, left_at__isnull=True).update(left_at=now)
-        if was_connected and call.agent_id:
-            agent = AgentProfile.objects.select_for_update().get(pk=call.agent_id)
+        present = list(Participant.objects.filter(call=call, left_at__isnull=True))
+        Participant.objects.filter(pk__in=[p.pk for p in present]).update(left_at=now)
+        # Every agent still in the call (its agent, invited colleagues) leaves it busy: each
+        # goes to after-call work, or an invited colleague would stay 通话中 for ever.
+        staff_ids = {p.user_id for p in present if p.user_id is not None}
+        agent_users = {
+            p.user_id for p in present if p.role == ParticipantRole.AGENT and p.user_id is not None
+        }
+        if was_connected and call.agent is not None:
+            agent_users.add(call.agent.user_id)
+        for agent in AgentProfile.objects.select_for_update().filter(user_id__in=agent_users):
             if agent.presence == Presence.BUSY:
                 change_presence(
                     write, agent=agent, to=Presence.AFTER_CALL_WORK, reason=f"call:{call.pk}"
@@ -71,7 +80,9 @@ def end_call(*, call_id: uuid.UUID, reason: str, actor: Actor) -> Call:
         event = {"type": "call.ended", "call_id": str(call.pk), "reason": reason}
         write.push(call_group(call.pk), event)
         if call.agent is not None:
-            write.push(agent_group(call.agent.user_id), event)
+            staff_ids.add(call.agent.user_id)
+        for user_id in sorted(staff_ids):  # every staff page in the call closes it
+            write.push(agent_group(user_id), event)
         skill_id = call.business_type.skill_id
     positions_on_commit(skill_id)
     return call
@@ -89,15 +100,12 @@ def hangup(*, call_id: uuid.UUID, participant: Participant, ip: str | None = Non
         )
         actor = Actor.customer(participant.customer_id, ip)
     else:
+        host = Call.objects.filter(pk=call_id).values_list("agent__user_id", flat=True).first()
+        if participant.user_id != host:
+            # An invited colleague's 挂断 takes them out of the call; the customer stays.
+            return leave_call(participant=participant, ip=ip)
         reason, actor = EndReason.AGENT_HANGUP, Actor.staff(participant.user, ip)
     return end_call(call_id=call_id, reason=reason, actor=actor)
-
-
-def customer_socket_changed(*, call_id: uuid.UUID | str, connected: bool) -> None:
-    """The customer's page opened or closed its socket (not audited: no state changes)."""
-    Call.objects.filter(pk=call_id).update(
-        customer_away_since=None if connected else timezone.now()
-    )
 
 
 def end_abandoned(*, now: datetime | None = None) -> int:

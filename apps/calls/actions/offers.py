@@ -75,12 +75,14 @@ def reject_offer(*, offer_id: int, agent: AgentProfile, ip: str | None = None) -
     with audited_action() as write:
         agent = AgentProfile.objects.select_for_update().get(pk=agent.pk)
         offer = _locked_offer(offer_id, agent)
-        _return_to_queue(write, offer, OfferState.REJECTED, actor=Actor.staff(agent.user, ip))
+        return_to_queue(write, offer, OfferState.REJECTED, actor=Actor.staff(agent.user, ip))
         change_presence(write, agent=agent, to=Presence.READY, reason="rejected")
     dispatch_on_commit()
 
 
-def _return_to_queue(write: AuditedWrite, offer: CallOffer, state: str, *, actor: Actor) -> None:
+def return_to_queue(write: AuditedWrite, offer: CallOffer, state: str, *, actor: Actor) -> None:
+    """The offer is over without an answer (rows locked by the caller): a routed call waits
+    again in its place, a transfer stays with the first agent."""
     call = Call.objects.select_for_update().get(pk=offer.call_id)
     offer.state = state
     offer.responded_at = timezone.now()
@@ -121,7 +123,7 @@ def expire_offers(*, now: datetime | None = None) -> int:
             if offer is None:
                 continue
             agent = AgentProfile.objects.select_for_update().get(pk=offer.agent_id)
-            _return_to_queue(write, offer, OfferState.EXPIRED, actor=SYSTEM)
+            return_to_queue(write, offer, OfferState.EXPIRED, actor=SYSTEM)
             if agent.presence == Presence.RINGING:
                 change_presence(write, agent=agent, to=Presence.BREAK, reason="ring_timeout")
             expired += 1

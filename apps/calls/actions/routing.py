@@ -24,6 +24,7 @@ from apps.calls.actions.call_state import move_call
 from apps.calls.actions.presence import change_presence
 from apps.calls.events import agent_group, call_group, offer_event
 from apps.calls.models import Call, CallOffer, CallState, OfferState
+from apps.calls.selectors import gone_agents
 from remotebank.errors import ServiceError
 
 if TYPE_CHECKING:
@@ -55,11 +56,16 @@ def _offer_one(call_id: uuid.UUID) -> CallOffer | None:
         )
         if call is None:
             return None
-        declined = CallOffer.objects.filter(call=call, state=OfferState.REJECTED).values("agent_id")
+        # Never the same agent again: one who refused, or whose ring timed out (often a closed
+        # workstation), nor an agent whose every socket is gone.
+        declined = CallOffer.objects.filter(
+            call=call, state__in=[OfferState.REJECTED, OfferState.EXPIRED]
+        ).values("agent_id")
         agent = (
             AgentProfile.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(presence=Presence.READY, skills__id=call.business_type.skill_id)
             .exclude(pk__in=declined)
+            .exclude(pk__in=gone_agents(timezone.now()))
             .order_by(F("idle_since").asc(nulls_first=True), "pk")
             .first()
         )

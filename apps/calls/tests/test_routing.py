@@ -5,11 +5,12 @@ from django.utils import timezone
 
 from apps.accounts.models import AgentProfile, Presence
 from apps.audit.models import AuditEvent
-from apps.calls.actions.ending import customer_socket_changed, end_abandoned, hangup
+from apps.calls.actions.ending import end_abandoned, hangup
 from apps.calls.actions.offers import accept_offer, expire_offers, reject_offer
 from apps.calls.actions.queue import join_queue
 from apps.calls.actions.routing import finish_after_call_work, set_presence_by_agent
 from apps.calls.actions.tickets import issue_entry_ticket, redeem_entry_ticket
+from apps.calls.actions.workstations import customer_socket_changed
 from apps.calls.models import Call, CallOffer, CallState, OfferState
 from apps.calls.selectors import queue_position
 from remotebank.errors import ServiceError

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from apps.calls.actions import ending, media, offers, routing
+from apps.calls.actions import ending, media, offers, routing, workstations
 from remotebank import housekeeping
 
 logger = logging.getLogger(__name__)
@@ -16,9 +16,9 @@ logger = logging.getLogger(__name__)
 
 class Command(BaseCommand):
     help = (
-        "Routing housekeeping loop: ring timeouts, abandoned queued calls, end of after-call "
-        "work, dispatch of waiting calls, and the apps' housekeeping repairs. Safe to run in "
-        "several processes (row locks)."
+        "Routing housekeeping loop: ring timeouts, abandoned queued calls, lost calls, closed "
+        "workstations, end of after-call work, dispatch of waiting calls, and the apps' "
+        "housekeeping repairs. Safe to run in several processes (row locks)."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -39,6 +39,9 @@ class Command(BaseCommand):
             try:
                 offers.expire_offers()
                 ending.end_abandoned()
+                workstations.end_lost_calls()
+                # before after-call work ends: an agent whose process exited is not made ready
+                workstations.retire_gone_workstations()
                 routing.finish_after_call_work()
                 routing.dispatch()
                 media.check_all_media()
