@@ -5,9 +5,10 @@ inside the package, run by onnxruntime on the CPU; nothing is downloaded). The r
 compared with the core's record: the name exactly, the 18-character ID number exactly (the
 check character upper-cased). Only the match flags are kept, never the text read.
 
-Face: OpenCV's Haar cascade (shipped in opencv-python-headless) counts faces in the frame; the
-check passes with exactly one. The comparison of the live face with the ID-card photo is
-apps/banking/face.py (dlib's face-recognition model from face_recognition_models).
+Face: dlib's HOG detector (`medialib.vision.count_faces`, the live check's detector) counts
+faces in the frame; the check passes with exactly one. The comparison of the live face with
+the ID-card photo is apps/banking/face.py (dlib's face-recognition model from
+face_recognition_models).
 """
 
 from __future__ import annotations
@@ -72,14 +73,12 @@ def read_id_card(rgb: np.ndarray) -> IdCardReading:
 
 
 def count_faces(rgb: np.ndarray) -> int:
-    import cv2  # noqa: PLC0415 - ~0.4 s and ~30 MB per process: only the media job needs it
+    """Faces in the frame by dlib's detector (`medialib.vision`, as the live check and the
+    face comparison see them), on the luma of the picture."""
+    # OpenCV and dlib come with it (~0.4 s, ~40 MB per process): only the media job needs them.
+    from medialib import vision  # noqa: PLC0415 - see above
 
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    scale = 320 / max(gray.shape)
-    if scale < 1:
-        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    # cv2.data (the bundled cascades' folder) is missing from OpenCV's own type stubs.
-    cascades = cv2.data.haarcascades  # type: ignore[attr-defined]
-    cascade = cv2.CascadeClassifier(cascades + "haarcascade_frontalface_default.xml")
-    faces = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(40, 40))
-    return len(faces)
+    # BT.601 luma, the Y the live check reads from the decoded video.
+    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    luma = np.clip(rgb[:, :, :3].astype(np.float32) @ weights, 0, 255).astype(np.uint8)
+    return vision.count_faces(luma)

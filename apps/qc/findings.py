@@ -41,6 +41,7 @@ LABELS: dict[str, Promise] = {
     "face_share_low": _("客户露脸时长不足"),
     "key_point_missing": _("缺少必需的关键节点"),
     "key_point_order": _("关键节点顺序错误"),
+    "qc_error": _("自动质检出错，需人工复核"),
 }
 
 

@@ -25,6 +25,11 @@ class ReportState(models.TextChoices):
     FAILED = "failed", _("质检失败")
 
 
+#: A report that will not change without a new run: inspected, or given up on after its retries
+#: (a failed run counts as not passed: verdict fail, in the review queue).
+FINISHED_STATES = (ReportState.DONE, ReportState.FAILED)
+
+
 class Verdict(models.TextChoices):
     PASS = "pass", _("通过")
     NEEDS_REVIEW = "needs_review", _("待复核")

@@ -15,7 +15,7 @@ from django.db.models import Q, QuerySet
 from apps.banking import scenarios
 from apps.banking.models import Transaction
 from apps.calls.models import Call
-from apps.qc.models import QcReport, ReportState, ReviewState, Verdict
+from apps.qc.models import FINISHED_STATES, QcReport, ReportState, ReviewState, Verdict
 from apps.recordings.models import Recording, RecordingState
 
 #: A signed-in staff user, or nobody (request.user).
@@ -31,6 +31,7 @@ MISS_REASONS = {
     "recording_pending": "录像尚未就绪",
     "not_inspected": "尚未质检",
     "qc_failed": "质检不通过",
+    "qc_error": "质检出错，待人工复核",
     "needs_review": "待人工复核",
 }
 
@@ -58,18 +59,21 @@ def may_upload(user: Viewer, call: Call) -> bool:
 
 
 def latest_report(recording: Recording) -> QcReport | None:
-    """The recording's latest finished report."""
+    """The recording's latest finished report (a run that failed included)."""
     return (
-        QcReport.objects.filter(recording=recording, state=ReportState.DONE)
+        QcReport.objects.filter(recording=recording, state__in=FINISHED_STATES)
         .order_by("-finished_at")
         .first()
     )
 
 
 def failed_report(call: Call) -> QcReport | None:
-    """The call's latest finished report if its verdict (after review) is fail."""
+    """The call's latest finished report if its verdict (after review) is fail (a run that
+    failed is one: the agent may then upload the local backup)."""
     report = (
-        QcReport.objects.filter(call=call, state=ReportState.DONE).order_by("-finished_at").first()
+        QcReport.objects.filter(call=call, state__in=FINISHED_STATES)
+        .order_by("-finished_at")
+        .first()
     )
     return report if report is not None and report.effective_verdict == Verdict.FAIL else None
 
@@ -107,7 +111,7 @@ def recording_misses(*, since: datetime | None = None, until: datetime | None = 
     calls = {t.call_id for t in txs}
     recordings = {r.call_id: r for r in Recording.objects.filter(call_id__in=calls)}
     latest: dict[uuid.UUID, QcReport] = {}
-    for done in QcReport.objects.filter(call_id__in=calls, state=ReportState.DONE).order_by(
+    for done in QcReport.objects.filter(call_id__in=calls, state__in=FINISHED_STATES).order_by(
         "finished_at"
     ):
         latest[done.call_id] = done
@@ -152,6 +156,8 @@ def _miss_reason(recording: Recording | None, report: QcReport | None) -> str | 
         return "not_inspected"
     if report.effective_verdict == Verdict.PASS:
         return None
+    if report.state == ReportState.FAILED and not report.final_verdict:
+        return "qc_error"
     if report.effective_verdict == Verdict.FAIL:
         return "qc_failed"
     return "needs_review"
@@ -171,9 +177,10 @@ def report_for_viewer(user: Viewer, report_id: uuid.UUID | str) -> QcReport | No
 
 def review_queue(user: AbstractBaseUser) -> QuerySet[QcReport]:
     """Reports waiting for `user`'s review, oldest first: failed, needs-review and sampled
-    passed ones; second reviews only of reports someone else reviewed first."""
+    passed ones, and runs that failed; second reviews only of reports someone else reviewed
+    first."""
     return (
-        QcReport.objects.filter(state=ReportState.DONE)
+        QcReport.objects.filter(state__in=FINISHED_STATES)
         .filter(
             Q(review_state=ReviewState.PENDING)
             | (Q(review_state=ReviewState.SECOND) & ~Q(reviews__reviewer=user))
@@ -186,7 +193,7 @@ def review_queue(user: AbstractBaseUser) -> QuerySet[QcReport]:
 
 def statistics() -> dict[str, list[dict[str, Any]]]:
     """Per agent (employee number) and per scenario: reports, their effective verdicts, the
-    average automatic score."""
+    average automatic score (a run that failed counts as fail, scoring 0)."""
     by_agent: dict[str, dict[str, Any]] = {}
     by_scenario: dict[str, dict[str, Any]] = {}
     scenarios_of: dict[Any, list[str]] = {}
@@ -196,7 +203,7 @@ def statistics() -> dict[str, list[dict[str, Any]]]:
         scenarios_of.setdefault(call_id, []).append(code)
     latest: dict[Any, QcReport] = {}
     for report in (
-        QcReport.objects.filter(state=ReportState.DONE)
+        QcReport.objects.filter(state__in=FINISHED_STATES)
         .select_related("call", "call__agent")
         .order_by("finished_at")
     ):

@@ -103,7 +103,13 @@ def sample_track(
         else:
             state = "black" if is_black(sample) else "ok"
         small = sample.astype(np.int16)
-        same = previous is not None and float(np.abs(small - previous).mean()) < FROZEN_DIFFERENCE
+        # WebRTC changes a camera's size mid-track (bandwidth, rotation): a picture of another
+        # size is a new picture, never compared pixel by pixel with the last one.
+        same = (
+            previous is not None
+            and previous.shape == small.shape
+            and float(np.abs(small - previous).mean()) < FROZEN_DIFFERENCE
+        )
         previous = small
         samples.append(Sample(wall, state, same))
     return samples

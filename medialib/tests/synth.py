@@ -54,26 +54,47 @@ def black_luma(t: float) -> np.ndarray:
 
 
 def encode_frames(
-    picture: Callable[[float], np.ndarray], seconds: float, *, t0: float = 0.0
+    picture: Callable[[float], np.ndarray],
+    seconds: float,
+    *,
+    t0: float = 0.0,
+    size: tuple[int, int] = (WIDTH, HEIGHT),
 ) -> list[tuple[bytes, int, bool]]:
-    """(VP8 frame, pts at 90 kHz, keyframe) for `seconds` of `picture(t)`, t from `t0`."""
+    """(VP8 frame, pts at 90 kHz, keyframe) for `seconds` of `picture(t)`, t from `t0`, at
+    `size` (the picture's centre scaled to it, as a sender that rescales or rotates would)."""
+    width, height = size
     encoder = av.CodecContext.create("libvpx", "w")
-    encoder.width, encoder.height, encoder.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
     encoder.time_base = fractions.Fraction(1, 90_000)
     encoder.framerate = fractions.Fraction(FPS)
     encoder.bit_rate = 600_000
     encoder.gop_size = 4 * FPS
     encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
-    chroma = np.full((HEIGHT // 2, WIDTH), 128, np.uint8)
+    chroma = np.full((height // 2, width), 128, np.uint8)
     packets = []
     for index in range(round(seconds * FPS)):
-        image = np.concatenate([picture(t0 + index / FPS), chroma])
+        luma = picture(t0 + index / FPS)
+        if luma.shape != (height, width):
+            luma = cv2.resize(_crop_to(luma, width / height), (width, height))
+        image = np.concatenate([luma, chroma])
         frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
         frame.pts = round(index * 90_000 / FPS)
         frame.time_base = encoder.time_base
         packets += [(bytes(p), p.pts, p.is_keyframe) for p in encoder.encode(frame)]
     packets += [(bytes(p), p.pts, p.is_keyframe) for p in encoder.encode(None)]
     return packets
+
+
+def _crop_to(luma: np.ndarray, aspect: float) -> np.ndarray:
+    """The centre of the picture at another aspect ratio (a phone turned upright)."""
+    h, w = luma.shape
+    if w / h > aspect + 0.01:
+        keep = round(h * aspect)
+        return luma[:, (w - keep) // 2 : (w - keep) // 2 + keep]
+    if w / h < aspect - 0.01:
+        keep = round(w / aspect)
+        return luma[(h - keep) // 2 : (h - keep) // 2 + keep]
+    return luma
 
 
 def encode_audio(
@@ -114,3 +135,34 @@ def timeline(
         return spans[-1][2](t)
 
     return picture
+
+
+def resized_runs(
+    picture: Callable[[float], np.ndarray], pieces: list[tuple[float, tuple[int, int]]]
+) -> list[tuple[bytes, int, bool]]:
+    """One stream whose size changes mid-track (as WebRTC senders do on bandwidth, rotation
+    or a share): `pieces` of (seconds, (width, height)) back to back, each starting with a
+    keyframe at the new size, pts continuing."""
+    packets: list[tuple[bytes, int, bool]] = []
+    t = 0.0
+    for seconds, size in pieces:
+        offset = round(t * 90_000)
+        packets += [
+            (data, pts + offset, key)
+            for data, pts, key in encode_frames(picture, seconds, t0=t, size=size)
+        ]
+        t += seconds
+    return packets
+
+
+def lively_face_luma(t: float) -> np.ndarray:
+    """The astronaut as a phone's front camera shows a person sitting still: panned, gently
+    zoomed and tilted, the light drifting, sensor noise (seeded by `t`: reproducible)."""
+    picture = face_luma(t).astype(np.float32)
+    angle = 4 * math.sin(2 * math.pi * t / 17)
+    zoom = 1 + 0.08 * math.sin(2 * math.pi * t / 23)
+    turn = cv2.getRotationMatrix2D((WIDTH / 2, HEIGHT / 2), angle, zoom)
+    picture = cv2.warpAffine(picture, turn, (WIDTH, HEIGHT), borderMode=cv2.BORDER_REPLICATE)
+    light = 1 + 0.15 * math.sin(2 * math.pi * t / 41)
+    noise = np.random.default_rng(round(t * 1000)).normal(0, 3, picture.shape)
+    return np.clip(picture * light + noise, 0, 255).astype(np.uint8)

@@ -49,3 +49,53 @@ def test_live_check_raises_after_holding_and_clears_when_fine():
         t = i * 0.25
         events += [(t, *e) for e in check.update(t, gone if 2.0 <= t < 5.0 else ok)]
     assert events == [(2.5, "alert", "no_face"), (5.5, "clear", "no_face")]
+
+
+def test_a_clean_face_raises_no_alert_over_five_minutes():
+    """Five minutes of a face that stays in view (moving, tilting, the light drifting, sensor
+    noise), through a VP8 encoder and decoder at a phone's bitrate, sampled as the live check
+    samples it: not one alert. Frames judged otherwise one at a time may happen; hysteresis
+    must keep them from reaching the agent."""
+    import fractions
+
+    import av
+
+    from medialib.vision import luma_plane
+
+    fps, seconds = 1.0, 300
+    encoder = av.CodecContext.create("libvpx", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = synth.WIDTH, synth.HEIGHT, "yuv420p"
+    encoder.time_base = fractions.Fraction(1, 90_000)
+    encoder.framerate = fractions.Fraction(1)
+    encoder.bit_rate = 300_000
+    encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    decoder = av.CodecContext.create("vp8", "r")
+    chroma = np.full((synth.HEIGHT // 2, synth.WIDTH), 128, np.uint8)
+    analyzer, check = FrameAnalyzer(), LiveVisionCheck()
+    states: dict[str, int] = {}
+    events = []
+    for index in range(round(seconds * fps)):
+        t = index / fps
+        image = np.concatenate([synth.lively_face_luma(t), chroma])
+        frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
+        frame.pts, frame.time_base = round(t * 90_000), encoder.time_base
+        for packet in encoder.encode(frame):
+            for decoded in decoder.decode(packet):
+                facts = analyzer.analyze(luma_plane(decoded))
+                states[facts.state] = states.get(facts.state, 0) + 1
+                events += [(t, *event) for event in check.update(t, facts)]
+    assert sum(states.values()) >= seconds * fps - 2
+    assert states.get("ok", 0) >= 0.9 * sum(states.values()), states
+    assert events == [], (events, states)
+
+
+def test_the_identity_face_count_is_the_same_for_the_same_picture():
+    from skimage import data
+
+    from medialib.vision import count_faces
+
+    gray = (data.astronaut()[:, :, :3].astype(np.float32) @ [0.299, 0.587, 0.114]).astype(np.uint8)
+    assert [count_faces(gray) for _ in range(5)] == [1] * 5
+    two = synth.two_faces_luma(1.0)
+    assert [count_faces(two) for _ in range(3)] == [2] * 3
+    assert count_faces(synth.scene_luma(1.0)) == 0

@@ -1,6 +1,7 @@
 """Live compliance end to end: Daphne, an RQ media worker and two headless SDK clients. The
 customer's camera shows a real face (scikit-image's astronaut), then a scene without one, then
-the face again; the agent gets ``vision.alert`` within 2 s and ``vision.clear`` once it is back,
+the face again; the agent gets ``vision.alert`` within 3 s (the problem must hold 1.2 s:
+hysteresis against flapping) and ``vision.clear`` once it is back,
 both land on the call's timeline as CallEvents, and the customer is told nothing."""
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def test_the_agent_is_alerted_when_the_customer_leaves_the_frame(api_client_obj)
         call_id, alert_after, clear_after = asyncio.run(scenario(base))
 
     print(f"vision alert after {alert_after:.2f} s, cleared after {clear_after:.2f} s")
-    assert alert_after <= 2.0, alert_after
+    assert alert_after <= 3.0, alert_after
     assert clear_after <= 3.0, clear_after
     events = list(
         CallEvent.objects.filter(call_id=call_id, kind__startswith="vision_").values_list(

@@ -17,7 +17,16 @@ from django.utils import timezone
 from apps.audit.audited import SYSTEM, Actor, AuditedWrite, audited_action
 from apps.calls.events import agent_group
 from apps.qc.findings import FindingData, conclude, sampled_for_review
-from apps.qc.models import QcFinding, QcReport, ReportState, ReviewState, Supplement, Verdict
+from apps.qc.models import (
+    Category,
+    QcFinding,
+    QcReport,
+    ReportState,
+    ReviewState,
+    Severity,
+    Supplement,
+    Verdict,
+)
 from apps.recordings.models import Recording, RecordingState
 from remotebank import queues
 from remotebank.errors import ServiceError
@@ -85,15 +94,18 @@ def _enqueue(write: AuditedWrite, report_id: uuid.UUID) -> None:
 def begin_run(*, report_id: uuid.UUID | str, job_id: str = "") -> QcReport:
     with audited_action() as write:
         report = QcReport.objects.select_for_update().get(pk=report_id)
+        fields = ["state", "attempts", "job_id", "started_at", "progress", "error"]
+        if report.state == ReportState.FAILED and not report.reviews.exists():
+            # Run again by hand after failing: the failure's verdict goes with it.
+            report.verdict, report.score, report.review_state = "", None, ReviewState.NONE
+            fields += ["verdict", "score", "review_state"]
         report.state = ReportState.RUNNING
         report.attempts += 1
         report.job_id = job_id
         report.started_at = timezone.now()
         report.progress = 0.0
         report.error = ""
-        report.save(
-            update_fields=["state", "attempts", "job_id", "started_at", "progress", "error"]
-        )
+        report.save(update_fields=fields)
         write.record(
             action="qc.started",
             actor=SYSTEM,
@@ -200,13 +212,24 @@ def _tell_agent(write: AuditedWrite, report: QcReport) -> None:
 
 
 def fail_run(*, report_id: uuid.UUID | str, error: str, final: bool) -> None:
+    """A run that raised. After the last retry the report is failed: verdict fail with score
+    0 and a ``qc_error`` finding saying why, in the review queue (a person checks the
+    recording the machine could not), and the agent is told, as for a failed recording."""
     with audited_action() as write:
-        report = QcReport.objects.select_for_update().get(pk=report_id)
+        report = QcReport.objects.select_for_update().select_related("recording").get(pk=report_id)
         report.error = error[:500]
+        fields = ["error", "state", "finished_at"]
         if final:
             report.state = ReportState.FAILED
             report.finished_at = timezone.now()
-        report.save(update_fields=["error", "state", "finished_at"])
+            report.findings.all().delete()
+            _store_findings(report, [_error_finding(error)])
+            report.verdict, report.score, report.progress = Verdict.FAIL, 0, 1.0
+            fields += ["verdict", "score", "progress"]
+            if report.review_state != ReviewState.DONE:
+                report.review_state = ReviewState.PENDING
+                fields.append("review_state")
+        report.save(update_fields=fields)
         write.record(
             action="qc.failed",
             actor=SYSTEM,
@@ -215,3 +238,17 @@ def fail_run(*, report_id: uuid.UUID | str, error: str, final: bool) -> None:
             call_id=report.call_id,
             details={"error": error[:200], "final": final, "attempt": report.attempts},
         )
+        if final:
+            _tell_agent(write, report)
+
+
+def _error_finding(error: str) -> FindingData:
+    """The finding a failed run leaves: about the whole recording, an error."""
+    return {
+        "category": Category.COMPLETE,
+        "code": "qc_error",
+        "severity": Severity.ERROR,
+        "start": None,
+        "end": None,
+        "detail": error[:300],
+    }

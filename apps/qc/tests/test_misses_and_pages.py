@@ -122,3 +122,38 @@ def test_a_qc_job_that_keeps_failing_is_retried_then_marked_failed(
     assert "has no timeline" in report.error  # the job's exception, recorded
     failures = AuditEvent.objects.filter(action="qc.failed", object_id=str(report.pk))
     assert [e.details["final"] for e in failures.order_by("seq")] == [False, False, True]
+
+
+def test_a_failed_qc_run_is_not_passed_anywhere_and_waits_for_a_person(
+    client, call, agent, settings, django_capture_on_commit_callbacks
+):
+    import django_rq
+    from rq import SimpleWorker
+
+    from apps.qc.selectors import review_queue, statistics
+    from remotebank import queues
+
+    settings.QC_RETRIES = 0
+    settings.LANGUAGE_CODE = "zh-hans"
+    tx = add_transaction(call, agent)
+    recording = ready_recording(call)
+    Recording.objects.filter(pk=recording.pk).update(timeline_start=None)  # cannot be analysed
+    with django_capture_on_commit_callbacks(execute=True):
+        report = runs.request_qc(recording_id=recording.pk)
+    queue = django_rq.get_queue(queues.QC)
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    report.refresh_from_db()
+    assert (report.state, report.verdict, report.score) == (ReportState.FAILED, "fail", 0)
+    assert [f.code for f in report.findings.all()] == ["qc_error"]
+    qc01 = get_user_model().objects.get(username="qc01")
+    assert list(review_queue(qc01)) == [report]
+    assert [(m.transaction_id, m.reason) for m in recording_misses()] == [(str(tx.pk), "qc_error")]
+    (row,) = statistics()["agents"]
+    assert (row["reports"], row["fail"], row["pass"], row["pass_rate"]) == (1, 1, 0, 0.0)
+    client.force_login(qc01)
+    body = client.get(reverse("qc-report", args=[report.pk])).content.decode()
+    assert 'id="qc-error"' in body and 'data-code="qc_error"' in body
+    assert "没有发现问题" not in body and "无需复核" not in body
+    assert 'id="qc-review-form"' in body  # a person can give the verdict
+    misses_page = client.get(reverse("qc-misses")).content.decode()
+    assert "质检出错" in misses_page and "尚未质检" not in misses_page
