@@ -49,8 +49,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # The demo mobile-banking page (opens sessions for demo customers): development only.
 DEMO_MODE = env_bool("DEMO_MODE", DEBUG)
-# Public base URL for links handed to mobile banking (entry tickets).
-PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# Public base URL for links handed to mobile banking (entry tickets). By default the port
+# Daphne listens on (PORT, as `make run` uses it), so a link works on a fresh checkout.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL") or f"http://127.0.0.1:{env_int('PORT', 8000)}"
 # The origins (scheme://host:port) the bank's pages are served from: a cookie-authenticated
 # WebSocket must come from one of them (apps.calls.origins) and the CSP's connect-src names
 # them. Default: PUBLIC_BASE_URL's origin and CSRF_TRUSTED_ORIGINS.

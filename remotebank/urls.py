@@ -28,6 +28,7 @@ urlpatterns = [
     path("recordings/", include("apps.recordings.urls")),
     path("banking/", include("apps.banking.urls")),
     path("qc/", include("apps.qc.urls")),
+    path("audit/", include("apps.audit.urls")),
     path("api/v1/", include("apps.api.urls")),
     path("", include("apps.monitoring.urls")),
     path("", include("apps.calls.urls")),

@@ -7,6 +7,18 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self) -> None:
+        from django.utils.translation import gettext_lazy as _
+
+        from apps.accounts.navigation import register_nav_link
         from apps.accounts.roles import sync_roles
+        from apps.audit.selectors import may_read_log
 
         post_migrate.connect(sync_roles, dispatch_uid="rb_sync_roles")
+        # The auditor's read-only audit log (apps.audit.views.audit_log, the same rule).
+        register_nav_link(
+            "audit",
+            label=_("审计日志"),
+            url_name="audit-log",
+            order=50,
+            shows=lambda user, roles: may_read_log(user),
+        )

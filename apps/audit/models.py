@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from apps.security.primitives import sm3
 
@@ -33,10 +34,10 @@ def canonical_json(value: Any) -> bytes:
 
 
 class ActorType(models.TextChoices):
-    STAFF = "staff", "staff"
-    CUSTOMER = "customer", "customer"
-    API_CLIENT = "api_client", "api client"
-    SYSTEM = "system", "system"
+    STAFF = "staff", _("员工")
+    CUSTOMER = "customer", _("客户")
+    API_CLIENT = "api_client", _("接入系统")
+    SYSTEM = "system", _("系统")
 
 
 class AuditEvent(models.Model):

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from apps.audit import views
+
+urlpatterns = [
+    path("", views.audit_log, name="audit-log"),
+]
