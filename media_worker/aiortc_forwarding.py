@@ -27,6 +27,14 @@ What is touched, and how (all per instance unless noted):
 * Sending needs no hook: ``RTCRtpSender._next_encoded_frame`` calls the encoder's ``pack()``
   when a track returns an ``av.Packet`` (the path ``MediaPlayer(decode=False)`` uses), so a
   `ForwardedTrack` returns packets with ``pts`` and ``time_base`` set.
+* ``aioice.ice.StunProtocol.datagram_received`` (process-wide, only by `guard_media_sources`,
+  acting only on connections it marked): aioice hands every datagram that is not STUN to the
+  DTLS transport without its source address, so anyone who can reach the ICE port can feed
+  DTLS records into the session (a burst of ``16 fe fd`` garbage stalled a call's media for
+  half a minute). The wrapper drops non-STUN datagrams that do not come from the remote
+  address of a pair ICE validated (nominated, or its check succeeded).
+  Reads ``Connection._nominated`` and ``Connection._check_list``; the ICE connection is found
+  as ``RTCIceTransport._connection``, through each transceiver's DTLS transport.
 * ``aiortc.rtp.compute_audio_level_dbov`` (process-wide, only by `install_fast_audio_level`):
   the pure-Python RFC 6465 level loop the sender runs on every audio frame it encodes,
   replaced by a numpy version that returns the same integers.
@@ -51,6 +59,8 @@ from typing import Any, Literal
 import aiortc
 import av
 import numpy as np
+from aioice import ice as aioice_ice
+from aioice import stun as aioice_stun
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc import rtp as aiortc_rtp
 from aiortc.jitterbuffer import JitterFrame
@@ -71,6 +81,7 @@ __all__ = [
     "fast_compute_audio_level_dbov",
     "find_tap",
     "frame_info",
+    "guard_media_sources",
     "h264_nal_types",
     "install_fast_audio_level",
     "is_h264_keyframe",
@@ -100,6 +111,8 @@ for _name in ("_handle_rtcp_packet", "_handle_rtp_packet", "_send_rtcp_pli"):
         raise ImportError(f"aiortc.RTCRtpReceiver.{_name} is missing")
 if not callable(getattr(RTCRtpSender, "_send_keyframe", None)):  # pragma: no cover
     raise ImportError("aiortc.RTCRtpSender._send_keyframe is missing")
+if not callable(getattr(aioice_ice.StunProtocol, "datagram_received", None)):  # pragma: no cover
+    raise ImportError("aioice.ice.StunProtocol.datagram_received is missing")
 
 # The time base each aiortc encoder's pack() converts from, so that a packet's pts is exactly
 # the (rebased) RTP timestamp it arrived with and leaves with. G.722 is the odd one: aiortc
@@ -657,6 +670,79 @@ def enable_forwarding(pc: RTCPeerConnection) -> None:
     install()
     pc.on("track", lambda track: install())
     pc.on("signalingstatechange", install)
+
+
+# --------------------------------------------------------------------------------------------
+# Where DTLS and SRTP may come from
+
+_GUARDED = "_remotebank_source_guard"  # on an aioice Connection: a `SourceGuard`
+_original_datagram_received = aioice_ice.StunProtocol.datagram_received
+
+
+@dataclass
+class SourceGuard:
+    """Datagrams one ICE connection refused: not STUN, and not from the validated peer."""
+
+    dropped: int = 0
+    last_source: tuple[str, int] | None = None
+
+
+def _validated_source(connection: Any, protocol: Any, addr: tuple[str, int]) -> bool:
+    """Whether `addr` is a peer address ICE validated on `protocol`: the nominated pair's, or
+    any pair whose connectivity check succeeded (RFC 8445 section 7.2.5.3.2: the valid list).
+    Both ends need not nominate the same pair (aioice nominates aggressively), so the peer
+    may send on any valid pair; an address that never answered a check with the session's
+    credentials is none of them.
+    """
+    component = protocol.local_candidate.component
+    nominated = connection._nominated.get(component)
+    if nominated is not None and nominated.protocol is protocol and nominated.remote_addr == addr:
+        return True
+    succeeded = aioice_ice.CandidatePair.State.SUCCEEDED
+    return any(
+        pair.protocol is protocol and pair.state == succeeded and pair.remote_addr == addr
+        for pair in connection._check_list
+    )
+
+
+def _guarded_datagram_received(self: Any, data: bytes | str, addr: tuple[Any, ...]) -> None:
+    guard: SourceGuard | None = getattr(self.receiver, _GUARDED, None)
+    if guard is not None and isinstance(data, bytes):
+        source = (addr[0], addr[1])
+        if not _validated_source(self.receiver, self, source):
+            try:  # STUN stays: aioice checks its integrity itself, and ICE needs it
+                aioice_stun.parse_message(data)
+            except ValueError:
+                guard.dropped += 1
+                if guard.last_source != source:
+                    guard.last_source = source
+                    logger.warning("dropped datagrams from unvalidated source %s:%s", *source)
+                return
+    _original_datagram_received(self, data, addr)
+
+
+def guard_media_sources(pc: RTCPeerConnection) -> SourceGuard:
+    """Accept DTLS and SRTP on `pc` only from the address ICE validated for its peer.
+
+    Call it right after creating the connection (with max-bundle all transceivers share one
+    ICE transport, so one guard covers them). Connections are marked at each
+    "signalingstatechange", which aiortc emits once a description has created the
+    transports and before it gathers candidates or connects. Returns the guard, whose
+    counters say what was dropped.
+    """
+    aioice_ice.StunProtocol.datagram_received = _guarded_datagram_received  # type: ignore[method-assign]
+    guard = SourceGuard()
+
+    def install() -> None:
+        for transceiver in pc.getTransceivers():
+            dtls = transceiver.receiver.transport
+            connection = getattr(getattr(dtls, "transport", None), "_connection", None)
+            if connection is not None and getattr(connection, _GUARDED, None) is None:
+                setattr(connection, _GUARDED, guard)
+
+    install()
+    pc.on("signalingstatechange", install)
+    return guard
 
 
 # --------------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from media_worker.aiortc_cc import stats_fields as congestion_stats
 from media_worker.aiortc_forwarding import (
     ForwardingSource,
     enable_forwarding,
+    guard_media_sources,
     install_fast_audio_level,
     vp8_frame_size,
     watch_keyframe_requests,
@@ -413,6 +414,7 @@ class CallMedia:
             RTCConfiguration(iceServers=_ice_servers(), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
         enable_forwarding(pc)
+        guard_media_sources(pc)  # DTLS/SRTP only from the peer ICE validated
         participant = ParticipantMedia(
             participant_id=participant_id,
             role=role,

@@ -422,6 +422,9 @@ QC_SECOND_REVIEW = env_bool("QC_SECOND_REVIEW", False)
 # file must cover to count as a recording of it.
 QC_SUPPLEMENT_MAX_BYTES = env_int("QC_SUPPLEMENT_MAX_BYTES", 512 * 1024 * 1024)
 QC_SUPPLEMENT_MIN_COVERAGE = env_float("QC_SUPPLEMENT_MIN_COVERAGE", 0.8)
+# Any HTTP request body, refused with 413 while it arrives (remotebank/body_limit.py): the
+# largest upload (a 补录 file) plus room for its multipart form.
+HTTP_MAX_BODY_BYTES = env_int("HTTP_MAX_BODY_BYTES", QC_SUPPLEMENT_MAX_BYTES + 1024 * 1024)
 # --- end of quality inspection ---------------------------------------------------------------
 
 # --- browser payload encryption (apps.security.browser) -----------------------------------------

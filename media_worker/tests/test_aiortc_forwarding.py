@@ -6,7 +6,10 @@ C decodes normally and checks every frame's counter and content and the tone's f
 """
 
 import asyncio
+import contextlib
 import fractions
+import os
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -665,3 +668,82 @@ def test_receiver_tap_passes_at_most_one_remb_per_interval() -> None:
     sent = asyncio.run(scenario())
     assert sent.count(RTCP_PSFB_APP) == 1  # the burst collapsed to one REMB
     assert sent.count(RTCP_PSFB_PLI) == 1  # keyframe requests are never throttled
+
+
+# ---------------------------------------------------------------------------------------------
+# DTLS and SRTP only from the validated peer (issue 15 item 1)
+
+
+def _host_candidates(sdp: str) -> set[tuple[str, int]]:
+    found = set()
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            fields = line.split()
+            if fields[7] == "host" and ":" not in fields[4]:
+                found.add((fields[4], int(fields[5])))
+    return found
+
+
+def _transport_stats(report: Any) -> Any:
+    return next(s for s in report.values() if getattr(s, "type", "") == "transport")
+
+
+def test_dtls_shaped_garbage_from_an_unvalidated_port_never_reaches_dtls():
+    """B (guarded) receives A's video while a stranger sprays `16 fe fd` + random bytes at B's
+    ICE ports: the garbage is dropped before DTLS (B's transport counts only what A sent) and
+    A's frames keep arriving in order."""
+
+    async def scenario() -> tuple[Any, ...]:
+        a, b = RTCPeerConnection(), RTCPeerConnection()
+        guard = fwd.guard_media_sources(b)
+        a.addTrack(PatternVideoTrack(PARTICIPANT))
+        check = SequenceCheck()
+        received: list[float] = []
+        flowing = asyncio.Event()
+        pulls: list[asyncio.Task[None]] = []
+
+        @b.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            async def pull() -> None:
+                with contextlib.suppress(MediaStreamError):
+                    while True:
+                        check.add(decode_pattern(await track.recv()))
+                        received.append(time.monotonic())
+                        if len(received) >= 10:
+                            flowing.set()
+
+            pulls.append(asyncio.ensure_future(pull()))
+
+        await a.setLocalDescription(await a.createOffer())
+        await b.setRemoteDescription(a.localDescription)
+        await b.setLocalDescription(await b.createAnswer())
+        await a.setRemoteDescription(b.localDescription)
+        await asyncio.wait_for(flowing.wait(), 20)
+        targets = _host_candidates(b.localDescription.sdp)
+        sent_a0 = _transport_stats(await a.getStats()).packetsSent
+        recv_b0 = _transport_stats(await b.getStats()).packetsReceived
+        started = time.monotonic()
+        garbage = 0
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("0.0.0.0", 0))
+            while time.monotonic() - started < 3.0:
+                for target in targets:
+                    sock.sendto(b"\x16\xfe\xfd" + os.urandom(13 + os.urandom(1)[0] % 200), target)
+                    garbage += 1
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(1.0)
+        sent_a = _transport_stats(await a.getStats()).packetsSent - sent_a0
+        recv_b = _transport_stats(await b.getStats()).packetsReceived - recv_b0
+        during = sum(1 for t in received if t >= started)
+        await a.close()
+        await b.close()
+        return guard, garbage, sent_a, recv_b, during, check
+
+    guard, garbage, sent_a, recv_b, during, check = run(scenario)
+
+    assert garbage > 300
+    # Every datagram DTLS saw came from A (loopback loses nothing at this rate).
+    assert recv_b <= sent_a, (recv_b, sent_a, garbage)
+    assert guard.dropped == garbage and guard.last_source is not None, (guard, garbage)
+    assert during >= 40, during  # 15 fps for 4 s
+    assert check.participants == {PARTICIPANT} and check.repeated_or_reordered == 0

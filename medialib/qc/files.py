@@ -13,7 +13,7 @@ import av
 import av.stream
 
 from medialib.qc.inputs import Decoded
-from medialib.segments import Opener
+from medialib.segments import Opener, ReadableFile
 
 logger = logging.getLogger(__name__)
 
@@ -71,36 +71,42 @@ class FileFacts:
 
 def probe_file(opener: Opener) -> FileFacts:
     """Parse a whole media file (every packet demuxed): its streams and length. Raises
-    ValueError with a reason when it is not a readable audio+video file."""
+    ValueError with a reason when it is not a readable audio+video file: damaged, or
+    anything FFmpeg refuses (every PyAV error, wherever it is raised). A file cut off
+    between packets passes: `medialib.qc.intact` checks for that."""
     try:
         source = opener()
     except OSError as exc:
         raise ValueError(f"cannot be read: {exc}") from None
     try:
-        try:
-            container = av.open(source, "r")
-        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"not a media file ({type(exc).__name__})") from None
-        with container:
-            if not container.streams.video or not container.streams.audio:
-                raise ValueError("an audio and a video stream are required")
-            video, audio = container.streams.video[0], container.streams.audio[0]
-            first, last, packets = _packet_span(container, video, audio)
-            # Decode a few frames: a container can parse while its codec data is garbage.
-            container.seek(0)
-            _decodes(container, video)
-            return FileFacts(
-                format=container.format.name,
-                video_codec=video.codec_context.name,
-                audio_codec=audio.codec_context.name,
-                width=video.codec_context.width,
-                height=video.codec_context.height,
-                first=first,
-                duration=round(last - first + 1 / 15, 3),
-                packets=packets,
-            )
+        return _probe(source)
+    except (av.error.FFmpegError, OSError, EOFError, UnicodeDecodeError) as exc:
+        # PyAV raises FFmpeg's errno as OSError subclasses (a PermissionError from a seek in
+        # a damaged file among them): a bad upload, never a server error.
+        raise ValueError(f"not a usable media file ({type(exc).__name__})") from None
     finally:
         source.close()
+
+
+def _probe(source: ReadableFile) -> FileFacts:
+    with av.open(source, "r") as container:
+        if not container.streams.video or not container.streams.audio:
+            raise ValueError("an audio and a video stream are required")
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        first, last, packets = _packet_span(container, video, audio)
+        # Decode a few frames: a container can parse while its codec data is garbage.
+        container.seek(0)
+        _decodes(container, video)
+        return FileFacts(
+            format=container.format.name,
+            video_codec=video.codec_context.name,
+            audio_codec=audio.codec_context.name,
+            width=video.codec_context.width,
+            height=video.codec_context.height,
+            first=first,
+            duration=round(last - first + 1 / 15, 3),
+            packets=packets,
+        )
 
 
 def _packet_span(container: Any, video: Any, audio: Any) -> tuple[float, float, int]:

@@ -17,8 +17,9 @@ and `store_supplement` itself refuses, in this order, changing nothing:
 ==================  =========================================================================
 ``too_large``       the bytes received are more than QC_SUPPLEMENT_MAX_BYTES
 ``digest_mismatch`` the bytes received are not the bytes the browser hashed
-``corrupt``         the container does not parse to the end, lacks audio or video, or the
-                    video does not decode (PyAV)
+``corrupt``         the container is cut off or holds bytes that are no element of it
+                    (`medialib.qc.intact`), does not parse to the end, lacks audio or
+                    video, or the video does not decode (any PyAV error)
 ``unrelated``       the file's time range does not fit the call (starts before the call
                     connected or after it ended, ends after it ended, or covers less than
                     QC_SUPPLEMENT_MIN_COVERAGE of it)
@@ -47,6 +48,7 @@ from apps.qc.models import Supplement
 from apps.recordings.models import Recording
 from apps.recordings.storage import FileKey, KeyRing, get_storage
 from medialib.qc.files import FileFacts, probe_file
+from medialib.qc.intact import check_intact
 from medialib.segments import ReadableFile
 from remotebank.errors import ServiceError
 
@@ -72,8 +74,9 @@ def store_supplement(
             return Path(path).open("rb")  # probe_file closes it
 
         try:
+            check_intact(opener)  # FFmpeg would stop quietly where the file was cut off
             facts = probe_file(opener)
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:
             raise ServiceError("corrupt", f"the file is not a usable recording: {exc}") from None
         end = _check_fits_call(target, form.started_at, facts)
         with audited_action() as write:

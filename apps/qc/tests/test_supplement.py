@@ -161,6 +161,15 @@ def test_refusals_change_nothing(client, agent, second_agent, failed_call, backu
     garbage = rng.integers(0, 256, 200_000, dtype=np.uint8).tobytes()
     refused(post(client, failed_call, garbage, started=t0 + 1), 400, "corrupt")
     refused(post(client, failed_call, backup[:300] + garbage, started=t0 + 1), 400, "corrupt")
+    # The whole header and the start of the first cluster, then random bytes: FFmpeg reads
+    # one packet and stops quietly; the container walk finds the garbage.
+    cluster = backup.find(b"\x1f\x43\xb6\x75")
+    for cut in (cluster, cluster + 12, cluster + 40):
+        damaged = backup[:cut] + garbage
+        refused(post(client, failed_call, damaged, started=t0 + 1), 400, "corrupt")
+    # Cut off (an interrupted copy): corrupt, not a short recording of something else.
+    for cut in (len(backup) * 2 // 3, len(backup) - 1):
+        refused(post(client, failed_call, backup[:cut], started=t0 + 1), 400, "corrupt")
     short = backup_webm(10.0)
     refused(post(client, failed_call, short, started=t0 + 1), 400, "unrelated")
     refused(post(client, failed_call, backup, started=t0 - 86_400), 400, "unrelated")

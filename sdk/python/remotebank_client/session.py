@@ -562,8 +562,12 @@ class MediaSession:
             if pc.connectionState == "connected":
                 self.connected_at = time.monotonic()
                 self._ice_failures = 0
-            elif pc.connectionState == "failed":
-                logger.warning("media connection failed (epoch %s)", self.pc_epoch)
+            elif pc.connectionState in ("failed", "closed"):
+                # Still our pc, so not closed by us (`_close_pc` lets go of it first): aiortc
+                # closes a connection itself once its DTLS transports end, e.g. when ICE
+                # consent expires after a long network drop (RFC 7675) or the job's side
+                # closed. Either way it will never carry media again.
+                logger.warning("media connection %s (epoch %s)", pc.connectionState, self.pc_epoch)
                 self._ice_failed = True
                 self._maybe_reconnect()
             self._p._notify()

@@ -329,6 +329,33 @@ def test_media_restart_reconnects_on_the_new_epoch_with_the_same_sources():
     run(server, scenario)
 
 
+def test_a_connection_that_closes_by_itself_is_reconnected():
+    """aiortc closes a peer connection itself when its DTLS transports end (the far side
+    closed it, or ICE consent expired after a long network drop): the SDK offers again on
+    the same epoch and the same sources, as it does after "failed"."""
+    server = FakeServer(media_ready=True, epoch=2)
+    video = PatternVideoTrack(9, width=320, height=240, fps=15)
+
+    async def scenario(p: Participant) -> None:
+        await p.start_media(video=video)
+        before = await own_pattern_arrives(p, 9)
+        first_pc = p.pc
+        await server.pcs[0].close()  # DTLS close_notify: the client's pc closes itself
+        await p._wait_until(lambda: True if p.media.connections == 2 else None, 20)
+        assert first_pc.connectionState == "closed" and p.pc is not first_pc
+        assert len(server.offers) == 2 and p.media_epoch == 2
+        await p.wait_media_connected(10)
+        frame = await p.next_video_frame(10, fresh=True)
+        for _ in range(30):
+            decoded = decode_pattern(frame)
+            if decoded is not None:
+                break
+            frame = await p.next_video_frame(10)
+        assert decoded is not None and decoded[0] == 9 and decoded[1] > before
+
+    run(server, scenario)
+
+
 def test_a_newer_ready_epoch_alone_also_triggers_a_reconnect_unless_disabled():
     server = FakeServer(media_ready=True, epoch=1)
 
