@@ -19,7 +19,7 @@ from apps.calls.events import agent_group
 from apps.qc.findings import FindingData, conclude, sampled_for_review
 from apps.qc.models import QcFinding, QcReport, ReportState, ReviewState, Supplement, Verdict
 from apps.recordings.models import Recording, RecordingState
-from remotebank import queues
+from remotebank import jobs, queues
 from remotebank.errors import ServiceError
 
 RUN_JOB = "apps.qc.jobs.run_qc"
@@ -69,13 +69,17 @@ def request_supplement_qc(*, supplement: Supplement) -> QcReport:
     return report
 
 
+def run_job_id(report_id: uuid.UUID | str) -> str:
+    return f"qc-{uuid.UUID(str(report_id)).hex}"
+
+
 def _enqueue(write: AuditedWrite, report_id: uuid.UUID) -> None:
     """The report's `qc` job, once the transaction commits; retried `QC_RETRIES` times."""
     write.enqueue(
         queues.QC,
         RUN_JOB,
         str(report_id),
-        job_id=f"qc-{report_id.hex}",
+        job_id=run_job_id(report_id),
         result_ttl=7 * 24 * 3600,
         failure_ttl=30 * 24 * 3600,
         retries=settings.QC_RETRIES,
@@ -215,3 +219,33 @@ def fail_run(*, report_id: uuid.UUID | str, error: str, final: bool) -> None:
             call_id=report.call_id,
             details={"error": error[:200], "final": final, "attempt": report.attempts},
         )
+
+
+def repair_lost_run(*, report_id: uuid.UUID | str) -> str:
+    """Housekeeping found the report's `qc` job dead or gone (a killed worker, a Redis restart):
+    enqueue it again, or fail the report visibly once its attempts are spent. Returns
+    "requeued", "failed" or "" (nothing to repair any more)."""
+    with audited_action() as write:
+        report = QcReport.objects.select_for_update().filter(pk=report_id).first()
+        if report is None or report.state not in (ReportState.QUEUED, ReportState.RUNNING):
+            return ""
+        if report.state == ReportState.RUNNING and report.attempts > settings.QC_RETRIES:
+            report.state = ReportState.FAILED
+            report.error = "qc job lost"
+            report.finished_at = timezone.now()
+            report.save(update_fields=["state", "error", "finished_at"])
+            outcome = "failed"
+        else:
+            outcome = "requeued"
+            job_id = run_job_id(report.pk)
+            write.on_commit(lambda: jobs.forget(queues.QC, job_id))
+            _enqueue(write, report.pk)
+        write.record(
+            action="qc.lost",
+            actor=SYSTEM,
+            object_type="qc_report",
+            object_id=report.pk,
+            call_id=report.call_id,
+            details={"outcome": outcome, "attempt": report.attempts},
+        )
+    return outcome
