@@ -272,7 +272,12 @@ class CallMedia:
                 except Exception:
                     logger.exception("call %s: recording could not start", self.call_id)
                 # --- end recording
-                for coro in (self._heartbeat_loop(), self._stats_loop(), self._receive_loop()):
+                for coro in (
+                    self._heartbeat_loop(),
+                    self._durable_beat_loop(),
+                    self._stats_loop(),
+                    self._receive_loop(),
+                ):
                     self._spawn(coro)
                 self._spawn(cap_publishers(self))  # congestion control
                 await self.stopping.wait()
@@ -333,18 +338,24 @@ class CallMedia:
             await pipe.execute()
 
     async def _heartbeat_loop(self) -> None:
-        checks = 0
         while not self.stopping.is_set():
             await asyncio.sleep(settings.MEDIA_HEARTBEAT_SECONDS)
             try:
                 await self._beat()
-                checks += 1
-                if checks % 5 == 0 and not await db(media_services.job_should_run)(
-                    call_id=self.call_id, epoch=self.epoch
-                ):
+            except Exception:  # Redis down: the durable beat keeps the job alive meanwhile
+                logger.warning("media heartbeat failed for call %s", self.call_id)
+
+    async def _durable_beat_loop(self) -> None:
+        """The second witness of liveness (`Call.media_beat_at`), on its own task so a slow
+        database never delays the Redis beat; also notices a call that moved on."""
+        while not self.stopping.is_set():
+            try:
+                if not await db(media_actions.record_beat)(call_id=self.call_id, epoch=self.epoch):
                     self.stopping.set()
+                    return
             except Exception:
-                logger.exception("media heartbeat failed for call %s", self.call_id)
+                logger.warning("media durable beat failed for call %s", self.call_id)
+            await asyncio.sleep(settings.MEDIA_DURABLE_BEAT_SECONDS)
 
     async def _receive_loop(self) -> None:
         while not self.stopping.is_set():

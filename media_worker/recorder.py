@@ -44,6 +44,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from apps.recordings.actions import capture as recording_capture
+from apps.recordings.actions import health as recording_health
 from apps.recordings.storage import RecordingStorage, StoredFile, get_storage
 from media_worker.aiortc_forwarding import (
     ForwardingSource,
@@ -61,6 +62,11 @@ RECORDED_CODECS = {"video": "vp8", "audio": "opus"}
 SOURCES = ("camera", "screen", "whisper", "announce")  # RecordingSegment.source
 # A track silent this long has its open segment sealed (its next packet opens a new one).
 IDLE_SEAL_SECONDS = 2.0
+# After a storage failure (a full disk) a track opens its next file this much later.
+STORAGE_RETRY_SECONDS = 2.0
+# Writes buffer (a Matroska cluster, an encryption chunk): a file has written for real once it
+# kept accepting packets this long, so only then does a degraded recording count as resumed.
+RESUMED_AFTER_SECONDS = 2.0
 # RTP time running this much ahead of arrival time (or going back) is a discontinuity.
 JUMP_SECONDS = 1.0
 # A mapped wall clock this far from the packet's arrival is not trusted (bad or stale SR).
@@ -76,6 +82,7 @@ class _OpenFile:
     sink: Any
     muxer: SegmentMuxer
     failed: str = ""
+    ok_since: float = 0.0  # when it first accepted a packet while the writer was degraded
 
 
 @dataclass(frozen=True)
@@ -102,9 +109,14 @@ class SegmentWriter:
         file_key: Any,
         loop: asyncio.AbstractEventLoop,
         on_result: Callable[[SegmentResult], None],
+        on_health: Callable[[str, int, str], None] | None = None,
         name: str = "recorder",
     ) -> None:
         self.storage = storage
+        # ("failed", token, error) for each file that cannot be written; ("ok", token, "") once
+        # a file writes again after failures. Called on the loop.
+        self.on_health = on_health
+        self._degraded = False  # thread-side: the last write failed
         self.file_key = file_key
         self.loop = loop
         self.on_result = on_result
@@ -162,7 +174,9 @@ class SegmentWriter:
             logger.exception("could not open recording segment %s", key)
             if sink is not None:
                 sink.abort()
-            self._result(SegmentResult(token, None, 0, f"open: {type(exc).__name__}: {exc}"))
+            error = f"open: {type(exc).__name__}: {exc}"
+            self._health("failed", token, error)
+            self._result(SegmentResult(token, None, 0, error))
 
     def _packet(self, token: int, data: bytes, pts: int, keyframe: bool) -> None:
         file = self._files.get(token)
@@ -172,8 +186,20 @@ class SegmentWriter:
             if not file.muxer.write(data, pts, keyframe) and file.muxer.dropped in (1, 100):
                 logger.warning("segment %s: the muxer refused a packet", file.key)
         except Exception as exc:  # storage failed (disk full...): this segment is lost
-            logger.exception("segment %s: write failed", file.key)
+            logger.warning("segment %s: write failed: %s", file.key, exc)
             file.failed = f"write: {type(exc).__name__}: {exc}"
+            self._health("failed", token, file.failed)
+            return
+        if self._degraded:
+            now = time.monotonic()
+            file.ok_since = file.ok_since or now
+            if now - file.ok_since >= RESUMED_AFTER_SECONDS:
+                self._health("ok", token, "")
+
+    def _health(self, state: str, token: int, error: str) -> None:
+        self._degraded = state == "failed"
+        if self.on_health is not None:
+            self.loop.call_soon_threadsafe(self.on_health, state, token, error)
 
     def _close(self, token: int) -> None:
         file = self._files.pop(token, None)
@@ -528,6 +554,7 @@ class RecorderStats:
     segments_opened: int = 0
     segments_sealed: int = 0
     segments_failed: int = 0
+    degraded: int = 0  # times the writer started failing (recording_degraded events)
     bytes: int = 0
     packets: int = 0
     db_errors: int = 0
@@ -561,8 +588,12 @@ class CallRecorder:
             file_key=context.file_key,
             loop=self.loop,
             on_result=self._on_result,
+            on_health=self._on_health,
             name=f"recorder-{call_id.hex[:8]}-e{epoch}",
         )
+        self._health_tasks: set[asyncio.Task[None]] = set()
+        self.degraded_since: float | None = None  # wall clock of the first failed write
+        self._health_lock = asyncio.Lock()  # degraded / resumed reach the database in order
         self.tracks: dict[tuple[int, str, str], TrackRecorder] = {}  # participant, kind, source
         self.segments: dict[int, tuple[TrackRecorder, _Segment]] = {}
         self.stats = RecorderStats()
@@ -632,6 +663,54 @@ class CallRecorder:
         recorder = self.tracks.get((participant_id, kind, source))
         if recorder is not None:
             recorder.detach()
+
+    def _on_health(self, state: str, token: int, error: str) -> None:
+        """The writer could not write a file (a full disk), or writes again: close the failed
+        file at once (its track opens another after STORAGE_RETRY_SECONDS, so recording comes
+        back within seconds of space), and tell people when the state changes."""
+        now = time.time()
+        if state == "failed":
+            entry = self.segments.get(token)
+            if entry is not None:
+                track, segment = entry
+                if track.segment is segment:
+                    track.close_segment()
+                track.failed_until = max(track.failed_until, now + STORAGE_RETRY_SECONDS)
+            if self.degraded_since is None:
+                self.degraded_since = now
+                self.stats.degraded += 1
+                self._spawn_health(
+                    recording_health.recording_degraded,
+                    call_id=self.call_id,
+                    epoch=self.epoch,
+                    error=error,
+                )
+        elif self.degraded_since is not None:
+            lost = now - self.degraded_since
+            self.degraded_since = None
+            self._spawn_health(
+                recording_health.recording_resumed,
+                call_id=self.call_id,
+                epoch=self.epoch,
+                lost_seconds=lost,
+            )
+
+    def _spawn_health(self, fn: Callable[..., bool], **kwargs: Any) -> None:
+        async def tell() -> None:
+            async with self._health_lock:
+                for delay in (0.5, 1.0, 2.0, 4.0, None):
+                    try:
+                        await db(fn)(**kwargs)
+                        return
+                    except Exception:
+                        if delay is None:
+                            logger.exception("call %s: recording health not recorded", self.call_id)
+                            return
+                        await asyncio.sleep(delay)
+
+        task = asyncio.ensure_future(tell())
+        self._health_tasks.add(task)
+        task.add_done_callback(self._health_tasks.discard)
 
     def queue_op(self, op: recording_capture.CaptureOp) -> None:
         self._ops.append(op)
@@ -718,6 +797,8 @@ class CallRecorder:
         self._ops_ready.set()
         with contextlib.suppress(Exception):
             await self._db_task
+        if self._health_tasks:
+            await asyncio.wait(list(self._health_tasks), timeout=10)
         for (participant_id, kind, origin), track in self.tracks.items():
             what = kind if origin == "camera" else f"{origin}-{kind}"
             name = f"{participant_id}-{what}"

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -23,6 +24,27 @@ logger = logging.getLogger(__name__)
 
 # Channel-layer message type; every consumer forwards its "event" to the client as is.
 EVENT = "rb.event"
+
+
+# A push that fails (Redis restarting) is tried again for this long, in order: later pushes wait
+# behind it, so nobody sees `media.ready` before the `media.restart` it follows.
+RETRY_WITHIN_S = 30.0
+
+
+async def _send_retrying(layer: Any, group: str, event: dict[str, Any]) -> bool:
+    deadline = time.monotonic() + RETRY_WITHIN_S
+    pause = 0.1
+    while True:
+        try:
+            await layer.group_send(group, {"type": EVENT, "event": event})
+            return True
+        except Exception:  # a lost push must never undo a committed change
+            if time.monotonic() + pause > deadline:
+                logger.exception("channel layer push of %s to %s failed", event.get("type"), group)
+                return False
+            logger.warning("channel layer push to %s failed; trying again", group)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
 
 class _Pusher:
@@ -60,10 +82,7 @@ class _Pusher:
                 item.set()
                 continue
             group, event = item
-            try:
-                await layer.group_send(group, {"type": EVENT, "event": event})
-            except Exception:  # a lost push must never undo a committed change
-                logger.exception("channel layer push to %s failed", group)
+            await _send_retrying(layer, group, event)
 
     def submit(self, group: str, event: dict[str, Any]) -> None:
         loop = self._start()

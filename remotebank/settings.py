@@ -332,6 +332,9 @@ if DEBUG and env_bool("TEST_FAST_PASSWORD_HASHER"):
 # Media: the job's heartbeat lives in Redis; a call whose job misses it is taken over.
 MEDIA_HEARTBEAT_SECONDS = env_float("MEDIA_HEARTBEAT_SECONDS", 1.0)
 MEDIA_HEARTBEAT_TTL_SECONDS = env_float("MEDIA_HEARTBEAT_TTL_SECONDS", 4.0)
+# ... and in the database too (Call.media_beat_at), so losing Redis's key alone is not a death;
+# fresh for MEDIA_HEARTBEAT_TTL_SECONDS, so this must be well under it.
+MEDIA_DURABLE_BEAT_SECONDS = env_float("MEDIA_DURABLE_BEAT_SECONDS", 1.5)
 # A new job has this long to come up before it is considered lost too.
 MEDIA_START_GRACE_SECONDS = env_float("MEDIA_START_GRACE_SECONDS", 15.0)
 # Calls one media worker process carries at once (shared/MEASURED.md: ~25-30 per core).

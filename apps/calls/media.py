@@ -7,9 +7,11 @@ Reads only; the job's life (start, ready, takeover, timeline events) is
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from apps.calls.models import Call, CallState, Participant
 from remotebank import redis
@@ -44,9 +46,21 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def durable_beat_fresh(call: Call) -> bool:
+    """Whether the current epoch's job stamped `Call.media_beat_at` recently: its liveness
+    in the database, which a Redis restart (the heartbeat key gone) does not erase. A stamp
+    older than the epoch's start belongs to an earlier job."""
+    beat, started = call.media_beat_at, call.media_started_at
+    if beat is None or started is None or beat < started:
+        return False
+    return timezone.now() - beat < timedelta(seconds=settings.MEDIA_HEARTBEAT_TTL_SECONDS)
+
+
 def media_alive(call: Call) -> bool:
     hb = heartbeat(call.pk)
-    return hb is not None and hb["epoch"] == call.media_epoch
+    if hb is not None:
+        return hb["epoch"] == call.media_epoch
+    return durable_beat_fresh(call)  # no key: Redis may have restarted under a live job
 
 
 def ready_event(*, call_id: uuid.UUID | str) -> dict[str, Any] | None:

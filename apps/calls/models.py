@@ -79,6 +79,9 @@ class Call(models.Model):
     # The call's media job: the epoch increments each time a new job takes the call over.
     media_epoch = models.PositiveIntegerField(default=0)
     media_started_at = models.DateTimeField(null=True, blank=True)
+    # The media job's durable beat (apps.calls.actions.media.record_beat): a second witness of
+    # its liveness beside the Redis heartbeat, so a Redis restart is not taken for a dead job.
+    media_beat_at = models.DateTimeField(null=True, blank=True)
     # Collaboration (apps/calls/actions/share.py, hold.py): the one screen share, and hold.
     share_participant = models.ForeignKey(
         "Participant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -325,6 +328,8 @@ class CallEventKind(models.TextChoices):
     TRANSFER_COMPLETED = "transfer_completed", _("转接完成")
     TRANSFER_FAILED = "transfer_failed", _("转接失败")
     CALL_LOST = "call_lost", _("通话中断")
+    RECORDING_DEGRADED = "recording_degraded", _("录制中断")
+    RECORDING_RESUMED = "recording_resumed", _("录制恢复")
 
 
 class CallEvent(models.Model):

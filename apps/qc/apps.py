@@ -10,10 +10,12 @@ class QcConfig(AppConfig):
 
         from apps.accounts.navigation import register_nav_link
         from apps.audit.hooks import register_bundle_contributor, register_digest_verifier
-        from apps.qc import evidence, receivers, timeline  # noqa: F401 - signal, timeline source
+        from apps.qc import evidence, receivers, repairs, timeline  # noqa: F401 - signal, timeline source
         from apps.qc.selectors import can_inspect
+        from remotebank import housekeeping
 
         register_digest_verifier(evidence.digest_failures, name="qc_supplements")
+        housekeeping.register("qc.runs", repairs.repair_runs, every_s=2)  # dead or lost jobs
         register_bundle_contributor(evidence.bundle_items, name="qc_supplements")
         # apps.qc.views (_inspector)
         register_nav_link(

@@ -12,6 +12,7 @@ immediate) and then mark the report failed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from typing import Any
@@ -29,7 +30,7 @@ from apps.qc.models import QcReport, ReportState
 from apps.recordings.storage import KeyRing
 from medialib.qc.analysis import analyze
 from medialib.qc.inputs import QcOptions
-from remotebank import queues
+from remotebank import jobs, queues
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,12 @@ logger = logging.getLogger(__name__)
 @job(queues.QC, timeout=settings.RQ_QUEUES[queues.QC]["DEFAULT_TIMEOUT"])
 def run_qc(report_id: str) -> dict[str, Any]:
     rq_job = get_current_job()
+    # Beats while it runs: housekeeping (apps.qc.repairs) knows within seconds if it was killed.
+    with jobs.beating(rq_job.id) if rq_job is not None else contextlib.nullcontext():
+        return _run_qc(report_id, rq_job)
+
+
+def _run_qc(report_id: str, rq_job: Job | None) -> dict[str, Any]:
     report = QcReport.objects.filter(pk=report_id).first()
     if report is None:
         return {"report": report_id, "skipped": "unknown report"}

@@ -13,7 +13,8 @@ class RecordingsConfig(AppConfig):
         from apps.accounts.navigation import register_nav_link
         from apps.audit.hooks import register_bundle_contributor, register_digest_verifier
         from apps.calls.models import CallStateChange
-        from apps.recordings import receivers, selectors, signaling, timeline, verification  # noqa: F401
+        from apps.recordings import receivers, repairs, selectors, signaling, timeline, verification  # noqa: F401
+        from remotebank import housekeeping
 
         post_save.connect(
             receivers.compose_when_call_ends,
@@ -21,6 +22,9 @@ class RecordingsConfig(AppConfig):
             dispatch_uid="recordings.compose_when_call_ends",
         )
         register_digest_verifier(verification.digest_failures, name="recordings")
+        # Compositions whose job died or vanished, and scratch plaintext of ended processes.
+        housekeeping.register("recordings.compositions", repairs.repair_compositions, every_s=2)
+        housekeeping.register("recordings.scratch", repairs.clean_scratch, every_s=10)
         register_bundle_contributor(selectors.bundle_items, name="recordings")
         # apps.recordings.views.recording_list: reviewers see every recording, an agent their own.
         register_nav_link(

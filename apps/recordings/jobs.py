@@ -9,6 +9,7 @@ reaches the database only through actions and selectors. Progress is in ``job.me
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -31,7 +32,7 @@ from apps.recordings.storage import (
     hash_stream,
 )
 from apps.security.errors import CryptoError
-from remotebank import queues
+from remotebank import jobs, queues
 from remotebank.errors import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -51,8 +52,15 @@ class CaptureStillRunning(Exception):
 def compose_recording(recording_id: str, again: bool = False) -> dict[str, Any]:
     """Compose the recording's raw segments into its MP4, verify it, anchor its digests.
 
-    A ready recording is left alone unless `again` (recompose, e.g. with a newer layout)."""
+    A ready recording is left alone unless `again` (recompose, e.g. with a newer layout).
+    It beats while it runs (`remotebank.jobs.beating`), so housekeeping knows within seconds
+    when it was killed (`apps.recordings.repairs`)."""
     rq_job = get_current_job()
+    with jobs.beating(rq_job.id) if rq_job is not None else contextlib.nullcontext():
+        return _compose_recording(recording_id, again, rq_job)
+
+
+def _compose_recording(recording_id: str, again: bool, rq_job: Any) -> dict[str, Any]:
     recording = Recording.objects.filter(pk=recording_id).first()
     if recording is None:
         return {"recording": recording_id, "skipped": "unknown recording"}

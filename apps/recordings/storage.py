@@ -48,6 +48,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
 import tempfile
 import threading
 import time
@@ -230,6 +231,24 @@ class RecordingStorage(Protocol):
     ) -> StoredFile: ...
     def scratch_file(self, suffix: str = "") -> Any: ...
     def clean_scratch(self, older_than: float) -> list[str]: ...
+
+
+def _scratch_owner(pid: int) -> str:
+    return f"{re.sub(r'[^A-Za-z0-9.-]', '_', socket.gethostname())}-{pid}"
+
+
+def _scratch_owner_dead(name: str) -> bool:
+    """Whether the scratch folder `name` belongs to a process of this host that has ended."""
+    pid = name.rpartition("-")[2]
+    if not pid.isdigit() or _scratch_owner(int(pid)) != name:
+        return False  # another host's: only age tells
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def check_key(key: str) -> str:
@@ -479,9 +498,11 @@ class LocalStorage:
 
     @contextmanager
     def scratch_file(self, suffix: str = "") -> Iterator[Path]:
-        """A local file only this process uses (mode 0600), removed on exit."""
-        directory = self.root / ".scratch"
-        directory.mkdir(parents=True, exist_ok=True)
+        """A local file only this process uses (mode 0600), removed on exit. It lives in a
+        folder named after this host and process, so once the process is gone (even by
+        SIGKILL) `clean_scratch` removes it at once, without waiting for it to age."""
+        directory = self.root / ".scratch" / _scratch_owner(os.getpid())
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, name = tempfile.mkstemp(suffix=suffix, dir=directory)
         os.close(fd)
         try:
@@ -490,8 +511,9 @@ class LocalStorage:
             Path(name).unlink(missing_ok=True)
 
     def clean_scratch(self, older_than: float) -> list[str]:
-        """Remove scratch files a killed process left (older than `older_than` seconds, so
-        never one a running job still uses); returns their names."""
+        """Remove scratch files a killed process left: those of this host's processes that no
+        longer run, and any older than `older_than` seconds (other hosts' processes, which
+        cannot be checked from here); returns their names."""
         directory = self.root / ".scratch"
         removed: list[str] = []
         if not directory.is_dir():
@@ -499,10 +521,18 @@ class LocalStorage:
         limit = time.time() - older_than
         for path in directory.iterdir():
             try:
-                if path.is_file() and path.stat().st_mtime < limit:
+                if path.is_dir():
+                    dead = _scratch_owner_dead(path.name)
+                    for item in path.iterdir():
+                        if dead or item.stat().st_mtime < limit:
+                            item.unlink()
+                            removed.append(f"{path.name}/{item.name}")
+                    if dead:
+                        path.rmdir()
+                elif path.stat().st_mtime < limit:  # the older flat layout
                     path.unlink()
                     removed.append(path.name)
-            except FileNotFoundError:
+            except (FileNotFoundError, OSError):
                 continue
         return removed
 

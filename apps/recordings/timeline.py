@@ -170,7 +170,8 @@ def call_events(recording: Recording) -> list[TimelineItem]:
     for event in CallEvent.objects.filter(call_id=recording.call_id):
         data = event.data if isinstance(event.data, dict) else {}
         label = data.get("label") or event.get_kind_display()
-        severity = "warning" if event.kind.endswith("_lost") else ""
+        severity = data.get("severity") if data.get("severity") in SEVERITIES else ""
+        severity = severity or ("warning" if event.kind.endswith("_lost") else "")
         out.append(item(event.at, "call_event", str(label), severity=severity))
     return out
 

@@ -563,3 +563,77 @@ def test_a_screen_share_track_is_its_own_series_of_segments(clock, fake_db, stor
     assert not any("screen" in k for k in by_source["camera"])
     assert f"{PARTICIPANT}-screen-video" in stats.tracks and f"{PARTICIPANT}-video" in stats.tracks
     assert set(fake_db.by_key("seal")) == set(opened)
+
+
+class FillingStorage(LocalStorage):
+    """Local storage whose disk can be made full: every write then fails with ENOSPC, as the
+    segment writer sees it on a full volume (the fault suite fills a real tmpfs)."""
+
+    full = False
+
+    def open_write(self, key, *, file_key=None, live=False):
+        writer = super().open_write(key, file_key=file_key, live=live)
+        storage = self
+
+        class Writer:
+            def write(self, data):
+                if storage.full:
+                    raise OSError(28, "No space left on device")
+                return writer.write(data)
+
+            def __getattr__(self, name):
+                return getattr(writer, name)
+
+        return Writer()
+
+
+def test_a_full_disk_is_told_once_and_recording_resumes_within_seconds_of_space(
+    clock, fake_db, storage, monkeypatch
+):
+    """Issue 15 item 5: the writer's failures become one `recording_degraded` and, once files
+    write again, one `recording_resumed` with the seconds lost; the failed file is dropped at
+    once, so recording comes back within seconds of space instead of a segment later."""
+    _, file_key, keys = storage
+    store = FillingStorage()
+    told: list[tuple[str, dict[str, Any]]] = []
+    from apps.recordings.actions import health
+
+    monkeypatch.setattr(health, "recording_degraded", lambda **kw: told.append(("degraded", kw)))
+    monkeypatch.setattr(health, "recording_resumed", lambda **kw: told.append(("resumed", kw)))
+
+    async def scenario():
+        recorder = make_recorder(store, file_key, segment_seconds=30.0)
+        sender = Sender()
+        for source in sender.sources.values():
+            recorder.attach(participant_id=PARTICIPANT, role="customer", source=source)
+        await play(clock, sender, 3.0)
+        store.full = True
+        full_at = clock.now
+        await play(clock, sender, 5.0)
+        await asyncio.sleep(0.3)
+        store.full = False
+        freed_at = clock.now
+        await play(clock, sender, 8.0)
+        await asyncio.sleep(0.3)
+        stats = await recorder.close()
+        return stats, full_at, freed_at
+
+    stats, full_at, freed_at = asyncio.run(scenario())
+    assert [what for what, _ in told] == ["degraded", "resumed"], told
+    assert "No space left" in told[0][1]["error"]
+    # Lost: from the first failed write (a cluster or chunk after the disk filled) until files
+    # had written for RESUMED_AFTER_SECONDS again.
+    assert 4.0 <= told[1][1]["lost_seconds"] <= 5.0 + 2 * rec.STORAGE_RETRY_SECONDS + 3.0
+    assert stats.degraded == 1 and stats.segments_failed >= 2
+    sealed = fake_db.by_key("seal")
+    for kind in ("video", "audio"):
+        after = [
+            op for key, op in sealed.items() if f"-{kind}-" in key and op["start_at"] > full_at
+        ]
+        assert after, f"no {kind} recorded after the disk was freed"
+        first = min(op["start_at"] for op in after)
+        # Back within the retry pause plus a keyframe (video), not a whole segment later.
+        assert first - freed_at <= rec.STORAGE_RETRY_SECONDS + 1.5, (kind, first - freed_at)
+        for op in after:
+            _, frames = decode_file(store, keys, op["storage_key"])
+            assert frames

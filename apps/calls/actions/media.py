@@ -76,12 +76,25 @@ def mark_ready(*, call_id: uuid.UUID, epoch: int, host: str, pid: int) -> bool:
     return True
 
 
+def record_beat(*, call_id: uuid.UUID | str, epoch: int) -> bool:
+    """The media job's durable beat (`Call.media_beat_at`); False when the call moved on (ended,
+    or a newer epoch took it), so the job stops. A liveness stamp, not a state change: not
+    audited, like a job's progress."""
+    return bool(
+        Call.objects.filter(pk=call_id, state=CallState.CONNECTED, media_epoch=epoch).update(
+            media_beat_at=timezone.now()
+        )
+    )
+
+
 def _job_lost(call: Call) -> bool | None:
     """Whether the call's job stopped beating: None when it beats or is still starting, else
     whether the lost job had been ready."""
     hb = media.heartbeat(call.pk)  # through the module: tests stand in for Redis there
     if hb is not None and hb["epoch"] >= call.media_epoch:
         return None
+    if hb is None and media.durable_beat_fresh(call):
+        return None  # the key is gone but the job stamps the database: Redis lost it, not the job
     grace = timedelta(seconds=settings.MEDIA_START_GRACE_SECONDS)
     ready = call.events.filter(
         kind=CallEventKind.MEDIA_READY, data__epoch=call.media_epoch

@@ -28,7 +28,7 @@ from apps.qc.models import (
     Verdict,
 )
 from apps.recordings.models import Recording, RecordingState
-from remotebank import queues
+from remotebank import jobs, queues
 from remotebank.errors import ServiceError
 
 RUN_JOB = "apps.qc.jobs.run_qc"
@@ -78,13 +78,17 @@ def request_supplement_qc(*, supplement: Supplement) -> QcReport:
     return report
 
 
+def run_job_id(report_id: uuid.UUID | str) -> str:
+    return f"qc-{uuid.UUID(str(report_id)).hex}"
+
+
 def _enqueue(write: AuditedWrite, report_id: uuid.UUID) -> None:
     """The report's `qc` job, once the transaction commits; retried `QC_RETRIES` times."""
     write.enqueue(
         queues.QC,
         RUN_JOB,
         str(report_id),
-        job_id=f"qc-{report_id.hex}",
+        job_id=run_job_id(report_id),
         result_ttl=7 * 24 * 3600,
         failure_ttl=30 * 24 * 3600,
         retries=settings.QC_RETRIES,
@@ -218,18 +222,10 @@ def fail_run(*, report_id: uuid.UUID | str, error: str, final: bool) -> None:
     with audited_action() as write:
         report = QcReport.objects.select_for_update().select_related("recording").get(pk=report_id)
         report.error = error[:500]
-        fields = ["error", "state", "finished_at"]
         if final:
-            report.state = ReportState.FAILED
-            report.finished_at = timezone.now()
-            report.findings.all().delete()
-            _store_findings(report, [_error_finding(error)])
-            report.verdict, report.score, report.progress = Verdict.FAIL, 0, 1.0
-            fields += ["verdict", "score", "progress"]
-            if report.review_state != ReviewState.DONE:
-                report.review_state = ReviewState.PENDING
-                fields.append("review_state")
-        report.save(update_fields=fields)
+            _fail(report, error)
+        else:
+            report.save(update_fields=["error"])
         write.record(
             action="qc.failed",
             actor=SYSTEM,
@@ -242,6 +238,21 @@ def fail_run(*, report_id: uuid.UUID | str, error: str, final: bool) -> None:
             _tell_agent(write, report)
 
 
+def _fail(report: QcReport, error: str) -> None:
+    """Fail the report for good: verdict fail, score 0, a ``qc_error`` finding, in review."""
+    report.error = error[:500]
+    report.state = ReportState.FAILED
+    report.finished_at = timezone.now()
+    report.findings.all().delete()
+    _store_findings(report, [_error_finding(error)])
+    report.verdict, report.score, report.progress = Verdict.FAIL, 0, 1.0
+    fields = ["error", "state", "finished_at", "verdict", "score", "progress"]
+    if report.review_state != ReviewState.DONE:
+        report.review_state = ReviewState.PENDING
+        fields.append("review_state")
+    report.save(update_fields=fields)
+
+
 def _error_finding(error: str) -> FindingData:
     """The finding a failed run leaves: about the whole recording, an error."""
     return {
@@ -252,3 +263,31 @@ def _error_finding(error: str) -> FindingData:
         "end": None,
         "detail": error[:300],
     }
+
+
+def repair_lost_run(*, report_id: uuid.UUID | str) -> str:
+    """Housekeeping found the report's `qc` job dead or gone (a killed worker, a Redis restart):
+    enqueue it again, or fail the report visibly once its attempts are spent. Returns
+    "requeued", "failed" or "" (nothing to repair any more)."""
+    with audited_action() as write:
+        report = QcReport.objects.select_for_update().filter(pk=report_id).first()
+        if report is None or report.state not in (ReportState.QUEUED, ReportState.RUNNING):
+            return ""
+        if report.state == ReportState.RUNNING and report.attempts > settings.QC_RETRIES:
+            _fail(report, "qc job lost")
+            _tell_agent(write, report)
+            outcome = "failed"
+        else:
+            outcome = "requeued"
+            job_id = run_job_id(report.pk)
+            write.on_commit(lambda: jobs.forget(queues.QC, job_id))
+            _enqueue(write, report.pk)
+        write.record(
+            action="qc.lost",
+            actor=SYSTEM,
+            object_type="qc_report",
+            object_id=report.pk,
+            call_id=report.call_id,
+            details={"outcome": outcome, "attempt": report.attempts},
+        )
+    return outcome

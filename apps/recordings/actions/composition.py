@@ -58,11 +58,15 @@ def _enqueue(recording_id: uuid.UUID, *, again: bool) -> None:
     enqueue_composition(recording_id=recording_id, again=again)
 
 
+def compose_job_id(recording_id: uuid.UUID | str) -> str:
+    return f"compose-{uuid.UUID(str(recording_id)).hex}"
+
+
 def enqueue_composition(*, recording_id: uuid.UUID | str, again: bool = False) -> str:
     """Put the compose job on the `compose` queue now; returns its id (one id per recording).
 
     Inside a transaction, call it on commit (as `request_composition` does)."""
-    job_id = f"compose-{uuid.UUID(str(recording_id)).hex}"
+    job_id = compose_job_id(recording_id)
     jobs.enqueue(
         queues.COMPOSE,
         COMPOSE_JOB,
@@ -201,3 +205,36 @@ def fail_composition(*, recording_id: uuid.UUID | str, error: str, final: bool) 
             call_id=recording.call_id,
             details={"error": error[:200], "final": final, "attempt": recording.compose_attempts},
         )
+
+
+def repair_lost_composition(*, recording_id: uuid.UUID | str) -> str:
+    """Housekeeping found the recording's compose job dead or gone (a killed worker, a Redis
+    restart): enqueue it again, or fail the recording visibly once its attempts are spent.
+    Returns "requeued", "failed" or "" (nothing to repair any more)."""
+    with audited_action() as write:
+        recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
+        if recording is None or recording.state not in (
+            RecordingState.RECORDING,
+            RecordingState.COMPOSING,
+        ):
+            return ""
+        spent = recording.compose_attempts > settings.RECORDINGS_COMPOSE_RETRIES
+        if recording.state == RecordingState.COMPOSING and spent:
+            recording.state = RecordingState.FAILED
+            recording.error = "compose job lost"
+            recording.save(update_fields=["state", "error"])
+            outcome = "failed"
+        else:
+            outcome = "requeued"
+            job_id, pk = compose_job_id(recording.pk), recording.pk
+            write.on_commit(lambda: jobs.forget(queues.COMPOSE, job_id))
+            write.on_commit(lambda: _enqueue(pk, again=False))
+        write.record(
+            action="recording.compose_lost",
+            actor=SYSTEM,
+            object_type="recording",
+            object_id=recording.pk,
+            call_id=recording.call_id,
+            details={"outcome": outcome, "attempt": recording.compose_attempts},
+        )
+    return outcome

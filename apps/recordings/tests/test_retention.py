@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from datetime import timedelta
 from io import StringIO
@@ -159,9 +160,26 @@ def test_scratch_files_left_by_a_killed_job_are_removed(settings):
         stale.write_bytes(b"plain media a killed compose job left")
         hours_ago = time.time() - jobs.SCRATCH_MAX_AGE - 60
         os.utime(stale, (hours_ago, hours_ago))
-        assert storage.clean_scratch(older_than=jobs.SCRATCH_MAX_AGE) == ["tmpkilled.mp4"]
+        assert storage.clean_scratch(older_than=jobs.SCRATCH_MAX_AGE) == [
+            f"{live.parent.name}/tmpkilled.mp4"
+        ]
         assert live.exists() and not stale.exists()  # the running job's file stays
     assert not live.exists()
+
+
+def test_the_scratch_of_a_process_that_ended_is_removed_at_once(settings):
+    """A compose job killed by SIGKILL leaves plaintext: its folder names its process, so the
+    sweep removes it as soon as the process is gone, however young the file."""
+    storage = get_storage()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with storage.scratch_file(".mp4") as live:
+        folder = live.parent.parent / live.parent.name.replace(f"-{os.getpid()}", f"-{gone.pid}")
+        folder.mkdir()
+        (folder / "tmpplain.mp4").write_bytes(b"plain media of a job killed a moment ago")
+        removed = storage.clean_scratch(older_than=jobs.SCRATCH_MAX_AGE)
+        assert removed == [f"{folder.name}/tmpplain.mp4"]
+        assert not folder.exists() and live.exists()
 
 
 def test_a_retention_rule_saved_in_the_admin_is_audited(demo):
