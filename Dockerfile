@@ -21,6 +21,8 @@ RUN DEBUG=true python manage.py compilemessages --ignore=.venv \
     && DEBUG=true python manage.py collectstatic --noinput
 USER remotebank
 EXPOSE 8000
-# Web: daphne. Others: `python manage.py run_router`, `python manage.py rqworker media|compose|qc|banking`,
-# `python manage.py rqworker webhooks --worker-class rq.worker.SimpleWorker`, `python manage.py run_webhooks`.
+# Web: daphne. Others: `python manage.py run_router`, `python manage.py run_webhooks`, and per queue
+# `python manage.py rqworker QUEUE --worker-class CLASS` with the class of remotebank.queues.WORKER_CLASSES
+# (media: media_worker.worker.MediaWorker; webhooks: remotebank.workers.LowPrioritySimpleWorker;
+# compose, qc, banking, downloads: remotebank.workers.LowPriorityWorker).
 CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "remotebank.asgi:application"]

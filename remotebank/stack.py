@@ -1,5 +1,5 @@
-"""`make run`: start Daphne, the router, one RQ worker per queue and the webhook sweeper;
-Ctrl-C stops them all."""
+"""`make run`: start Daphne, the router, one RQ worker per queue (each with its class and CPU
+priority, remotebank.queues.WORKER_CLASSES) and the webhook sweeper; Ctrl-C stops them all."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 from remotebank import queues
 from remotebank.demo_banner import banner
 from remotebank.embedded import start_redis, stop_redis
-from remotebank.queues import MEDIA_WORKER_CLASS, WEBHOOK_WORKER_CLASS
+from remotebank.queues import worker_args
 
 
 def main() -> None:
@@ -26,12 +26,15 @@ def main() -> None:
     commands = [
         [py, "-m", "daphne", "-b", host, "-p", port, "remotebank.asgi:application"],
         [py, "manage.py", "run_router"],
-        [py, "manage.py", "rqworker", queues.MEDIA, "--worker-class", MEDIA_WORKER_CLASS],
-        [py, "manage.py", "rqworker", queues.COMPOSE],
-        [py, "manage.py", "rqworker", queues.QC],
-        [py, "manage.py", "rqworker", queues.WEBHOOKS, "--worker-class", WEBHOOK_WORKER_CLASS],
+        *(
+            [py, "manage.py", "rqworker", queue, *worker_args(queue)]
+            for queue in (queues.MEDIA, queues.COMPOSE, queues.QC, queues.WEBHOOKS)
+        ),
         [py, "manage.py", "run_webhooks"],
-        [py, "manage.py", "rqworker", queues.BANKING],
+        *(
+            [py, "manage.py", "rqworker", queue, *worker_args(queue)]
+            for queue in (queues.BANKING, queues.DOWNLOADS)
+        ),
     ]
     procs = [subprocess.Popen(cmd, env=env) for cmd in commands]  # noqa: S603
     print(banner(f"http://{host}:{port}"), flush=True)
