@@ -24,6 +24,8 @@ RUN DEBUG=true python manage.py compilemessages --ignore=.venv \
     && rm -rf var/secrets
 USER remotebank
 EXPOSE 8000
-# Web: daphne. Others: `python manage.py run_router`, `python manage.py rqworker media|compose|qc|banking`,
-# `python manage.py rqworker webhooks --worker-class rq.worker.SimpleWorker`, `python manage.py run_webhooks`.
+# Web: python -m remotebank.serve (Daphne with our limits). Others: `python manage.py run_router`, `python manage.py run_webhooks`, and per queue
+# `python manage.py rqworker QUEUE --worker-class CLASS` with the class of remotebank.queues.WORKER_CLASSES
+# (media: media_worker.worker.MediaWorker; webhooks: remotebank.workers.LowPrioritySimpleWorker;
+# compose, qc, banking, downloads: remotebank.workers.LowPriorityWorker).
 CMD ["python", "-m", "remotebank.serve", "-b", "0.0.0.0", "-p", "8000"]

@@ -18,6 +18,8 @@ from django.conf import settings
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import SimpleWorker
 
+from remotebank import priorities
+
 logger = logging.getLogger(__name__)
 
 
@@ -27,6 +29,8 @@ class MediaWorker(SimpleWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.capacity = settings.MEDIA_WORKER_CAPACITY
+        # Nice 0 (batch workers sit below it), or higher still if MEDIA_WORKER_NICE says so.
+        self.priority = priorities.apply(priorities.for_queues(self.queue_names()))
         self._slots = threading.BoundedSemaphore(self.capacity)
         self._threads: set[threading.Thread] = set()
 

@@ -15,8 +15,8 @@ lasts: nothing is cut silently. Before a party's first frame its tile shows "等
 
 Speed (benchmarks/compose_speed.py): the work is done on YUV planes with numpy, text is
 rendered with Pillow only when it changes (the clock once a second, the rest once), tiles are
-copied only when a new frame arrives, and codecs run with ``thread_type="AUTO"``; x264
-dominates.
+copied only when a new frame arrives, and codecs run with ``thread_type="AUTO"`` (bounded
+in a low-priority worker, `medialib.threads`); x264 dominates.
 
 No Django here: inputs are plain data and file openers (apps.recordings.jobs supplies them
 from the database and storage), so this module is tested and benchmarked on its own.
@@ -41,6 +41,7 @@ from typing import Any
 import av
 import numpy as np
 
+from medialib import threads
 from medialib.errors import ComposeError
 from medialib.fonts import TextRenderer
 from medialib.layout import (
@@ -500,7 +501,7 @@ def _open_streams(container: Any, request: ComposeRequest) -> tuple[Any, Any]:
         "crf": str(request.crf),
         "g": str(GOP_FRAMES),
     }
-    video.thread_type = "AUTO"
+    threads.configure(video)
     sound = container.add_stream("aac", rate=AUDIO_RATE, layout="mono")
     sound.bit_rate = AUDIO_BITRATE
     sound.time_base = Fraction(1, AUDIO_RATE)

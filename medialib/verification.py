@@ -8,6 +8,7 @@ from pathlib import Path
 
 import av
 
+from medialib import threads
 from medialib.composition import AUDIO_RATE, FPS
 from medialib.segments import ReadableFile
 
@@ -35,7 +36,7 @@ def verify_output(
         if not container.streams.video or not container.streams.audio:
             return VerifyResult(False, 0.0, 0, 0.0, "a video and an audio stream are required")
         vstream, astream = container.streams.video[0], container.streams.audio[0]
-        vstream.thread_type = "AUTO"
+        threads.configure(vstream)
         frames = 0
         samples = 0
         last_video = 0.0

@@ -18,6 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from medialib import threads
 from medialib.composition import GOP_FRAMES
 from medialib.fonts import TextRenderer
 from medialib.segments import ReadableFile
@@ -98,14 +99,14 @@ def watermark_copy(
     dst = av.open(str(output), "w", format="mp4", options={"movflags": "+faststart"})
     try:
         vin = src.streams.video[0]
-        vin.thread_type = "AUTO"
+        threads.configure(vin)
         ain = src.streams.audio[0] if src.streams.audio else None
         width, height = vin.codec_context.width, vin.codec_context.height
         vout = dst.add_stream("libx264", rate=vin.average_rate or Fraction(15))
         vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
         vout.time_base = vin.time_base
         vout.codec_context.options = {"preset": preset, "crf": str(crf), "g": str(GOP_FRAMES)}
-        vout.thread_type = "AUTO"
+        threads.configure(vout)
         aout = dst.add_stream_from_template(ain) if ain is not None else None
         dst.metadata.update({k: v for k, v in src.metadata.items() if k in ("title",)})
         dst.metadata["comment"] = " / ".join(lines)

@@ -173,6 +173,7 @@ RQ_QUEUES = {
         (queues.QC, env_int("QC_JOB_TIMEOUT", 3600)),
         (queues.WEBHOOKS, env_int("WEBHOOK_JOB_TIMEOUT", 600)),
         (queues.BANKING, env_int("BANKING_JOB_TIMEOUT", 300)),
+        (queues.DOWNLOADS, env_int("DOWNLOAD_JOB_TIMEOUT", 1800)),
     )
 }
 

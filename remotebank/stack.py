@@ -1,4 +1,5 @@
-"""`make run`: start Daphne, the router, one RQ worker per queue and the webhook sweeper, and keep
+"""`make run`: start Daphne, the router, one RQ worker per queue (each with its class and CPU
+priority, remotebank.queues.WORKER_CLASSES) and the webhook sweeper, and keep
 them running: a child that dies is started again after a backoff (1 s, doubling to 30 s; back
 to 1 s once it has run a minute), the event is logged and kept in Redis for the wallboard
 (`apps.monitoring.selectors.stack_events`), and the others go on. Ctrl-C stops them all.
@@ -25,7 +26,7 @@ import redis
 from remotebank import queues
 from remotebank.demo_banner import banner
 from remotebank.embedded import start_redis, stop_redis
-from remotebank.queues import MEDIA_WORKER_CLASS, WEBHOOK_WORKER_CLASS
+from remotebank.queues import worker_args
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # The same key apps.monitoring.selectors reads (kept in both: the stack runs without Django).
@@ -47,20 +48,15 @@ class Child:
 
 
 def commands(py: str, host: str, port: str) -> dict[str, list[str]]:
+    def worker(queue: str) -> list[str]:
+        return [py, "manage.py", "rqworker", queue, *worker_args(queue)]
+
     return {
         "web": [py, "-m", "remotebank.serve", "-b", host, "-p", port],
         "router": [py, "manage.py", "run_router"],
-        "worker-media": [
-            py, "manage.py", "rqworker", queues.MEDIA, "--worker-class", MEDIA_WORKER_CLASS
-        ],
-        "worker-compose": [py, "manage.py", "rqworker", queues.COMPOSE],
-        "worker-qc": [py, "manage.py", "rqworker", queues.QC],
-        "worker-webhooks": [
-            py, "manage.py", "rqworker", queues.WEBHOOKS, "--worker-class", WEBHOOK_WORKER_CLASS
-        ],
+        **{f"worker-{queue}": worker(queue) for queue in queues.ALL},
         "webhook-sweeper": [py, "manage.py", "run_webhooks"],
-        "worker-banking": [py, "manage.py", "rqworker", queues.BANKING],
-    }  # fmt: skip
+    }
 
 
 def say(text: str) -> None:

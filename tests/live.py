@@ -96,10 +96,9 @@ def daphne(host: str = "127.0.0.1", **extra_env: str) -> Iterator[str]:
 
 
 def worker_args(queue: str) -> list[str]:
-    from remotebank.queues import MEDIA, MEDIA_WORKER_CLASS, WEBHOOK_WORKER_CLASS, WEBHOOKS
+    from remotebank.queues import WORKER_CLASSES
 
-    classes = {MEDIA: MEDIA_WORKER_CLASS, WEBHOOKS: WEBHOOK_WORKER_CLASS}
-    return ["--worker-class", classes[queue]] if queue in classes else []
+    return ["--worker-class", WORKER_CLASSES[queue]] if queue in WORKER_CLASSES else []
 
 
 @contextmanager

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 # The compose queue's job timeout (settings builds RQ_QUEUES from env_int).
 COMPOSE_TIMEOUT = cast(int, settings.RQ_QUEUES[queues.COMPOSE]["DEFAULT_TIMEOUT"])
+DOWNLOAD_TIMEOUT = cast(int, settings.RQ_QUEUES[queues.DOWNLOADS]["DEFAULT_TIMEOUT"])
 # A scratch file older than this belongs to no running job (job timeout plus a margin).
 SCRATCH_MAX_AGE = COMPOSE_TIMEOUT + 600
 
@@ -264,7 +265,7 @@ def download_key(*, call_id: uuid.UUID | str, request_id: uuid.UUID | str) -> st
     return f"calls/{uuid.UUID(str(call_id)).hex}/downloads/{uuid.UUID(str(request_id)).hex}.mp4"
 
 
-@job(queues.COMPOSE, timeout=COMPOSE_TIMEOUT)
+@job(queues.DOWNLOADS, timeout=DOWNLOAD_TIMEOUT)
 def watermark_download(request_id: str) -> dict[str, Any]:
     """Make the watermarked copy of an approved download request and store it (encrypted
     under the recording's key). Progress in ``job.meta`` and on the request row."""

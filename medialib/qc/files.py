@@ -12,6 +12,7 @@ from typing import Any
 import av
 import av.stream
 
+from medialib import threads
 from medialib.qc.inputs import Decoded
 from medialib.segments import Opener, ReadableFile
 
@@ -150,7 +151,7 @@ def file_decoder(opener: Opener, kind: str, start: float, first: float) -> Calla
                 stream: av.stream.Stream
                 if kind == "video":
                     stream = container.streams.video[0]
-                    stream.thread_type = "AUTO"
+                    threads.configure(stream)
                 else:
                     stream = container.streams.audio[0]
                 try:

@@ -113,7 +113,7 @@ def test_a_download_asks_for_a_reason_shows_progress_and_serves_the_watermarked_
         "MASTER_KEY": settings.MASTER_KEY,
         "CRYPTO_SUITE": settings.CRYPTO_SUITE,
     }
-    with daphne(**env) as base, rq_worker("compose", **env):
+    with daphne(**env) as base, rq_worker("downloads", **env):
         require_static(base)
         page = new_context(browser, base, problems, **DESKTOP).new_page()
         page.goto(f"/recordings/{recording.pk}/")
@@ -130,7 +130,7 @@ def test_a_download_asks_for_a_reason_shows_progress_and_serves_the_watermarked_
         item = page.locator("#pb-downloads li").first
         expect(item).to_contain_text("客户投诉复核")
         link = item.locator("a[data-file]")
-        expect(link).to_be_visible(timeout=90_000)  # the compose worker made the copy
+        expect(link).to_be_visible(timeout=90_000)  # the downloads worker made the copy
         with page.expect_download() as info:
             link.click()
         saved = tmp_path / "copy.mp4"

@@ -1,5 +1,5 @@
 """Downloads (下载): a reason, an optional second person's approval, then a watermarked copy made
-by the compose-queue job `apps.recordings.jobs.watermark_download`.
+by the downloads-queue job `apps.recordings.jobs.watermark_download`.
 
 Audit actions: ``recording.download_requested``, ``recording.download_approved`` /
 ``recording.download_rejected``, ``recording.download_prepared`` / ``recording.download_failed``,
@@ -122,9 +122,10 @@ def _enqueue(request_id: uuid.UUID) -> None:
 
 
 def enqueue_watermark(*, request_id: uuid.UUID | str) -> str:
-    """Put the watermark job on the `compose` queue now; returns its id."""
+    """Put the watermark job on the `downloads` queue now (a person waits for it: never
+    behind compositions or QC); returns its id."""
     job_id = f"watermark-{uuid.UUID(str(request_id)).hex}"
-    jobs.enqueue(queues.COMPOSE, WATERMARK_JOB, str(request_id), job_id=job_id)
+    jobs.enqueue(queues.DOWNLOADS, WATERMARK_JOB, str(request_id), job_id=job_id)
     return job_id
 
 
