@@ -23,7 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from daphne.http_protocol import WebRequest  # type: ignore[import-untyped]
+from daphne.http_protocol import WebRequest
 from django.conf import settings
 
 logger = logging.getLogger(__name__)

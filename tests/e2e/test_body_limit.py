@@ -24,9 +24,9 @@ UPLOAD = "/qc/calls/00000000-0000-0000-0000-000000000000/supplements"
 def daphne_process(port: int) -> psutil.Process:
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info["cmdline"] or []
-        if "daphne" in " ".join(cmdline) and str(port) in cmdline:
+        if "remotebank.serve" in cmdline and str(port) in cmdline:
             return proc
-    raise AssertionError("no Daphne process")
+    raise AssertionError("no web process")
 
 
 def read_response(sock: socket.socket, timeout: float) -> tuple[int, dict[str, str], bytes]:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('calls', '0004_business_type_in_accounts'),
+        ('calls', '0006_workstation'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0004_businesstype_table'),
-        ('calls', '0004_business_type_in_accounts'),
+        ('calls', '0005_chat_encrypted'),
     ]
 
     operations = [
