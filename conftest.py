@@ -29,10 +29,18 @@ def _isolate_redis() -> None:
     os.environ["CHANNEL_PREFIX"] = prefix
 
 
+def _share_master_key() -> None:
+    """The servers end-to-end tests start read MASTER_KEY from the environment: give them the
+    test process's own (settings were read before this file, from the checkout's generated
+    secret), or rows one wraps the other cannot unwrap."""
+    from django.conf import settings
+
+    key = (settings.MASTER_KEY if settings.configured else "") or os.environ.get("MASTER_KEY")
+    os.environ["MASTER_KEY"] = key or "5a" * 32
+
+
 _isolate_redis()
-# One master key for the test process and the servers it starts: pytest-django turns DEBUG off,
-# and then the key hierarchy (apps.security.kms) refuses to run without one.
-os.environ.setdefault("MASTER_KEY", "5a" * 32)
+_share_master_key()
 
 
 @pytest.fixture(autouse=True)

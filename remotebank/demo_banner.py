@@ -12,6 +12,7 @@ STAFF_ENTRIES = [
     ("座席工作台", "Agent workstation", "/agent/", "agent01..agent04"),
     ("我的录像", "My recordings", "/recordings/", "agent01..agent04"),
     ("通话监控", "Live call monitor", "/supervisor/monitor/", "supervisor01"),
+    ("监控大屏", "Wallboard", "/supervisor/wallboard/", "supervisor01"),
     ("双录录像", "Recordings", "/recordings/", "supervisor01, qc01, auditor01"),
     ("质检报告", "QC reports", "/qc/", "qc01, supervisor01"),
     ("复核队列", "QC review queue", "/qc/queue/", "qc01, supervisor01"),

@@ -274,6 +274,21 @@ MESSAGES: dict[str, Promise] = {
     "device_missing": _("device_missing", "没有找到该设备。"),
     "device_busy": _("device_busy", "该设备正被其他应用使用。"),
     "device_failed": _("device_failed", "无法打开该设备。"),
+    # --- the API for bank systems (apps.api words some shared codes for developers)
+    "scope_denied": _("scope_denied", "接入应用没有执行该操作的权限。"),
+    "bad_query": _("bad_query", "查询参数不正确。"),
+    "method_not_allowed": _("method_not_allowed", "不支持该请求方法。"),
+    "unsupported_media_type": _("unsupported_media_type", "请以 JSON 格式提交。"),
+    "not_acceptable": _("not_acceptable", "无法以所要求的格式返回。"),
+    "bad_idempotency_key": _("bad_idempotency_key", "Idempotency-Key 格式不正确。"),
+    "idempotency_key_reused": _("idempotency_key_reused", "该 Idempotency-Key 已用于另一个请求。"),
+    "no_acting_user": _("no_acting_user", "接入应用未配置代表的员工账号，不能申请下载。"),
+    "qc_report_not_found": _("qc_report_not_found", "质检报告不存在。"),
+    "webhook_not_found": _("webhook_not_found", "回调地址不存在。"),
+    "bad_url": _("bad_url", "回调地址不正确（须为 https）。"),
+    "bad_events": _("bad_events", "订阅的事件类型不正确。"),
+    "agent_not_found": _("agent_not_found", "座席不存在。"),
+    "bad_origin": _("bad_origin", "该页面源未登记为悬浮窗宿主。"),
     "failed": _("failed", "操作没有成功，请重试。"),
 }
 

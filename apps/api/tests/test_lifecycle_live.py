@@ -107,6 +107,7 @@ async def life_cycle(base: str, receiver: Receiver) -> dict[str, Any]:
     timeline = await api.get(f"/api/v1/calls/{call_id}/timeline")
     points = await api.get(f"/api/v1/calls/{call_id}/key-points")
     txs = await api.get(f"/api/v1/transactions?call_id={call_id}")
+    await poll(api, f"/api/v1/transactions/{tx['id']}", lambda b: b["receipt"], 60)
     receipt = await api.request("GET", f"/api/v1/transactions/{tx['id']}/receipt")
     recordings = await poll(
         api,
@@ -167,6 +168,7 @@ def test_a_signed_client_follows_a_call_from_ticket_to_download_request(
         rq_worker("compose", **env),
         rq_worker("qc", **env),
         rq_worker("webhooks", **env),
+        rq_worker("banking", **env),  # receipts are made on the banking queue
         sweeper(**env),
     ):
         result = asyncio.run(life_cycle(base, receiver))

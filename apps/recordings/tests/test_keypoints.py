@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import av
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from apps.audit.audited import Actor
 from apps.audit.models import AuditEvent
+from apps.calls import chat_store
 from apps.calls.models import Call, CallState, ChatMessage, Participant
 from apps.recordings import jobs, keypoints, timeline
 from apps.recordings.actions import capture as recording_capture
@@ -133,8 +135,8 @@ def test_key_points_become_chapters_of_the_composed_mp4_and_ready_is_signalled(
 
 def test_the_timeline_gathers_every_source_and_survives_a_broken_one(call, agent):
     customer = Participant.objects.get(call=call, role="customer")
-    ChatMessage.objects.create(call=call, sender=customer, client_id=__import__("uuid").uuid4(),
-                               body="请问利率多少")  # fmt: skip
+    ChatMessage.objects.create(call=call, sender=customer, client_id=uuid.uuid4(),
+                               body=chat_store.seal("请问利率多少", call_id=call.pk))  # fmt: skip
     mark_key_point(call=call, code="signed", actor=Actor.staff(agent))
     recording = Recording.objects.create(
         call=call,
