@@ -1,7 +1,7 @@
 """Forward encoded media through aiortc without decoding or re-encoding it.
 
 aiortc decodes every received frame and re-encodes every sent one; forwarding the encoded
-frames costs about a seventh of that (see /work/shared/MEASURED.md). This module is the one
+frames costs about a seventh of that (measured on this stack). This module is the one
 place that reaches into aiortc's internals to do it, pinned to aiortc 1.16.0 (checked at
 import; any other version refuses to import rather than misbehave).
 
