@@ -279,6 +279,7 @@ class DownloadRequest(models.Model):
     decision_note = models.CharField(max_length=200, blank=True)
     watermark_text = models.CharField(max_length=200, blank=True)
     progress = models.FloatField(default=0.0)
+    started_at = models.DateTimeField(null=True, blank=True)  # of the copy being made
     job_id = models.CharField(max_length=100, blank=True)
     error = models.CharField(max_length=500, blank=True)
     copy_key = models.CharField(max_length=300, blank=True)

@@ -32,6 +32,7 @@ from apps.recordings.models import DownloadRequest, DownloadState, Recording, Re
 from apps.recordings.storage import get_storage
 from apps.recordings.streaming import keyring_for, range_response
 from remotebank.errors import NotFound, ServiceError
+from remotebank.progress import Progress
 
 STREAMED_SESSION_KEY = "rb_recordings_streamed"
 
@@ -167,6 +168,10 @@ def _download_json(d: DownloadRequest) -> dict[str, Any]:
         "state": d.state,
         "state_label": d.get_state_display(),
         "progress": d.progress,
+        # Percentage and time left, in the reader's language (remotebank.progress).
+        "progress_text": Progress(d.progress, d.started_at).text()
+        if d.state in (DownloadState.QUEUED, DownloadState.PREPARING)
+        else "",
         "reason": d.reason,
         "requested_by": d.requested_by.get_username(),
         "created_at": d.created_at.isoformat(),

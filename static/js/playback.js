@@ -138,13 +138,14 @@
       status.dataset.status = "";
       li.appendChild(status);
     }
-    status.textContent = " · " + d.state_label;
+    // The server words percentage and time left (remotebank/progress.py).
+    status.textContent = " · " + d.state_label + (d.progress_text ? " · " + d.progress_text : "");
     let bar = li.querySelector("progress");
     if (d.state === "preparing" || d.state === "queued") {
       if (!bar) {
         bar = document.createElement("progress");
         bar.max = 1;
-        li.appendChild(bar);
+        status.before(bar);
       }
       bar.value = d.progress;
     } else if (bar) {

@@ -152,9 +152,10 @@ def begin_watermark(*, request_id: uuid.UUID | str, job_id: str = "") -> Downloa
         check_playable(request.recording)
         request.state = DownloadState.PREPARING
         request.progress = 0.0
+        request.started_at = timezone.now()
         request.job_id = job_id[:100]
         request.watermark_text = " / ".join(watermark_text(request))[:200]
-        request.save(update_fields=["state", "progress", "job_id", "watermark_text"])
+        request.save(update_fields=["state", "progress", "started_at", "job_id", "watermark_text"])
     return request
 
 
