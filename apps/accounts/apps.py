@@ -7,6 +7,7 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self) -> None:
+        # Imported here, not at the top: models and other apps are loaded only now.
         from django.utils.translation import gettext_lazy as _
 
         from apps.accounts.navigation import register_nav_link

@@ -8,6 +8,7 @@ class ApiConfig(AppConfig):
     verbose_name = _("接入与回调")
 
     def ready(self) -> None:
+        # Imported here, not at the top: models and other apps are loaded only now.
         from django.db.models.signals import post_save
 
         from apps.accounts.demo import register_demo_seeder

@@ -6,6 +6,7 @@ class AuditConfig(AppConfig):
     label = "audit"
 
     def ready(self) -> None:
+        # Imported here, not at the top: models and other apps are loaded only now.
         from apps.audit import checks, receivers  # noqa: F401 - registers the system check
         from apps.security.signals import kek_rotated, key_used
 

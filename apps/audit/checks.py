@@ -8,11 +8,11 @@ from django.conf import settings
 from django.core.checks import Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
 
+from apps.audit.signing import key_from_private, trusted_public_keys
+
 
 @register(Tags.security, deploy=True)
 def audit_signing_key(app_configs: Any, **kwargs: Any) -> list[Error]:
-    from apps.audit.signing import key_from_private, trusted_public_keys
-
     configured = getattr(settings, "AUDIT_SIGNING_KEY", "") or ""
     if not configured:
         return [

@@ -6,6 +6,7 @@ class BankingConfig(AppConfig):
     label = "banking"
 
     def ready(self) -> None:
+        # Imported here, not at the top: models and other apps are loaded only now.
         from apps.accounts.demo import register_demo_seeder
         from apps.audit.hooks import register_bundle_contributor, register_digest_verifier
         from apps.banking import receipts, scenarios, selectors, signaling  # noqa: F401

@@ -6,6 +6,7 @@ class CallsConfig(AppConfig):
     label = "calls"
 
     def ready(self) -> None:
+        # Imported here, not at the top: models and other apps are loaded only now.
         from django.utils.translation import gettext_lazy as _
 
         from apps.accounts.models import Role

@@ -8,6 +8,7 @@ class MonitoringConfig(AppConfig):
     verbose_name = _("资源监控")
 
     def ready(self) -> None:
+        # Imported here, not at the top: models and other apps are loaded only now.
         from apps.accounts.models import Role
         from apps.accounts.navigation import register_nav_link
         from apps.audit.hooks import register_event_listener

@@ -6,6 +6,7 @@ class QcConfig(AppConfig):
     label = "qc"
 
     def ready(self) -> None:
+        # Imported here, not at the top: models and other apps are loaded only now.
         from django.utils.translation import gettext_lazy as _
 
         from apps.accounts.navigation import register_nav_link

@@ -6,6 +6,7 @@ class RecordingsConfig(AppConfig):
     label = "recordings"
 
     def ready(self) -> None:
+        # Imported here, not at the top: models and other apps are loaded only now.
         from django.db.models.signals import post_save
         from django.utils.translation import gettext_lazy as _
 

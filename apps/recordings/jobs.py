@@ -101,6 +101,8 @@ def _wait_for_capture(call_id: uuid.UUID) -> None:
 
 
 def _compose(recording_id: uuid.UUID, rq_job: Any) -> dict[str, Any]:
+    # medialib (PyAV, numpy, fonts) loads in the worker only: web processes import this module
+    # to enqueue jobs and should not pay for the codecs.
     from medialib.composition import compose
     from medialib.errors import ComposeError
     from medialib.verification import verify_output
@@ -174,6 +176,7 @@ def _file_key(recording_id: uuid.UUID, keys: KeyRing) -> FileKey | None:
 
 
 def _request(plan: selectors.CompositionPlan, storage: RecordingStorage, keys: KeyRing) -> Any:
+    # medialib loads in the worker only (see _compose).
     from medialib.composition import ComposeRequest
     from medialib.overlay import OverlayInfo
     from medialib.segments import SegmentInput
@@ -230,6 +233,7 @@ def _opener(storage: RecordingStorage, keys: KeyRing, key: str, salvaged: bool) 
 
 def _salvage(segment: RecordingSegment, storage: RecordingStorage, keys: KeyRing) -> None:
     """A segment whose writer died: hash what its file holds and find where it ends."""
+    # medialib loads in the worker only (see _compose).
     from medialib.segments import probe_segment
 
     stored: StoredFile | None = None
@@ -269,6 +273,7 @@ def download_key(*, call_id: uuid.UUID | str, request_id: uuid.UUID | str) -> st
 def watermark_download(request_id: str) -> dict[str, Any]:
     """Make the watermarked copy of an approved download request and store it (encrypted
     under the recording's key). Progress in ``job.meta`` and on the request row."""
+    # medialib loads in the worker only (see _compose).
     from medialib.watermark import watermark_copy
 
     rq_job = get_current_job()

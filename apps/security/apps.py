@@ -6,6 +6,7 @@ class SecurityConfig(AppConfig):
     label = "security"
 
     def ready(self) -> None:
+        # Imported here, not at the top: models and other apps are loaded only now.
         from apps.security import receivers
 
         receivers.connect()
