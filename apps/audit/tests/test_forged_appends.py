@@ -20,6 +20,13 @@ from apps.audit import entry_mac, verification
 from apps.audit.checkpoints import EvidenceChainBroken, create_checkpoint, read_checkpoint_file
 from apps.audit.models import AuditEvent, ChainHead, Checkpoint
 from apps.audit.tests.conftest import append, raw_sql
+from apps.audit.tests.test_export import (  # noqa: F401 - fixtures
+    add_call_events,
+    call,
+    export,
+    public_key,
+    run_tool,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -204,3 +211,27 @@ def test_the_legacy_boundary_cannot_be_changed(sql):
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(sql)
+
+
+def test_a_call_sealed_before_a_forged_append_still_exports_and_verifies_offline(
+    call,  # noqa: F811
+    tmp_path,
+    public_key,  # noqa: F811
+):
+    add_call_events(call, 2)
+    forged = forge_append()
+    append(2)
+    path = export(call, tmp_path / "bundle")
+    bundle = json.loads((path / "evidence.json").read_text())
+    assert bundle["tree_size"] == forged.seq - 1
+    code, out = run_tool(path, "--public-key", public_key)
+    assert code == 0, out
+
+
+def test_a_call_with_events_after_a_forged_append_is_not_exported(call, tmp_path):  # noqa: F811
+    forged = forge_append()
+    add_call_events(call, 1)
+    with pytest.raises(CommandError) as failed:
+        export(call, tmp_path / "bundle")
+    assert f"seq {forged.seq}" in str(failed.value)
+    assert not (tmp_path / "bundle").exists()
