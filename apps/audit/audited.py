@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from apps.audit import entry_mac
 from apps.audit.checkpoints import maybe_checkpoint
 from apps.audit.hooks import event_listeners
 from apps.audit.models import ActorType, AuditEvent, ChainHead, canonical_json, sm3_hex
@@ -160,6 +161,8 @@ def record_event(
             prev_hash=head.entry_hash,
         )
         event.entry_hash = event.compute_hash()
+        # Set in the INSERT itself: the append-only triggers refuse any later UPDATE.
+        event.entry_mac = entry_mac.compute(event)
         event.save()
         head.seq = event.seq
         head.entry_hash = event.entry_hash

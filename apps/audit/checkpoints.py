@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.audit import merkle, signing
+from apps.audit import entry_mac, merkle, signing
 from apps.audit.models import GENESIS_HASH, AuditEvent, ChainHead, Checkpoint, canonical_json
 
 logger = logging.getLogger(__name__)
@@ -33,12 +33,16 @@ CHECKPOINT_FILE_NAME = "checkpoints.jsonl"
 
 
 class EvidenceChainBroken(Exception):
-    """The entries a checkpoint would cover do not verify: refuse to sign them."""
+    """The entries a checkpoint would cover do not verify: refuse to sign them.
 
-    def __init__(self, seq: int, reason: str) -> None:
+    `checkpoint` is the one signed over the good entries before `seq`, when there were new ones.
+    """
+
+    def __init__(self, seq: int, reason: str, checkpoint: Checkpoint | None = None) -> None:
         super().__init__(f"audit chain broken at seq {seq}: {reason}")
         self.seq = seq
         self.reason = reason
+        self.checkpoint = checkpoint
 
 
 def checkpoint_every() -> int:
@@ -145,9 +149,12 @@ def _serialize_checkpoint_writers() -> None:
 def create_checkpoint(*, force: bool = False, now: datetime | None = None) -> Checkpoint | None:
     """Sign a tree head over all committed entries; None if nothing is new (or, unless `force`,
     nothing is due). Re-verifies the entries since the previous checkpoint before signing, and
-    raises `EvidenceChainBroken` rather than sign a broken chain."""
+    raises `EvidenceChainBroken` rather than sign a broken chain. An entry whose MAC fails (a
+    forged append) is never signed: the checkpoint stops at the entry before it, is committed,
+    and `EvidenceChainBroken` (naming the entry, carrying that checkpoint) is raised after."""
     now = now or timezone.now()
     key = signing.signing_key()  # fail before any work if no key is configured
+    forged: tuple[int, str] | None = None
     with transaction.atomic():
         _serialize_checkpoint_writers()
         last = Checkpoint.objects.order_by("-tree_size").first()
@@ -170,6 +177,7 @@ def create_checkpoint(*, force: bool = False, now: datetime | None = None) -> Ch
             if last_size
             else GENESIS_HASH
         )
+        legacy_until = entry_mac.legacy_until()
         expected = last_size + 1
         entries = AuditEvent.objects.filter(seq__gt=last_size, seq__lte=size).order_by("seq")
         for event in entries.iterator(chunk_size=2000):
@@ -179,28 +187,56 @@ def create_checkpoint(*, force: bool = False, now: datetime | None = None) -> Ch
                 raise EvidenceChainBroken(event.seq, "prev_hash does not link to the entry before")
             if event.compute_hash() != event.entry_hash:
                 raise EvidenceChainBroken(event.seq, "entry_hash does not match its content")
+            mac_problem = entry_mac.problem(event, legacy_until=legacy_until)
+            if mac_problem:
+                forged = (event.seq, mac_problem)
+                break
             frontier.append(merkle.entry_leaf(event.entry_hash))
             prev_hash = event.entry_hash
             expected += 1
-        if expected != size + 1:
+        if forged is None and expected != size + 1:
             raise EvidenceChainBroken(expected, "entries missing before the log head")
 
-        checkpoint = Checkpoint(
-            tree_size=size,
-            root_hash=frontier.root().hex(),
-            created_at=now.replace(microsecond=now.microsecond // 1000 * 1000),
-            previous=last,
-            key_id=key.key_id,
-            public_key=key.public_key,
-            frontier=frontier.to_hex(),
+        checkpoint = None
+        if frontier.size > last_size:
+            checkpoint = _sign(frontier, last, key, now)
+    if checkpoint is not None:
+        _remember(checkpoint.tree_size, checkpoint.created_at)
+        logger.info(
+            "audit checkpoint tree_size=%s root=%s",
+            checkpoint.tree_size,
+            checkpoint.root_hash[:16],
         )
-        checkpoint.signature = signing.sign(checkpoint.signed_message(last), key)
-        checkpoint.save()
-        record = checkpoint.as_record(last)
-        # The file only ever gets checkpoints that exist: write after the commit.
-        transaction.on_commit(lambda: append_checkpoint_record(record))
-    _remember(checkpoint.tree_size, checkpoint.created_at)
-    logger.info("audit checkpoint tree_size=%s root=%s", size, checkpoint.root_hash[:16])
+    if forged is not None:
+        seq, reason = forged
+        logger.error(
+            "audit entry seq=%s refused: %s; checkpoints stop at %s until it is investigated",
+            seq,
+            reason,
+            seq - 1,
+        )
+        raise EvidenceChainBroken(seq, reason, checkpoint)
+    return checkpoint
+
+
+def _sign(
+    frontier: merkle.CompactRange, last: Checkpoint | None, key: signing.SigningKey, now: datetime
+) -> Checkpoint:
+    """Sign and save the tree head over `frontier`; inside create_checkpoint's transaction."""
+    checkpoint = Checkpoint(
+        tree_size=frontier.size,
+        root_hash=frontier.root().hex(),
+        created_at=now.replace(microsecond=now.microsecond // 1000 * 1000),
+        previous=last,
+        key_id=key.key_id,
+        public_key=key.public_key,
+        frontier=frontier.to_hex(),
+    )
+    checkpoint.signature = signing.sign(checkpoint.signed_message(last), key)
+    checkpoint.save()
+    record = checkpoint.as_record(last)
+    # The file only ever gets checkpoints that exist: write after the commit.
+    transaction.on_commit(lambda: append_checkpoint_record(record))
     return checkpoint
 
 

@@ -1,9 +1,12 @@
 """Audit events: the append-only log every state change is written to.
 
 Each entry carries the SM3 hash of the previous entry's hash and its own canonical encoding, so
-changing or removing one row breaks every hash after it (the evidence chain). Entries are also the
-leaves of a Merkle tree (apps.audit.merkle); a `Checkpoint` is an SM2-signed head of that tree.
-On PostgreSQL, triggers refuse UPDATE, DELETE and TRUNCATE of both tables (migration 0003).
+changing or removing one row breaks every hash after it (the evidence chain). The hash is
+unkeyed, so each entry also carries an HMAC-SM3 under a key the database does not hold
+(apps.audit.entry_mac): a row INSERTed by anyone but the application does not verify. Entries
+are also the leaves of a Merkle tree (apps.audit.merkle); a `Checkpoint` is an SM2-signed head
+of that tree. On PostgreSQL, triggers refuse UPDATE, DELETE and TRUNCATE of both tables
+(migration 0003).
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ class AuditEvent(models.Model):
     details = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     entry_hash = models.CharField(max_length=64, unique=True)
+    # HMAC-SM3 of content_bytes(), hex; empty only on entries older than migration 0005.
+    entry_mac = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["seq"]
@@ -78,8 +83,13 @@ class AuditEvent(models.Model):
             "details": self.details,
         }
 
+    def content_bytes(self) -> bytes:
+        """What entry_hash hashes and entry_mac authenticates: prev_hash (ASCII hex) ||
+        canonical JSON of the body."""
+        return self.prev_hash.encode("ascii") + canonical_json(self.canonical_body())
+
     def compute_hash(self) -> str:
-        return sm3_hex(self.prev_hash.encode("ascii") + canonical_json(self.canonical_body()))
+        return sm3_hex(self.content_bytes())
 
 
 class ChainHead(models.Model):
@@ -91,6 +101,18 @@ class ChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"head #{self.seq}"
+
+
+class MacEpoch(models.Model):
+    """Written once by migration 0005: entries 1..legacy_until predate entry MACs and may lack
+    one. PostgreSQL triggers refuse any later INSERT, UPDATE or DELETE here, so a forger cannot
+    widen that window; no row (an empty database, a flushed test database) means none."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    legacy_until = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"entries without a MAC up to #{self.legacy_until}"
 
 
 def epoch_ms(at: datetime) -> int:

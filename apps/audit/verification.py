@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db import connection
 
-from apps.audit import hooks, merkle, signing
+from apps.audit import entry_mac, hooks, merkle, signing
 from apps.audit.checkpoints import checkpoint_file, read_checkpoint_file, record_signature_ok
 from apps.audit.models import GENESIS_HASH, AuditEvent, ChainHead, Checkpoint
 
@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 # Failure reasons (stable codes).
 HASH_MISMATCH = "hash_mismatch"  # entry_hash is not SM3(prev_hash || canonical body)
+MAC_MISMATCH = "mac_mismatch"  # no valid HMAC-SM3: not appended by the application (forged)
 PREV_LINK_MISMATCH = "prev_link_mismatch"  # prev_hash is not the previous entry's entry_hash
 SEQ_GAP = "seq_gap"  # an entry is missing (or seq out of order)
 HEAD_MISMATCH = "head_mismatch"  # ChainHead disagrees with the last entry (tail deleted?)
@@ -41,6 +42,8 @@ TRIGGER_NAMES = (
     "audit_auditevent_no_truncate",
     "audit_checkpoint_append_only",
     "audit_checkpoint_no_truncate",
+    "audit_macepoch_frozen",
+    "audit_macepoch_no_truncate",
 )
 
 
@@ -129,6 +132,7 @@ def verify_chain(
     total = AuditEvent.objects.count()
     records: dict[int, dict[str, Any]] = {}
 
+    legacy_until = entry_mac.legacy_until()
     frontier = merkle.CompactRange()
     prev_hash = GENESIS_HASH
     expected = 1
@@ -187,6 +191,9 @@ def verify_chain(
             )
         if event.compute_hash() != event.entry_hash:
             fail(Failure(HASH_MISMATCH, event.seq, "entry_hash does not match the entry's content"))
+        elif mac_problem := entry_mac.problem(event, legacy_until=legacy_until):
+            # A consistent hash without the key's MAC: written (or rewritten) behind our back.
+            fail(Failure(MAC_MISMATCH, event.seq, mac_problem))
         frontier.append(_leaf(event.entry_hash))
         prev_hash = event.entry_hash
         report.entries += 1

@@ -1,14 +1,16 @@
 """The top of the key hierarchy: a master key that only ever wraps and unwraps KEKs.
 
 `KeyProvider` is the whole interface. `LocalMasterKey` keeps the master key in process memory
-(from settings.MASTER_KEY). An HSM or KMS backend implements the same two methods so that the
+(from settings.MASTER_KEY). An HSM or KMS backend implements the same three methods so that the
 master key never leaves the device, and is selected with settings.KMS_BACKEND (a dotted path to
 a class constructed without arguments, which reads its own settings):
 
 - GM/T 0018 SDF device (cipher machine): `wrap` = SDF_Encrypt with an internal key index
-  (SGD_SM4_GCM or SM4-CBC + HMAC), `unwrap` = SDF_Decrypt; keep the session per process.
+  (SGD_SM4_GCM or SM4-CBC + HMAC), `unwrap` = SDF_Decrypt; keep the session per process;
+  `purpose_key` = SDF_CalculateMAC (HMAC-SM3) of the purpose label under an internal key.
 - Cloud KMS: `wrap`/`unwrap` = the KMS Encrypt/Decrypt calls with `context` passed as the
-  encryption context / AAD, so a wrapped KEK only unwraps for the row it was made for.
+  encryption context / AAD, so a wrapped KEK only unwraps for the row it was made for;
+  `purpose_key` = GenerateMac of the purpose label.
 
 Backends must be deterministic about failure: raise CryptoError(unwrap_failed) for anything that
 does not authenticate, and never log or echo the plaintext.
@@ -36,6 +38,8 @@ logger = logging.getLogger(__name__)
 MASTER_KEY_SIZE = 32
 _BLOB_VERSION = 1
 _AAD_LABEL = b"remotebank/master-wrap/v1"
+_PURPOSE_LABEL = b"remotebank/purpose-key/v1/"
+PURPOSE_KEY_SIZE = 32
 
 
 @runtime_checkable
@@ -50,6 +54,11 @@ class KeyProvider(Protocol):
 
     def unwrap(self, wrapped: bytes, *, context: bytes = b"") -> bytes:
         """Inverse of wrap with the same context; CryptoError(unwrap_failed) otherwise."""
+        ...
+
+    def purpose_key(self, purpose: str) -> bytes:
+        """A 32-byte key for one named purpose, deterministic per master key: for keys that
+        must not be stored anywhere, not even wrapped in the database (the audit entry MAC)."""
         ...
 
 
@@ -86,6 +95,9 @@ class LocalMasterKey:
             )
             for suite in (get_suite("gm"), get_suite("intl"))
         }
+        # Same derivation as the wrap keys above, under a label of its own per purpose.
+        self._purpose_root = get_suite("gm").hkdf(key, length=32, info=_PURPOSE_LABEL)
+        self._purpose_keys: dict[str, bytes] = {}
         # A fingerprint lets operators check two hosts share a master key without showing it.
         self.fingerprint = hashlib.sha256(b"remotebank/master-fingerprint|" + key).hexdigest()[:16]
 
@@ -119,6 +131,17 @@ class LocalMasterKey:
                 status=500,
             ) from None
 
+    def purpose_key(self, purpose: str) -> bytes:
+        if not purpose:
+            raise ValueError("purpose_key needs a purpose, e.g. 'audit-entry-mac'")
+        key = self._purpose_keys.get(purpose)
+        if key is None:
+            key = get_suite("gm").hkdf(
+                self._purpose_root, length=PURPOSE_KEY_SIZE, info=purpose.encode("utf-8")
+            )
+            self._purpose_keys[purpose] = key
+        return key
+
     def __repr__(self) -> str:
         return f"<LocalMasterKey fingerprint={self.fingerprint}>"
 
@@ -130,6 +153,11 @@ def get_key_provider() -> KeyProvider:
     if not isinstance(provider, KeyProvider):
         raise ImproperlyConfigured(f"KMS_BACKEND {path} does not implement KeyProvider")
     return provider
+
+
+def purpose_key(purpose: str) -> bytes:
+    """The configured provider's key for `purpose` (see KeyProvider.purpose_key)."""
+    return get_key_provider().purpose_key(purpose)
 
 
 @receiver(setting_changed)

@@ -78,7 +78,9 @@ def test_changing_one_byte_of_a_row_is_found_at_that_seq(checkpoint_now):
     assert "hash_mismatch" in str(excinfo.value)
 
 
-def test_rewriting_an_entry_and_its_hash_breaks_the_next_link_and_the_signed_root(checkpoint_now):
+def test_rewriting_an_entry_and_its_hash_fails_its_mac_the_next_link_and_the_signed_root(
+    checkpoint_now,
+):
     events = append(10)
     checkpoint_now()
     victim = AuditEvent.objects.get(seq=4)
@@ -89,10 +91,11 @@ def test_rewriting_an_entry_and_its_hash_breaks_the_next_link_and_the_signed_roo
     )
     report = verification.verify_chain()
     assert reasons(report) == [
+        (verification.MAC_MISMATCH, 4),
         (verification.PREV_LINK_MISMATCH, 5),
         (verification.CHECKPOINT_ROOT_MISMATCH, None),
     ]
-    assert report.first_broken_seq == 5
+    assert report.first_broken_seq == 4
     assert events[4].seq == 5
 
 

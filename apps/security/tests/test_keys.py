@@ -11,7 +11,7 @@ from django.core.management import call_command
 from apps.security import services
 from apps.security.at_rest import decrypt_field, encrypt_field
 from apps.security.errors import CryptoError
-from apps.security.kms import LocalMasterKey, get_key_provider
+from apps.security.kms import LocalMasterKey, get_key_provider, purpose_key
 from apps.security.models import DataKey, KeyEncryptionKey
 from apps.security.services import (
     create_data_key,
@@ -117,6 +117,22 @@ def test_master_key_wrap_is_bound_to_its_context_and_records_its_suite(settings)
     settings.CRYPTO_SUITE = "intl"
     assert get_key_provider().unwrap(blob, context=b"kek:v1") == b"k" * 32
     assert get_key_provider().wrap(b"x", context=b"")[1] == 2
+
+
+def test_purpose_keys_come_from_the_master_key_alone_one_per_purpose(settings):
+    rows = DataKey.objects.count()
+    key = purpose_key("audit-entry-mac")
+    assert len(key) == 32 and key == LocalMasterKey(bytes.fromhex(settings.MASTER_KEY)).purpose_key(
+        "audit-entry-mac"
+    )
+    assert purpose_key("another-purpose") != key
+    assert DataKey.objects.count() == rows  # nothing stored, not even wrapped
+    settings.CRYPTO_SUITE = "intl"  # the audit chain is SM3 whatever the suite
+    assert purpose_key("audit-entry-mac") == key
+    settings.MASTER_KEY = "ff" * 32
+    assert purpose_key("audit-entry-mac") != key
+    with pytest.raises(ValueError):
+        purpose_key("")
 
 
 def test_rotation_rewraps_every_data_key_and_keeps_data_readable(settings):

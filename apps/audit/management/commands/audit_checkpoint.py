@@ -12,6 +12,7 @@ from apps.audit.checkpoints import (
     create_checkpoint,
     repair_checkpoint_file,
 )
+from apps.audit.models import Checkpoint
 
 
 class Command(BaseCommand):
@@ -37,11 +38,16 @@ class Command(BaseCommand):
         try:
             checkpoint = create_checkpoint(force=not options["if_due"])
         except EvidenceChainBroken as exc:
+            if exc.checkpoint is not None:  # signed over the good entries before the broken one
+                self._report(exc.checkpoint)
             raise CommandError(str(exc), returncode=1) from exc
         if checkpoint is None:
             why = "nothing new or not due" if options["if_due"] else "nothing new"
             self.stdout.write(f"no checkpoint: {why}")
             return
+        self._report(checkpoint)
+
+    def _report(self, checkpoint: Checkpoint) -> None:
         self.stdout.write(
             f"checkpoint tree_size={checkpoint.tree_size} root={checkpoint.root_hash} "
             f"key={checkpoint.key_id[:16]}"
