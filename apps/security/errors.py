@@ -48,3 +48,16 @@ class CryptoError(ServiceError):
 
     def __str__(self) -> str:
         return f"{self.message} [{self.code}]"
+
+
+# What reading a stored encrypted file raises when its bytes are not what was written.
+FILE_DAMAGE_CODES = frozenset({AUTH_FAILED, BAD_FILE, FILE_TRUNCATED, UNKNOWN_SUITE})
+
+
+class ChunkAuthFailed(CryptoError):
+    """One data chunk of an encrypted file failed authentication (altered at rest). `index`
+    names it so the damage can be reported; none of its bytes are ever returned."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(AUTH_FAILED, f"chunk {index} of the encrypted file failed authentication")
+        self.index = index
