@@ -28,7 +28,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
 from apps.recordings.storage import KeyRing, RecordingStorage, StorageReader
-from apps.security.errors import FILE_DAMAGE_CODES, CryptoError
+from apps.security.errors import CryptoError, is_file_damage
 from remotebank.aborts import StreamAborted
 from remotebank.errors import ServiceError
 
@@ -56,11 +56,6 @@ class Damaged(ServiceError):
 
 # Told what was found (the CryptoError: its code and, for a chunk, `index`); never raises.
 DamageHook = Callable[[CryptoError], None]
-
-
-def is_damage(exc: CryptoError) -> bool:
-    """The stored bytes are not what was written (not a missing key or a bad request)."""
-    return exc.code in FILE_DAMAGE_CODES
 
 
 def _report(on_damage: DamageHook, exc: CryptoError) -> None:
@@ -126,7 +121,7 @@ def range_response(
             first, last = span
             data = storage.read_range(key, first, last + 1, keys=keys)
     except CryptoError as exc:
-        if not is_damage(exc):
+        if not is_file_damage(exc):
             raise
         _report(on_damage, exc)
         raise Damaged from None
@@ -151,7 +146,7 @@ async def _whole(reader: StorageReader, on_damage: DamageHook) -> AsyncIterator[
         while block := await read(_BLOCK):
             yield block
     except CryptoError as exc:
-        if not is_damage(exc):
+        if not is_file_damage(exc):
             raise
         await sync_to_async(_report)(on_damage, exc)  # the database, in the request's thread
         raise StreamAborted("recording file damaged mid-stream") from None

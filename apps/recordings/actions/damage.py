@@ -1,11 +1,12 @@
 """Damaged recordings (录像已损坏): a stored file whose bytes fail authentication on reading.
 
 The reader never hands out the bytes of such a chunk (apps.security.at_rest); this records the
-finding. The first read that meets a recording's composed file damaged marks the recording
-(`damaged_at`: the list shows it, QC counts it as not passed) and writes the audit event
-``recording.damaged``; a watermarked copy found damaged fails its download request instead
-(the requester asks again), with the same audit action. Later reads that meet known damage are
-refusals (``recording.damaged_read``, aggregated per reader by apps.audit.refusals).
+finding, for the playback and download views and the watermark job. The first read that meets
+a recording's composed file damaged marks the recording (`damaged_at`: the list shows it, QC
+counts it as not passed) and writes the audit event ``recording.damaged``; a watermarked copy
+found damaged fails its download request instead (the requester asks again), with the same
+audit action. Later reads that meet known damage are refusals (``recording.damaged_read``,
+aggregated per reader by apps.audit.refusals).
 
 Logged as one line with a stable ``metric=`` field: ids, the storage key and the chunk index,
 never a byte of the file or of its keys.
@@ -35,7 +36,7 @@ def report_damage(
     key: str,
     error: CryptoError,
     actor: Actor,
-    read: Literal["range", "stream"],
+    read: Literal["range", "stream", "watermark"],
     download_id: uuid.UUID | None = None,
 ) -> bool:
     """Record that reading `key` (the recording's composed file, or with `download_id` that

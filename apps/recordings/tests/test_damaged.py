@@ -23,12 +23,13 @@ from apps.audit.audited import Actor
 from apps.audit.models import AuditEvent
 from apps.qc.actions.runs import request_qc
 from apps.qc.selectors import _miss_reason
-from apps.recordings import streaming
+from apps.recordings import jobs, streaming
 from apps.recordings.actions import capture, composition, downloads
 from apps.recordings.models import DownloadRequest, DownloadState, Recording
 from apps.recordings.storage import get_storage
 from apps.recordings.tests.conftest import end_call_at
 from apps.security.at_rest import DEFAULT_CHUNK_SIZES, HEADER_SIZE
+from apps.security.errors import CryptoError
 from apps.security.suites import TAG_SIZE
 from remotebank.aborts import StreamAborted
 from remotebank.errors import ServiceError
@@ -211,6 +212,23 @@ def test_a_damaged_download_copy_fails_its_request_not_the_recording(
     assert Recording.objects.get(pk=ready.pk).damaged_at is None
     (event,) = damaged_events(copy.pk)
     assert event.object_type == "recording_download" and event.details["chunk"] == 1
+
+
+def test_the_watermark_job_meeting_the_damage_marks_the_recording(ready, supervisor, settings):
+    settings.RECORDINGS_DOWNLOAD_APPROVAL = False
+    asked = downloads.request_download(
+        recording=ready, user=supervisor, reason="复核录像内容", actor=Actor.staff(supervisor)
+    )
+    flip_byte(settings, ready.composed_key, 0)
+    with pytest.raises(CryptoError) as exc:
+        jobs.watermark_download(str(asked.pk))
+    assert exc.value.code == "auth_failed"
+    asked.refresh_from_db()
+    assert asked.state == DownloadState.FAILED
+    assert Recording.objects.get(pk=ready.pk).damaged_at is not None
+    (event,) = damaged_events(ready.pk)
+    assert event.actor_type == "system" and event.details["read"] == "watermark"
+    assert event.details["chunk"] == 0
 
 
 @pytest.mark.e2e
