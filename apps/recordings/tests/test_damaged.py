@@ -33,6 +33,7 @@ from apps.security.errors import CryptoError
 from apps.security.suites import TAG_SIZE
 from remotebank.aborts import StreamAborted
 from remotebank.errors import ServiceError
+from tests.live import daphne
 
 CHUNK = DEFAULT_CHUNK_SIZES["gm"]  # the composed file's chunk size (CRYPTO_SUITE "gm")
 SIZE = 4 * CHUNK + 1000
@@ -238,8 +239,6 @@ def test_through_daphne_a_whole_read_fails_fast_and_a_range_gets_the_code(
 ):
     """The probe's two requests against a real Daphne: before the fix the range got a 500
     traceback page and the whole read hung with 0 bytes."""
-    from tests.live import daphne
-
     recording = ready
     flip_byte(settings, recording.composed_key, DAMAGED_CHUNK)
     client = as_user(supervisor)
