@@ -14,10 +14,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from apps.api.seat_socket import SeatTokenAuth, SeatTokenRouter  # noqa: E402
 from apps.calls.origins import PublicOriginValidator  # noqa: E402
+from remotebank.aborts import install_daphne_abort  # noqa: E402
 from remotebank.body_limit import BodyLimit, install_daphne_guard  # noqa: E402
 from remotebank.routing import websocket_urlpatterns  # noqa: E402
 
 install_daphne_guard()  # when Daphne serves this: refused before the body is spooled
+install_daphne_abort()  # and a response failing after its headers closes its connection
 application = ProtocolTypeRouter(
     {
         "http": BodyLimit(django_asgi_app),

@@ -213,6 +213,7 @@ MESSAGES: dict[str, Promise] = {
     "recording_not_found": _("recording_not_found", "录像不存在。"),
     "recording_not_ready": _("recording_not_ready", "录像尚未合成完成。"),
     "recording_purged": _("recording_purged", "录像已按保存期限删除。"),
+    "recording_damaged": _("recording_damaged", "录像文件已损坏，无法读取，已记录在审计日志中。"),
     "nothing_recorded": _("nothing_recorded", "本次通话没有录到音视频。"),
     "segment_not_found": _("segment_not_found", "录像分段不存在。"),
     "segment_sealed": _("segment_sealed", "录像分段已封存。"),

@@ -56,6 +56,7 @@ MESSAGES: dict[str, Promise] = {
     "recording_not_found": _("录像不存在。"),
     "recording_not_ready": _("录像尚未合成完成。"),
     "recording_purged": _("录像已按保存期限清除。"),
+    "recording_damaged": _("录像文件已损坏（校验未通过），不能下载。"),
     "download_not_found": _("下载申请不存在。"),
     "download_not_allowed": _("没有下载录像的权限。"),
     "no_acting_user": _("接入应用未配置代表的员工账号，不能申请下载。"),

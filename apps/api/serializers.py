@@ -204,6 +204,7 @@ class RecordingOut(serializers.ModelSerializer[Recording]):
             "anchor_seq",
             "legal_hold",
             "purged_at",
+            "damaged_at",
         ]
 
 

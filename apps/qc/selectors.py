@@ -28,6 +28,7 @@ QC_ROLES = ("qc_reviewer", "supervisor")
 MISS_REASONS = {
     "no_recording": "没有录像",
     "recording_failed": "录像合成失败",
+    "recording_damaged": "录像已损坏",
     "recording_pending": "录像尚未就绪",
     "not_inspected": "尚未质检",
     "qc_failed": "质检不通过",
@@ -152,6 +153,8 @@ def _miss_reason(recording: Recording | None, report: QcReport | None) -> str | 
         return "recording_failed"
     if recording.state != RecordingState.READY:
         return "recording_pending"
+    if recording.damaged_at is not None:  # whatever QC said of it, the file is not evidence now
+        return "recording_damaged"
     if report is None:
         return "not_inspected"
     if report.effective_verdict == Verdict.PASS:

@@ -19,9 +19,10 @@ from django.conf import settings
 from django_rq import job
 from rq import get_current_job
 
+from apps.audit.audited import SYSTEM
 from apps.calls import media as call_media
 from apps.recordings import selectors
-from apps.recordings.actions import capture, composition, downloads
+from apps.recordings.actions import capture, composition, damage, downloads
 from apps.recordings.models import Recording, RecordingSegment, RecordingState
 from apps.recordings.storage import (
     FileKey,
@@ -31,7 +32,7 @@ from apps.recordings.storage import (
     get_storage,
     hash_stream,
 )
-from apps.security.errors import CryptoError
+from apps.security.errors import CryptoError, is_file_damage
 from remotebank import jobs, queues
 from remotebank.errors import ServiceError
 
@@ -311,6 +312,11 @@ def watermark_download(request_id: str) -> dict[str, Any]:
         downloads.finish_watermark(request_id=request.pk, stored=stored)
     except Exception as exc:
         logger.exception("watermarking download %s failed", request_id)
+        if is_file_damage(exc):  # PyAV hands the reader's error back as it was raised
+            damage.report_damage(
+                recording_id=recording.pk, key=recording.composed_key, error=exc, actor=SYSTEM,
+                read="watermark",
+            )  # fmt: skip
         downloads.fail_watermark(request_id=request.pk, error=f"{type(exc).__name__}: {exc}")
         raise
     stage(rq_job, "ready", 1.0)

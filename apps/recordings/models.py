@@ -82,6 +82,9 @@ class Recording(models.Model):
     # Retention ended and the files were deleted: the row (digests, anchors) stays as evidence
     # that the recording existed and what it was.
     purged_at = models.DateTimeField(_("已清除"), null=True, blank=True)
+    # A chunk of the composed file failed authentication on reading (altered at rest): the
+    # file is no longer the sealed evidence. Set by actions.damage, cleared by recomposing.
+    damaged_at = models.DateTimeField(_("录像已损坏"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("双录录像")

@@ -242,6 +242,8 @@ def search_recordings(
         qs = qs.filter(legal_hold=True)
     elif state == "purged":
         qs = qs.filter(purged_at__isnull=False)
+    elif state == "damaged":
+        qs = qs.filter(damaged_at__isnull=False, purged_at__isnull=True)
     elif state:
         qs = qs.filter(state=state, purged_at__isnull=True)
     if date_from is not None:

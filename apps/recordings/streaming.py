@@ -4,21 +4,35 @@ needs are read and decrypted, through storage's `read_range`.
 A player asks for ``bytes=0-`` and then wherever it seeks; each answer is a 206 of at most
 `MAX_RANGE` bytes (a shorter partial answer than asked is allowed, and players simply ask
 for the next range), so no request decrypts more than that.
+
+A damaged file (a chunk failing authentication, apps.security.at_rest) is never served: the
+caller's `on_damage` reports it, then a range answers `recording_damaged` (`Damaged`) before
+any header went out, and a whole-file stream that reaches it mid-way ends as a failed
+transfer (`StreamAborted`: the connection closes short of Content-Length). The whole file is
+an async iterator, so the server sends each block as it is decrypted: a sync one would be read
+to the end into memory before the first byte went out.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.http import HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
-from apps.recordings.storage import KeyRing, RecordingStorage
+from apps.recordings.storage import KeyRing, RecordingStorage, StorageReader
+from apps.security.errors import CryptoError, is_file_damage
+from remotebank.aborts import StreamAborted
+from remotebank.errors import ServiceError
+
+logger = logging.getLogger(__name__)
 
 MAX_RANGE = 1024 * 1024
 _BLOCK = 256 * 1024
@@ -28,6 +42,27 @@ KEYRING_SECONDS = 600
 
 class RangeNotSatisfiable(Exception):
     pass
+
+
+class Damaged(ServiceError):
+    """The part of the file a request reads failed authentication (reported already)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "recording_damaged", "the recording file is damaged: it failed authentication",
+            status=410,
+        )  # fmt: skip
+
+
+# Told what was found (the CryptoError: its code and, for a chunk, `index`); never raises.
+DamageHook = Callable[[CryptoError], None]
+
+
+def _report(on_damage: DamageHook, exc: CryptoError) -> None:
+    try:
+        on_damage(exc)
+    except Exception:  # the answer (an error, a closed stream) goes out whatever happens here
+        logger.exception("reporting a damaged recording file failed")
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -65,9 +100,11 @@ def range_response(
     size: int,
     keys: KeyRing,
     range_header: str | None,
+    on_damage: DamageHook,
     content_type: str = "video/mp4",
     filename: str | None = None,
 ) -> HttpResponseBase:
+    """The answer to a GET of the file; raises `Damaged` when what it reads first is."""
     response: HttpResponseBase
     try:
         span = parse_range(range_header, size)
@@ -76,12 +113,23 @@ def range_response(
         response["Content-Range"] = f"bytes */{size}"
         response["Accept-Ranges"] = "bytes"
         return response
+    try:
+        if span is None:
+            # Opened here: a file whose header or trailer fails is refused before any header.
+            reader = storage.open_read(key, keys=keys)
+        else:
+            first, last = span
+            data = storage.read_range(key, first, last + 1, keys=keys)
+    except CryptoError as exc:
+        if not is_file_damage(exc):
+            raise
+        _report(on_damage, exc)
+        raise Damaged from None
     if span is None:
-        response = StreamingHttpResponse(_whole(storage, key, keys), content_type=content_type)
+        body = _whole(reader, on_damage)
+        response = StreamingHttpResponse(body, content_type=content_type)
         response["Content-Length"] = str(size)
     else:
-        first, last = span
-        data = storage.read_range(key, first, last + 1, keys=keys)
         response = HttpResponse(data, status=206, content_type=content_type)
         response["Content-Range"] = f"bytes {first}-{first + len(data) - 1}/{size}"
         response["Content-Length"] = str(len(data))
@@ -92,11 +140,16 @@ def range_response(
     return response
 
 
-def _whole(storage: RecordingStorage, key: str, keys: KeyRing) -> Iterator[bytes]:
-    reader = storage.open_read(key, keys=keys)
+async def _whole(reader: StorageReader, on_damage: DamageHook) -> AsyncIterator[bytes]:
+    read = sync_to_async(reader.read, thread_sensitive=False)
     try:
-        while block := reader.read(_BLOCK):
+        while block := await read(_BLOCK):
             yield block
+    except CryptoError as exc:
+        if not is_file_damage(exc):
+            raise
+        await sync_to_async(_report)(on_damage, exc)  # the database, in the request's thread
+        raise StreamAborted("recording file damaged mid-stream") from None
     finally:
         reader.close()
 

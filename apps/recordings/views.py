@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -26,11 +26,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.audit.audited import Actor
 from apps.recordings import checks, selectors, timeline
-from apps.recordings.actions import downloads, retention
+from apps.recordings.actions import damage, downloads, retention
 from apps.recordings.actions import playback as playback_actions
 from apps.recordings.models import DownloadRequest, DownloadState, Recording, RecordingState
 from apps.recordings.storage import get_storage
-from apps.recordings.streaming import keyring_for, range_response
+from apps.recordings.streaming import Damaged, DamageHook, keyring_for, range_response
+from apps.security.errors import CryptoError
 from remotebank.errors import NotFound, ServiceError
 from remotebank.progress import Progress
 
@@ -43,6 +44,22 @@ def _actor(request: HttpRequest) -> Actor:
 
 def _error(exc: ServiceError) -> JsonResponse:
     return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)
+
+
+def _damage_hook(
+    request: HttpRequest, recording_id: uuid.UUID, key: str, download_id: uuid.UUID | None = None
+) -> DamageHook:
+    """What a range read or a stream calls when the file fails authentication."""
+    actor = _actor(request)
+    read: Literal["range", "stream"] = "range" if request.headers.get("Range") else "stream"
+
+    def report(error: CryptoError) -> None:
+        damage.report_damage(
+            recording_id=recording_id, key=key, error=error, actor=actor, read=read,
+            download_id=download_id,
+        )  # fmt: skip
+
+    return report
 
 
 def _viewable(request: HttpRequest, recording_id: uuid.UUID) -> Recording:
@@ -91,6 +108,7 @@ def recording_list(request: HttpRequest) -> HttpResponse:
 _STATES = {
     **dict(RecordingState.choices),
     "hold": "法律保全",
+    "damaged": "录像已损坏",
     "purged": "已清除",
 }
 
@@ -119,7 +137,9 @@ def playback(request: HttpRequest, recording_id: uuid.UUID) -> HttpResponse:
             "items": items,
             "kinds": kinds,
             "video_url": reverse("recording-video", args=[recording.pk]),
-            "can_download": bool(roles & set(selectors.DOWNLOAD_ROLES)) and playable,
+            "can_download": bool(roles & set(selectors.DOWNLOAD_ROLES))
+            and playable
+            and recording.damaged_at is None,
             "can_approve": bool(roles & set(selectors.APPROVER_ROLES)),
             "can_hold": bool(roles & set(selectors.HOLD_ROLES)),
             "downloads": asked[:20],
@@ -153,13 +173,17 @@ def video(request: HttpRequest, recording_id: uuid.UUID) -> HttpResponseBase:
     if str(recording.pk) not in streamed:  # audited once per session and recording
         playback_actions.record_view(recording=recording, actor=_actor(request), what="stream")
         request.session[STREAMED_SESSION_KEY] = [*streamed[-50:], str(recording.pk)]
-    return range_response(
-        storage=get_storage(),
-        key=recording.composed_key,
-        size=recording.composed_size or 0,
-        keys=keyring_for(request.user.pk, recording.pk),
-        range_header=request.headers.get("Range"),
-    )
+    try:
+        return range_response(
+            storage=get_storage(),
+            key=recording.composed_key,
+            size=recording.composed_size or 0,
+            keys=keyring_for(request.user.pk, recording.pk),
+            range_header=request.headers.get("Range"),
+            on_damage=_damage_hook(request, recording.pk, recording.composed_key),
+        )
+    except Damaged as exc:
+        return _error(exc)
 
 
 def _download_json(d: DownloadRequest) -> dict[str, Any]:
@@ -263,15 +287,18 @@ def download_file(request: HttpRequest, download_id: uuid.UUID) -> HttpResponseB
         return _error(ServiceError("download_not_ready", f"the download is {d.state}", status=409))
     if d.expires_at and d.expires_at < timezone.now():
         return _error(ServiceError("download_expired", "the copy has expired", status=410))
-    range_header = request.headers.get("Range")
-    response = range_response(
-        storage=get_storage(),
-        key=d.copy_key,
-        size=d.copy_size or 0,
-        keys=keyring_for(request.user.pk, d.recording_id, "download"),
-        range_header=range_header,
-        filename=f"{d.recording.call.number}-{str(d.pk)[:8]}.mp4",
-    )
+    try:
+        response = range_response(
+            storage=get_storage(),
+            key=d.copy_key,
+            size=d.copy_size or 0,
+            keys=keyring_for(request.user.pk, d.recording_id, "download"),
+            range_header=request.headers.get("Range"),
+            on_damage=_damage_hook(request, d.recording_id, d.copy_key, download_id=d.pk),
+            filename=f"{d.recording.call.number}-{str(d.pk)[:8]}.mp4",
+        )
+    except Damaged as exc:
+        return _error(exc)
     if response.status_code in (200, 206):
         start = 0
         if response.status_code == 206:

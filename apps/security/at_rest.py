@@ -36,7 +36,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 
 from apps.security import errors
-from apps.security.errors import CryptoError
+from apps.security.errors import ChunkAuthFailed, CryptoError
 from apps.security.models import DataKey, Purpose
 from apps.security.services import create_data_key, get_data_key, unwrap_data_key
 from apps.security.suites import (
@@ -607,7 +607,11 @@ class EncryptedFileReader:
         self._cached = -1
         sealed = self._read_at(HEADER_SIZE + index * self._stride, plain + TAG_SIZE)
         nonce, aad = self._nonce_aad(index, False)
-        n = self._aead.decrypt_into(nonce, sealed, aad, self._plainv)
+        try:
+            n = self._aead.decrypt_into(nonce, sealed, aad, self._plainv)
+        except CryptoError:
+            self._plainv[:] = bytes(self._stride)  # leave no unauthenticated plaintext behind
+            raise ChunkAuthFailed(index) from None
         self._cached, self._cached_len = index, n
         return self._plainv[:n]
 

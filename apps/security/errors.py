@@ -6,6 +6,8 @@ contains key material, plaintext or an intermediate secret value.
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from remotebank.errors import ServiceError
 
 # Stable codes, grouped by where they come from.
@@ -48,3 +50,21 @@ class CryptoError(ServiceError):
 
     def __str__(self) -> str:
         return f"{self.message} [{self.code}]"
+
+
+class ChunkAuthFailed(CryptoError):
+    """One data chunk of an encrypted file failed authentication (altered at rest). `index`
+    names it so the damage can be reported; none of its bytes are ever returned."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(AUTH_FAILED, f"chunk {index} of the encrypted file failed authentication")
+        self.index = index
+
+
+# What reading a stored encrypted file raises when its bytes are not what was written (a missing
+# or unwrappable key, or a bad range, is something else).
+FILE_DAMAGE_CODES = frozenset({AUTH_FAILED, BAD_FILE, FILE_TRUNCATED, UNKNOWN_SUITE})
+
+
+def is_file_damage(exc: BaseException) -> TypeGuard[CryptoError]:
+    return isinstance(exc, CryptoError) and exc.code in FILE_DAMAGE_CODES

@@ -42,6 +42,8 @@ def request_qc(*, recording_id: uuid.UUID | str) -> QcReport:
             raise ServiceError("recording_not_found", "no such recording", status=404)
         if recording.state != RecordingState.READY:
             raise ServiceError("recording_not_ready", "the recording is not ready for QC")
+        if recording.damaged_at is not None:
+            raise ServiceError("recording_damaged", "the composed file is damaged", status=410)
         report = QcReport.objects.create(
             recording=recording, call_id=recording.call_id, composed_sm3=recording.composed_sm3
         )

@@ -150,6 +150,7 @@ def finish_composition(
         recording.composed_size = stored.size
         recording.composed_sm3 = stored.sm3
         recording.composed_sha256 = stored.sha256
+        recording.damaged_at = None  # a new file: any damage found was the earlier one's
         recording.duration_seconds = round(duration, 3)
         start = recording.timeline_start = from_timestamp(timeline_start)
         recording.timeline_end = from_timestamp(timeline_end)

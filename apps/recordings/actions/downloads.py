@@ -36,6 +36,8 @@ def check_playable(recording: Recording) -> None:
         raise ServiceError("recording_purged", "the recording was deleted at the end of retention")
     if recording.state != RecordingState.READY or not recording.composed_key:
         raise ServiceError("recording_not_ready", "the recording is not composed yet")
+    if recording.damaged_at is not None:  # the copy would be made of unauthenticated bytes
+        raise ServiceError("recording_damaged", "the composed file is damaged", status=410)
 
 
 def request_download(

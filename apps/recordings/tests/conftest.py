@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from apps.calls.actions.offers import accept_offer
@@ -190,6 +191,17 @@ def record_packets(
             ],
         )  # fmt: skip
     return keys
+
+
+def streamed(response) -> bytes:
+    """The body of a whole-file answer: an async stream (blocks go out as they are decrypted),
+    read as the ASGI server does, in an event loop that runs the view's sync parts in this
+    thread (the test's database connection)."""
+
+    async def collect() -> bytes:
+        return b"".join([block async for block in response.streaming_content])
+
+    return async_to_sync(collect)()
 
 
 def end_call_at(call: Call, connected: float, ended: float) -> Call:

@@ -16,6 +16,7 @@ from apps.audit.models import AuditEvent
 from apps.recordings import jobs, streaming
 from apps.recordings.models import DownloadRequest, DownloadState, Recording, RecordingState
 from apps.recordings.storage import KeyRing, get_storage
+from apps.recordings.tests.conftest import streamed
 from apps.recordings.tests.test_jobs import record_call
 from medialib.layout import HEIGHT, WIDTH
 from medialib.watermark import watermark_boxes
@@ -106,7 +107,7 @@ def test_the_video_streams_with_range_requests(ready, supervisor):
     whole = client.get(url)
     assert whole.status_code == 200 and whole["Accept-Ranges"] == "bytes"
     assert whole["Content-Type"] == "video/mp4" and int(whole["Content-Length"]) == size
-    assert b"".join(whole.streaming_content) == data
+    assert streamed(whole) == data
 
     part = client.get(url, HTTP_RANGE="bytes=100-4195")
     assert part.status_code == 206
@@ -167,7 +168,7 @@ def test_a_download_is_a_watermarked_copy_and_every_step_is_audited(ready, super
     assert as_user(auditor).get(status["file_url"]).status_code == 404
     got = client.get(status["file_url"])
     assert got.status_code == 200 and "attachment" in got["Content-Disposition"]
-    copy = b"".join(got.streaming_content)
+    copy = streamed(got)
     request.refresh_from_db()
     assert hashlib.sha256(copy).hexdigest() == request.copy_sha256
     assert "supervisor01" in request.watermark_text and "北京时间" in request.watermark_text

@@ -17,7 +17,7 @@ from apps.security.at_rest import (
     open_encrypted_writer,
     read_file_header,
 )
-from apps.security.errors import CryptoError
+from apps.security.errors import ChunkAuthFailed, CryptoError
 from apps.security.models import DataKey
 from apps.security.suites import get_suite
 
@@ -144,6 +144,21 @@ def test_reordered_swapped_and_appended_chunks_are_refused():
         reader(blob + chunks[1], key)  # one appended
     with pytest.raises(CryptoError):
         reader(head + chunks[0] + chunks[1] + chunks[2] + chunks[2] + chunks[3], key)
+
+
+def test_an_altered_chunk_names_its_index_and_leaves_no_plaintext_behind():
+    data = os.urandom(64 * 3 + 10)
+    blob, key = make_file(data)
+    altered = bytearray(blob)
+    altered[HEADER_SIZE + 2 * (CHUNK + 16) + 5] ^= 0x01
+    r = reader(bytes(altered), key)
+    assert r.read_range(0, 2 * CHUNK) == data[: 2 * CHUNK]
+    blocks = r.iter_range(CHUNK, 3 * CHUNK)
+    assert next(blocks) == data[CHUNK : 2 * CHUNK]
+    with pytest.raises(ChunkAuthFailed) as exc:
+        next(blocks)
+    assert exc.value.index == 2 and exc.value.code == "auth_failed"
+    assert not any(r._plainv)  # the unauthenticated bytes decrypted into the buffer are gone
 
 
 def test_chunks_cannot_be_spliced_between_files_under_the_same_key():
