@@ -55,6 +55,17 @@ def _test_master_key(settings):
 
 
 @pytest.fixture(autouse=True)
+def _default_language(settings):
+    """Each test starts in the default language: a request the test client made in English
+    leaves English active in the thread (LocaleMiddleware activates, nothing deactivates)."""
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _evidence_root(settings, tmp_path):
     """Tests never append to the real checkpoint file."""
     settings.EVIDENCE_ROOT = tmp_path / "evidence"

@@ -16,6 +16,8 @@ PAGES = {
     "monitor": "supervisor-monitor",
     "recordings": "recording-list",
     "qc": "qc-reports",
+    "wallboard": "wallboard",
+    "audit": "audit-log",
 }
 NAV_LINK = re.compile(
     r'<a class="staff-nav-link" href="([^"]+)" data-nav="([a-z]+)"[^>]*>([^<]+)</a>'
@@ -50,9 +52,14 @@ def logged_in(user) -> Client:
         (
             "supervisor",
             "supervisor-monitor",
-            {"monitor": "通话监控", "recordings": "双录录像", "qc": "质检"},
+            {
+                "monitor": "通话监控",
+                "wallboard": "监控大屏",
+                "recordings": "双录录像",
+                "qc": "质检",
+            },
         ),
-        ("auditor", "recording-list", {"recordings": "双录录像"}),
+        ("auditor", "recording-list", {"recordings": "双录录像", "audit": "审计日志"}),
         ("qc_reviewer", "qc-reports", {"recordings": "双录录像", "qc": "质检"}),
     ],
 )
