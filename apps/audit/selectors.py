@@ -67,7 +67,10 @@ def log_page(
     before[0] = GENESIS_HASH
     staff_ids = {int(e.actor_id) for e in items if e.actor_type == "staff" and e.actor_id.isdigit()}
     names = {
-        str(u.pk): f"{u.last_name}{u.first_name}（{u.username}）" if u.last_name else u.username
+        str(u.pk): _("%(name)s（%(username)s）")
+        % {"name": f"{u.last_name}{u.first_name}", "username": u.username}
+        if u.last_name
+        else u.username
         for u in User.objects.filter(pk__in=staff_ids)
     }
     rows = [
