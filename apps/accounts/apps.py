@@ -1,14 +1,14 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class AccountsConfig(AppConfig):
     name = "apps.accounts"
     label = "accounts"
+    verbose_name = _("账户与技能")
 
     def ready(self) -> None:
-        from django.utils.translation import gettext_lazy as _
-
         from apps.accounts.navigation import register_nav_link
         from apps.accounts.roles import sync_roles
         from apps.audit.selectors import may_read_log

@@ -1,9 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AuditConfig(AppConfig):
     name = "apps.audit"
     label = "audit"
+    verbose_name = _("审计日志与证据链")
 
     def ready(self) -> None:
         from apps.audit import checks, receivers  # noqa: F401 - registers the system check

@@ -1,9 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class BankingConfig(AppConfig):
     name = "apps.banking"
     label = "banking"
+    verbose_name = _("柜面业务")
 
     def ready(self) -> None:
         from apps.accounts.demo import register_demo_seeder

@@ -1,13 +1,13 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CallsConfig(AppConfig):
     name = "apps.calls"
     label = "calls"
+    verbose_name = _("视频会话")
 
     def ready(self) -> None:
-        from django.utils.translation import gettext_lazy as _
-
         from apps.accounts.models import Role
         from apps.accounts.navigation import register_nav_link
         from apps.calls import signaling  # noqa: F401  (registers collaboration handlers)

@@ -58,16 +58,29 @@ class EndReason(models.TextChoices):
 class Call(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     number = models.CharField(_("会话编号"), max_length=32, unique=True)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="calls")
-    business_type = models.ForeignKey(BusinessType, on_delete=models.PROTECT)
-    state = models.CharField(max_length=16, choices=CallState.choices, default=CallState.QUEUED)
-    end_reason = models.CharField(max_length=32, choices=EndReason.choices, blank=True)
-    agent = models.ForeignKey(
-        AgentProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="calls"
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="calls", verbose_name=_("客户")
     )
-    queued_at = models.DateTimeField(default=timezone.now, db_index=True)
-    connected_at = models.DateTimeField(null=True, blank=True)
-    ended_at = models.DateTimeField(null=True, blank=True)
+    business_type = models.ForeignKey(
+        BusinessType, on_delete=models.PROTECT, verbose_name=_("业务类型")
+    )
+    state = models.CharField(
+        _("状态"), max_length=16, choices=CallState.choices, default=CallState.QUEUED
+    )
+    end_reason = models.CharField(
+        _("结束原因"), max_length=32, choices=EndReason.choices, blank=True
+    )
+    agent = models.ForeignKey(
+        AgentProfile,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="calls",
+        verbose_name=_("座席"),
+    )
+    queued_at = models.DateTimeField(_("排队时间"), default=timezone.now, db_index=True)
+    connected_at = models.DateTimeField(_("接通时间"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
     # The customer's declared location (burned into the recording).
     location_lat = models.FloatField(null=True, blank=True)
     location_lng = models.FloatField(null=True, blank=True)

@@ -1,13 +1,13 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class QcConfig(AppConfig):
     name = "apps.qc"
     label = "qc"
+    verbose_name = _("质检")
 
     def ready(self) -> None:
-        from django.utils.translation import gettext_lazy as _
-
         from apps.accounts.navigation import register_nav_link
         from apps.audit.hooks import register_bundle_contributor, register_digest_verifier
         from apps.qc import evidence, receivers, repairs, timeline  # noqa: F401 - signal, timeline source

@@ -1,13 +1,14 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class RecordingsConfig(AppConfig):
     name = "apps.recordings"
     label = "recordings"
+    verbose_name = _("双录录像")
 
     def ready(self) -> None:
         from django.db.models.signals import post_save
-        from django.utils.translation import gettext_lazy as _
 
         from apps.accounts.models import Role
         from apps.accounts.navigation import register_nav_link
