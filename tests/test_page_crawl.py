@@ -28,7 +28,12 @@ from django.utils import timezone
 
 from apps.audit.audited import Actor
 from apps.banking.tests.conftest import connect_call
+from apps.calls.actions.hold import set_hold
+from apps.calls.actions.invites import invite_guest
+from apps.calls.actions.monitor import set_monitor_mode, start_monitor
+from apps.calls.actions.share import start_share, stop_share
 from apps.calls.actions.tickets import issue_entry_ticket, redeem_entry_ticket
+from apps.calls.models import Participant
 from apps.qc.actions import runs
 from apps.qc.tests.test_auto_qc import add_transaction
 from apps.qc.tests.test_misses_and_pages import finished_report, ready_recording
@@ -37,6 +42,7 @@ from apps.recordings.actions.keypoints import mark_key_point
 
 pytestmark = pytest.mark.django_db
 ENROLLING_PASSWORD = "x-crawl-enrol-pw-1"
+GUEST = "周八"
 
 # Names a Chinese page may show as they are: the brand, ciphers and standards, formats, units.
 ALLOWED_ENGLISH = {
@@ -167,6 +173,7 @@ class World:
     report: Any
     failed_report: Any
     used_token: str
+    guest_token: str
     # Personal and place names from the database: shown as entered, in any language.
     data: set[str] = field(default_factory=set)
 
@@ -199,9 +206,11 @@ PAGES: dict[str, list[Visit]] = {
         Visit("", lambda w: reverse("customer-enter", args=[w.used_token]), status=410),
     ],
     "guest-enter": [
-        Visit("", lambda w: reverse("guest-enter", args=["no-such-invite"]), status=404)
+        Visit("", lambda w: reverse("guest-enter", args=["no-such-invite"]), status=404),
+        Visit("", lambda w: reverse("guest-enter", args=[w.guest_token]), status=302),
     ],
     "customer-call": [
+        Visit("guest", fixed("customer-call")),
         Visit("customer", fixed("customer-call")),
         Visit("", fixed("customer-call"), status=403),
     ],
@@ -309,6 +318,15 @@ def world(demo, api_client_obj, monkeypatch, settings) -> World:
     agent = users["agent01"]
     call = connect_call(api_client_obj, agent, business="debit_pin_reset")
     tx = add_transaction(call, agent)
+    # What a call's timeline holds besides: a hold, a shared screen, a supervisor, a guest.
+    seat = Participant.objects.get(call=call, role="agent")
+    set_hold(participant=seat, on=True)
+    set_hold(participant=seat, on=False)
+    start_share(participant=seat)
+    stop_share(participant=seat)
+    monitor = start_monitor(user=users["supervisor01"], call_id=call.pk)
+    set_monitor_mode(participant=monitor, mode="whisper")
+    _, guest_token = invite_guest(inviter=seat, name=GUEST)
     mark_key_point(call=call, code="risk_disclosed", actor=Actor.staff(agent))
     mark_key_point(call=call, code="free", text="客户要求放慢语速", actor=Actor.staff(agent))
     recording = ready_recording(call)
@@ -331,7 +349,7 @@ def world(demo, api_client_obj, monkeypatch, settings) -> World:
     }
     data |= {u.first_name for u in users.values()} | {u.last_name for u in users.values()}
     data |= {c.display_name for c in Customer.objects.all()}
-    data |= {"客户要求放慢语速", "监管检查调阅"}  # typed by people
+    data |= {"客户要求放慢语速", "监管检查调阅", GUEST}  # typed by people
     data.discard("")
     _, used_token = issue_entry_ticket(
         client=api_client_obj,
@@ -346,7 +364,9 @@ def world(demo, api_client_obj, monkeypatch, settings) -> World:
     staff.save(update_fields=["password"])
     call.refresh_from_db()
     assert timezone.is_aware(call.connected_at)
-    return World(users, call, tx, recording, report, runs_report(failed), used_token, data)
+    return World(
+        users, call, tx, recording, report, runs_report(failed), used_token, guest_token, data
+    )
 
 
 def runs_report(report: Any) -> Any:
@@ -366,6 +386,11 @@ def client_for(role: str, world: World, language: str) -> Client:
         )
         assert page.status_code == 200 and page.context["link_path"], page.content[:500]
         assert client.get(page.context["link_path"]).status_code == 302
+    elif role == "guest":
+        _, token = invite_guest(
+            inviter=Participant.objects.get(call=world.call, role="agent"), name=GUEST
+        )
+        assert client.get(reverse("guest-enter", args=[token])).status_code == 302
     elif role == "enrolling":
         # Signed in with a password where an authenticator is required: step two, enrolment.
         page = client.post(

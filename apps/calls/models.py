@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import AgentProfile, ApiClient, BusinessType, Customer
@@ -361,3 +362,33 @@ class CallEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}@{self.at:%H:%M:%S}"
+
+    def label_text(self) -> str:
+        """The event's line in the active language: its message (a Chinese msgid) translated
+        and filled with its values, role codes by their names (`event_label`); an event
+        written before messages were kept shows the Chinese line it stored."""
+        data = self.data if isinstance(self.data, dict) else {}
+        message, values = data.get("label_message"), data.get("label_values")
+        if isinstance(message, str) and isinstance(values, dict):
+            try:
+                return gettext(message) % _named_roles(values)
+            except (KeyError, TypeError, ValueError):
+                pass
+        return str(data.get("label") or self.get_kind_display())
+
+
+def _named_roles(values: dict[str, Any]) -> dict[str, str]:
+    """The values with each participant role code (keys ending in "role") by its name."""
+    roles = dict(ParticipantRole.choices)
+    return {k: str(roles.get(v, v)) if k.endswith("role") else str(v) for k, v in values.items()}
+
+
+def event_label(message: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A CallEvent's `data` for its timeline line: `message` a Chinese msgid (marked with
+    gettext_noop) with %(name)s placeholders, `values` names as they are and participant role
+    codes under keys ending in "role". The Chinese line is stored too, as the audit chain
+    records it."""
+    values = values or {}
+    with translation.override("zh-hans"):
+        label = message % _named_roles(values) if values else message
+    return {"label": label, "label_message": message, "label_values": values}

@@ -172,10 +172,10 @@ def call_events(recording: Recording) -> list[TimelineItem]:
             )
     for event in CallEvent.objects.filter(call_id=recording.call_id):
         data = event.data if isinstance(event.data, dict) else {}
-        label = data.get("label") or event.get_kind_display()
+        label = event.label_text()  # in the page's language
         severity = data.get("severity") if data.get("severity") in SEVERITIES else ""
         severity = severity or ("warning" if event.kind.endswith("_lost") else "")
-        out.append(item(event.at, "call_event", str(label), severity=severity))
+        out.append(item(event.at, "call_event", label, severity=severity))
     return out
 
 
