@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -24,7 +25,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from apps.audit.audited import Actor
 from apps.banking.tests.conftest import connect_call
@@ -35,9 +36,11 @@ from apps.calls.actions.share import start_share, stop_share
 from apps.calls.actions.tickets import issue_entry_ticket, redeem_entry_ticket
 from apps.calls.models import Participant
 from apps.qc.actions import runs
+from apps.qc.actions.live_alerts import vision_event
 from apps.qc.tests.test_auto_qc import add_transaction
 from apps.qc.tests.test_misses_and_pages import finished_report, ready_recording
 from apps.recordings.actions.downloads import request_download
+from apps.recordings.actions.health import recording_degraded, recording_resumed
 from apps.recordings.actions.keypoints import mark_key_point
 
 pytestmark = pytest.mark.django_db
@@ -318,7 +321,8 @@ def world(demo, api_client_obj, monkeypatch, settings) -> World:
     agent = users["agent01"]
     call = connect_call(api_client_obj, agent, business="debit_pin_reset")
     tx = add_transaction(call, agent)
-    # What a call's timeline holds besides: a hold, a shared screen, a supervisor, a guest.
+    # What a call's timeline holds besides: a hold, a shared screen, a supervisor, a guest,
+    # a live vision alert, recording trouble.
     seat = Participant.objects.get(call=call, role="agent")
     set_hold(participant=seat, on=True)
     set_hold(participant=seat, on=False)
@@ -327,6 +331,17 @@ def world(demo, api_client_obj, monkeypatch, settings) -> World:
     monitor = start_monitor(user=users["supervisor01"], call_id=call.pk)
     set_monitor_mode(participant=monitor, mode="whisper")
     _, guest_token = invite_guest(inviter=seat, name=GUEST)
+    customer = Participant.objects.get(call=call, role="customer")
+    for kind in ("alert", "clear"):
+        vision_event(
+            call_id=call.pk,
+            participant_id=customer.pk,
+            kind=kind,
+            problem="no_face",
+            at=time.time(),
+        )
+    recording_degraded(call_id=call.pk, epoch=1, error="[Errno 28] No space left on device")
+    recording_resumed(call_id=call.pk, epoch=1, lost_seconds=3.0)
     mark_key_point(call=call, code="risk_disclosed", actor=Actor.staff(agent))
     mark_key_point(call=call, code="free", text="客户要求放慢语速", actor=Actor.staff(agent))
     recording = ready_recording(call)
@@ -403,6 +418,12 @@ def client_for(role: str, world: World, language: str) -> Client:
 
 
 def crawl(world: World, language: str) -> tuple[int, dict[str, list[str]]]:
+    # Each request activates its language in this thread: leave the default one behind.
+    with translation.override(settings.LANGUAGE_CODE):
+        return _crawl(world, language)
+
+
+def _crawl(world: World, language: str) -> tuple[int, dict[str, list[str]]]:
     check = english_words if language == "zh-hans" else chinese_leftovers
     problems: dict[str, list[str]] = {}
     count = 0

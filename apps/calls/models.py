@@ -365,30 +365,37 @@ class CallEvent(models.Model):
 
     def label_text(self) -> str:
         """The event's line in the active language: its message (a Chinese msgid) translated
-        and filled with its values, role codes by their names (`event_label`); an event
+        and filled with its values (`event_label`); an event
         written before messages were kept shows the Chinese line it stored."""
         data = self.data if isinstance(self.data, dict) else {}
         message, values = data.get("label_message"), data.get("label_values")
         if isinstance(message, str) and isinstance(values, dict):
             try:
-                return gettext(message) % _named_roles(values)
+                return gettext(message) % _shown(values)
             except (KeyError, TypeError, ValueError):
                 pass
         return str(data.get("label") or self.get_kind_display())
 
 
-def _named_roles(values: dict[str, Any]) -> dict[str, str]:
-    """The values with each participant role code (keys ending in "role") by its name."""
+def _shown(values: dict[str, Any]) -> dict[str, str]:
+    """The values as the active language shows them: a participant role code (a key ending in
+    "role") by its name, a msgid (a key ending in "msg") translated, the rest as they are."""
     roles = dict(ParticipantRole.choices)
-    return {k: str(roles.get(v, v)) if k.endswith("role") else str(v) for k, v in values.items()}
+
+    def shown(key: str, value: Any) -> str:
+        if key.endswith("role"):
+            return str(roles.get(value, value))
+        return gettext(value) if key.endswith("msg") and isinstance(value, str) else str(value)
+
+    return {k: shown(k, v) for k, v in values.items()}
 
 
 def event_label(message: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
     """A CallEvent's `data` for its timeline line: `message` a Chinese msgid (marked with
-    gettext_noop) with %(name)s placeholders, `values` names as they are and participant role
-    codes under keys ending in "role". The Chinese line is stored too, as the audit chain
-    records it."""
+    gettext_noop) with %(name)s placeholders, `values` names as they are, participant role
+    codes under keys ending in "role" and msgids under keys ending in "msg". The Chinese line
+    is stored too, as the audit chain records it."""
     values = values or {}
     with translation.override("zh-hans"):
-        label = message % _named_roles(values) if values else message
+        label = message % _shown(values) if values else message
     return {"label": label, "label_message": message, "label_values": values}
