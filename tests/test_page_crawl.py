@@ -42,6 +42,8 @@ from apps.qc.tests.test_misses_and_pages import finished_report, ready_recording
 from apps.recordings.actions.downloads import request_download
 from apps.recordings.actions.health import recording_degraded, recording_resumed
 from apps.recordings.actions.keypoints import mark_key_point
+from apps.recordings.actions.retention import set_legal_hold
+from apps.recordings.models import Recording, RecordingState
 
 pytestmark = pytest.mark.django_db
 ENROLLING_PASSWORD = "x-crawl-enrol-pw-1"
@@ -173,6 +175,7 @@ class World:
     call: Any
     transaction: Any
     recording: Any
+    failed_recording: Any
     report: Any
     failed_report: Any
     used_token: str
@@ -237,6 +240,7 @@ PAGES: dict[str, list[Visit]] = {
         Visit("qc01", fixed("recording-list")),
     ],
     "recording-playback": [
+        Visit("auditor01", lambda w: reverse("recording-playback", args=[w.failed_recording.pk])),
         Visit("auditor01", lambda w: reverse("recording-playback", args=[w.recording.pk])),
         Visit("agent01", lambda w: reverse("recording-playback", args=[w.recording.pk])),
     ],
@@ -351,6 +355,20 @@ def world(demo, api_client_obj, monkeypatch, settings) -> World:
     failed = runs.request_qc(recording_id=recording.pk)
     runs.begin_run(report_id=failed.pk)
     runs.fail_run(report_id=failed.pk, error="recording has no timeline", final=True)
+    set_legal_hold(
+        recording=recording,
+        on=True,
+        reason="涉诉保全",
+        user=users["supervisor01"],
+        actor=Actor.staff(users["supervisor01"]),
+    )
+    # A second call whose recording could not be composed.
+    other = connect_call(
+        api_client_obj, users["agent02"], customer="DEMO0002", business="debit_pin_reset"
+    )
+    failed_recording = Recording.objects.create(
+        call=other, state=RecordingState.FAILED, error="ffmpeg: exit status 1"
+    )
     request_download(
         recording=recording,
         user=users["auditor01"],
@@ -364,7 +382,7 @@ def world(demo, api_client_obj, monkeypatch, settings) -> World:
     }
     data |= {u.first_name for u in users.values()} | {u.last_name for u in users.values()}
     data |= {c.display_name for c in Customer.objects.all()}
-    data |= {"客户要求放慢语速", "监管检查调阅", GUEST}  # typed by people
+    data |= {"客户要求放慢语速", "监管检查调阅", "涉诉保全", GUEST}  # typed by people
     data.discard("")
     _, used_token = issue_entry_ticket(
         client=api_client_obj,
@@ -380,7 +398,16 @@ def world(demo, api_client_obj, monkeypatch, settings) -> World:
     call.refresh_from_db()
     assert timezone.is_aware(call.connected_at)
     return World(
-        users, call, tx, recording, report, runs_report(failed), used_token, guest_token, data
+        users,
+        call,
+        tx,
+        recording,
+        failed_recording,
+        report,
+        runs_report(failed),
+        used_token,
+        guest_token,
+        data,
     )
 
 
