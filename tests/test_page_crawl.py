@@ -505,6 +505,32 @@ def test_chinese_pages_show_no_english_beyond_names_and_units(world):
     assert not problems, report("zh-hans", problems)
 
 
+def test_every_action_in_the_audit_log_has_a_name(world):
+    from apps.audit.hooks import action_name
+    from apps.audit.models import AuditEvent
+
+    actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert len(actions) > 20  # the world is busy enough to mean something
+    assert not sorted(a for a in actions if not action_name(a)), "audit actions without a name"
+
+
+def test_every_action_the_code_records_has_a_name(db):
+    """Beyond the crawl's world: every action written as a literal in the code base."""
+    from pathlib import Path
+
+    from apps.audit.hooks import action_name
+
+    root = Path(__file__).resolve().parent.parent
+    found = {
+        match
+        for path in [*root.glob("apps/**/*.py"), *root.glob("media_worker/*.py")]
+        if "tests" not in path.parts
+        for match in re.findall(r'action="([a-z_]+\.[a-z_.]+)"', path.read_text("utf-8"))
+    }
+    assert len(found) > 60
+    assert not sorted(a for a in found if not action_name(a)), "audit actions without a name"
+
+
 def test_english_pages_show_no_chinese_left(world):
     count, problems = crawl(world, "en")
     assert count == sum(len(visits) for visits in PAGES.values()), problems

@@ -9,8 +9,10 @@ class AccountsConfig(AppConfig):
     verbose_name = _("账户与技能")
 
     def ready(self) -> None:
+        from apps.accounts import action_names
         from apps.accounts.navigation import register_nav_link
         from apps.accounts.roles import sync_roles
+        from apps.audit.hooks import register_action_names
         from apps.audit.selectors import may_read_log
 
         post_migrate.connect(sync_roles, dispatch_uid="rb_sync_roles")
@@ -22,3 +24,4 @@ class AccountsConfig(AppConfig):
             order=50,
             shows=lambda user, roles: may_read_log(user),
         )
+        register_action_names(action_names.NAMES, name="accounts")

@@ -10,7 +10,11 @@ class CallsConfig(AppConfig):
     def ready(self) -> None:
         from apps.accounts.models import Role
         from apps.accounts.navigation import register_nav_link
-        from apps.calls import signaling  # noqa: F401  (registers collaboration handlers)
+        from apps.audit.hooks import register_action_names
+        from apps.calls import (
+            action_names,
+            signaling,  # noqa: F401  (registers collaboration handlers)
+        )
 
         # The pages' own rules: apps.calls.views.workstation and supervisor_monitor.
         register_nav_link(
@@ -27,3 +31,4 @@ class CallsConfig(AppConfig):
             order=20,
             shows=lambda user, roles: Role.SUPERVISOR in roles and Role.AGENT not in roles,
         )
+        register_action_names(action_names.name, name="calls")

@@ -9,8 +9,12 @@ class QcConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.accounts.navigation import register_nav_link
-        from apps.audit.hooks import register_bundle_contributor, register_digest_verifier
-        from apps.qc import evidence, receivers, repairs, timeline  # noqa: F401 - signal, timeline source
+        from apps.audit.hooks import (
+            register_action_names,
+            register_bundle_contributor,
+            register_digest_verifier,
+        )
+        from apps.qc import action_names, evidence, receivers, repairs, timeline  # noqa: F401 - signal, timeline source
         from apps.qc.selectors import can_inspect
         from remotebank import housekeeping
 
@@ -25,3 +29,4 @@ class QcConfig(AppConfig):
             order=40,
             shows=lambda u, r: can_inspect(u),
         )
+        register_action_names(action_names.NAMES, name="qc")
