@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,6 +47,7 @@ from apps.recordings.actions.retention import set_legal_hold
 from apps.recordings.models import Recording, RecordingState
 
 pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parent.parent
 ENROLLING_PASSWORD = "x-crawl-enrol-pw-1"
 GUEST = "周八"
 
@@ -516,11 +518,9 @@ def test_every_action_in_the_audit_log_has_a_name(world):
 
 def test_every_action_the_code_records_has_a_name(db):
     """Beyond the crawl's world: every action written as a literal in the code base."""
-    from pathlib import Path
-
     from apps.audit.hooks import action_name
 
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     found = {
         match
         for path in [*root.glob("apps/**/*.py"), *root.glob("media_worker/*.py")]
@@ -535,6 +535,46 @@ def test_english_pages_show_no_chinese_left(world):
     count, problems = crawl(world, "en")
     assert count == sum(len(visits) for visits in PAGES.values()), problems
     assert not problems, report("en", problems)
+
+
+def js_catalogue() -> set[str]:
+    """The msgids of locale/en/LC_MESSAGES/djangojs.po that have an English msgstr."""
+    po = (ROOT / "locale" / "en" / "LC_MESSAGES" / "djangojs.po").read_text("utf-8")
+    strings = r'((?:"(?:\\.|[^"\\])*"\s*)+)'
+    entry = re.compile(
+        rf"^msgid {strings}(?:msgid_plural {strings})?msgstr(?:\[0\])? {strings}", re.M
+    )
+
+    def text(quoted: str) -> str:
+        return "".join(re.findall(r'"((?:\\.|[^"\\])*)"', quoted)).replace('\\"', '"')
+
+    return {text(m.group(1)) for m in entry.finditer(po) if text(m.group(3))}
+
+
+def test_the_scripts_show_only_translated_sentences():
+    """What the page scripts put on the page: every Chinese string is a gettext/ngettext
+    msgid (or plural) with an English translation in djangojs.po; none is shown as it is."""
+    translated = js_catalogue()
+    literal = re.compile(r"""(['"`])((?:\\.|(?!\1).)*)\1""")
+    # Before the literal: "gettext(" or "ngettext(", or "ngettext(<singular>, " for a plural.
+    call = re.compile(r"""\bn?gettext\(\s*(?:(['"`])(?:\\.|(?!\1).)*\1\s*,\s*)?$""")
+    problems = []
+    for path in sorted((ROOT / "static" / "js").glob("*.js")):
+        text = path.read_text("utf-8")
+        text = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
+        for number, line in enumerate(text.splitlines(), 1):
+            code = re.sub(r"(^|[^:\\])//.*$", r"\1", line)
+            for match in literal.finditer(code):
+                sentence = match.group(2)
+                if not CJK.search(sentence):
+                    continue
+                where = f"{path.name}:{number}: {sentence}"
+                marked = call.search(code[: match.start()])
+                if marked is None:
+                    problems.append(f"{where} (not translated at all)")
+                elif marked.group(1) is None and sentence not in translated:
+                    problems.append(f"{where} (no English in djangojs.po)")
+    assert not problems, "\n".join(problems)
 
 
 def test_the_text_reader_finds_what_a_person_sees():
