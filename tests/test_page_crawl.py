@@ -577,6 +577,27 @@ def test_the_scripts_show_only_translated_sentences():
     assert not problems, "\n".join(problems)
 
 
+def test_templates_have_no_chinese_outside_translation_tags():
+    """Branches the crawl's world does not reach: no Chinese in a template outside
+    {% translate %} / {% blocktranslate %}, comments and scripts."""
+    outside = [
+        (r"{%\s*blocktranslate.*?{%\s*endblocktranslate\s*%}", re.S),
+        (r"{%\s*comment\s*%}.*?{%\s*endcomment\s*%}", re.S),
+        (r"{#.*?#}", re.S),
+        (r"""{%\s*translate\s+("[^"]*"|'[^']*')[^%]*%}""", 0),
+        (r"<script\b.*?</script>", re.S),
+    ]
+    problems = []
+    for path in sorted((ROOT / "templates").rglob("*.html")):
+        text = path.read_text("utf-8")
+        for pattern, flags in outside:
+            text = re.sub(pattern, lambda m: "\n" * m.group(0).count("\n"), text, flags=flags)
+        for number, line in enumerate(text.splitlines(), 1):
+            if CJK.search(line):
+                problems.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:120]}")
+    assert not problems, "\n".join(problems)
+
+
 def test_the_text_reader_finds_what_a_person_sees():
     html = (
         '<p title="Hint">你好 <b>Save</b></p><script>var x = "Hidden";</script>'
