@@ -29,6 +29,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone, translation
 
 from apps.audit.audited import Actor
+from apps.banking.actions import identity
+from apps.banking.actions.transactions import add_event
 from apps.banking.tests.conftest import connect_call
 from apps.calls.actions.hold import set_hold
 from apps.calls.actions.invites import invite_guest
@@ -55,9 +57,9 @@ GUEST = "周八"
 ALLOWED_ENGLISH = {
     "RB", "RemoteBank", "AES", "SM2", "SM3", "SM4", "RSA", "GCM", "CBC", "ECDSA", "HMAC",
     "DTLS", "SRTP", "TLS", "HTTPS", "WebRTC", "TOTP", "OTP", "PIN", "ID", "API", "SDK", "REST",
-    "OpenAPI", "JSON", "URL", "H5", "MP4", "WebM", "PDF", "PNG", "JPEG", "VP8", "Opus", "MOS",
-    "RTT", "fps", "kbit", "kbps", "ms", "MB", "KB", "GB", "MiB", "KiB", "GiB", "Hz", "kHz", "dB",
-    "dBFS", "Chrome", "Edge", "Safari", "Firefox", "UTC", "https",
+    "OpenAPI", "JSON", "URL", "H5", "OCR", "MP4", "WebM", "PDF", "PNG", "JPEG", "VP8", "Opus",
+    "MOS", "RTT", "fps", "kbit", "kbps", "ms", "MB", "KB", "GB", "MiB", "KiB", "GiB", "Hz", "kHz",
+    "dB", "dBFS", "Chrome", "Edge", "Safari", "Firefox", "UTC", "https",
 }  # fmt: skip
 # The same for names that are more than one word: standards, HTTP headers.
 ALLOWED_PHRASES = ("GB/T", "GM/T", "Idempotency-Key", "DTLS-SRTP")
@@ -327,6 +329,10 @@ def world(demo, api_client_obj, monkeypatch, settings) -> World:
     agent = users["agent01"]
     call = connect_call(api_client_obj, agent, business="debit_pin_reset")
     tx = add_transaction(call, agent)
+    # Steps as the banking actions write them (a bare transaction has none).
+    add_event(tx, "identity_frame", detail=identity._FRAME_DETAILS["id_card", True])
+    add_event(tx, "pin_verified", detail="原密码核验通过")
+    add_event(tx, "receipt_failed", detail="回单生成失败，系统将自动重试", severity="error")
     # What a call's timeline holds besides: a hold, a shared screen, a supervisor, a guest,
     # a live vision alert, recording trouble.
     seat = Participant.objects.get(call=call, role="agent")

@@ -136,6 +136,7 @@ _KIND_LABELS = {
     "quality": "通话质量",  # apps.monitoring.timeline
     "qc": "质检",  # apps.qc.timeline
     "transaction": "业务办理",  # apps.banking
+    "transaction_step": "业务步骤",  # apps.banking
 }
 
 
