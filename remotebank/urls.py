@@ -3,6 +3,7 @@ import json
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from django.views.i18n import JavaScriptCatalog
 
@@ -15,6 +16,10 @@ def error_messages(request: HttpRequest) -> HttpResponse:
     body = "window.RB_ERROR_MESSAGES = " + json.dumps(catalogue(), ensure_ascii=False) + ";\n"
     return HttpResponse(body, content_type="text/javascript; charset=utf-8")
 
+
+# The admin speaks as this site, not as "Django".
+admin.site.site_header = _("远程视频银行管理后台")
+admin.site.site_title = _("远程视频银行")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="agent-workstation"), name="home"),

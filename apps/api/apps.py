@@ -12,8 +12,8 @@ class ApiConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from apps.accounts.demo import register_demo_seeder
-        from apps.api import demo, outbox, schema_extensions, system_checks  # noqa: F401 - registers
-        from apps.audit.hooks import register_event_listener
+        from apps.api import action_names, demo, outbox, schema_extensions, system_checks  # noqa: F401 - registers
+        from apps.audit.hooks import register_action_names, register_event_listener
         from apps.audit.models import Checkpoint
 
         register_event_listener(outbox.on_audit_event, name="api.webhook_outbox")
@@ -21,3 +21,4 @@ class ApiConfig(AppConfig):
             outbox.on_checkpoint_saved, sender=Checkpoint, dispatch_uid="api.checkpoint_outbox"
         )
         register_demo_seeder("api", demo.seed_api_demo)
+        register_action_names(action_names.NAMES, name="api")

@@ -26,7 +26,7 @@ another audited action, and an exception from it undoes the change.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,3 +86,25 @@ def digest_verifiers() -> dict[str, DigestVerifier]:
 
 def bundle_contributors() -> dict[str, BundleContributor]:
     return dict(_bundle_contributors)
+
+
+# --- names of actions for people (the audit log page) -------------------------------------------
+#: An app's names for the audit actions it records: action -> name (lazy, in the active
+#: language), or a function of the action returning its name or None (actions built from a
+#: state, e.g. ``call.connected``).
+ActionNames = Mapping[str, Any] | Callable[[str], Any]
+_ACTION_NAMES: dict[str, ActionNames] = {}
+
+
+def register_action_names(names: ActionNames, *, name: str) -> None:
+    """Register an app's names for its audit actions (from its `AppConfig.ready()`)."""
+    _ACTION_NAMES[name] = names
+
+
+def action_name(action: str) -> str:
+    """The action's name in the active language; "" when no app names it."""
+    for names in _ACTION_NAMES.values():
+        found = names(action) if callable(names) else names.get(action)
+        if found:
+            return str(found)
+    return ""

@@ -11,6 +11,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from apps.audit.hooks import action_name
 from apps.audit.models import GENESIS_HASH, AuditEvent, ChainHead, Checkpoint
 
 PAGE_SIZE = 50
@@ -29,6 +30,7 @@ class LogRow:
     actor: str  # a person's name for staff, else the id
     hash_ok: bool  # entry_hash is SM3(prev_hash || body) of what is stored now
     link_ok: bool  # prev_hash is the entry_hash of the entry before (genesis for the first)
+    action_name: str = ""  # the action's name for people ("" when no app names it)
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,10 @@ def log_page(
     before[0] = GENESIS_HASH
     staff_ids = {int(e.actor_id) for e in items if e.actor_type == "staff" and e.actor_id.isdigit()}
     names = {
-        str(u.pk): f"{u.last_name}{u.first_name}（{u.username}）" if u.last_name else u.username
+        str(u.pk): _("%(name)s（%(username)s）")
+        % {"name": f"{u.last_name}{u.first_name}", "username": u.username}
+        if u.last_name
+        else u.username
         for u in User.objects.filter(pk__in=staff_ids)
     }
     rows = [
@@ -76,14 +81,17 @@ def log_page(
             actor=names.get(e.actor_id, e.actor_id) if e.actor_type == "staff" else e.actor_id,
             hash_ok=e.compute_hash() == e.entry_hash,
             link_ok=before.get(e.seq - 1) == e.prev_hash,
+            action_name=action_name(e.action),
         )
         for e in items
     ]
     return page, rows
 
 
-def log_actions() -> list[str]:
-    return list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct())
+def log_actions() -> list[tuple[str, str]]:
+    """Every recorded action with its name for people (the code itself when none)."""
+    codes = AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct()
+    return [(code, action_name(code) or code) for code in codes]
 
 
 def chain_summary() -> ChainSummary:

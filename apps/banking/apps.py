@@ -1,15 +1,21 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class BankingConfig(AppConfig):
     name = "apps.banking"
     label = "banking"
+    verbose_name = _("柜面业务")
 
     def ready(self) -> None:
         # Imported here, not at the top: models and other apps are loaded only now.
         from apps.accounts.demo import register_demo_seeder
-        from apps.audit.hooks import register_bundle_contributor, register_digest_verifier
-        from apps.banking import receipts, scenarios, selectors, signaling  # noqa: F401
+        from apps.audit.hooks import (
+            register_action_names,
+            register_bundle_contributor,
+            register_digest_verifier,
+        )
+        from apps.banking import action_names, receipts, scenarios, selectors, signaling  # noqa: F401
         from apps.banking.actions.receipts import ensure_receipts
         from apps.banking.gateway.sandbox import seed_sandbox
         from apps.banking.scenarios import (
@@ -58,3 +64,4 @@ class BankingConfig(AppConfig):
         register_required_key_points(selectors.required_key_points, name="banking")
         # Every completed transaction gets its receipt, also when its job was lost.
         housekeeping.register("banking.receipts", ensure_receipts, every_s=15)
+        register_action_names(action_names.name, name="banking")

@@ -41,19 +41,24 @@ OPEN_STATES = (TxState.DRAFT, TxState.IDENTITY_VERIFIED, TxState.CUSTOMER_CONFIR
 class Transaction(models.Model):
     """One business transaction on a call: a scenario's state machine (apps/banking/actions/)."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    call = models.ForeignKey("calls.Call", on_delete=models.PROTECT, related_name="transactions")
+    id = models.UUIDField(_("编号"), primary_key=True, default=uuid.uuid4, editable=False)
+    call = models.ForeignKey(
+        "calls.Call", on_delete=models.PROTECT, related_name="transactions", verbose_name=_("会话")
+    )
     scenario = models.CharField(_("业务场景"), max_length=48)
     state = models.CharField(
         _("状态"), max_length=24, choices=TxState.choices, default=TxState.DRAFT
     )
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )
     customer = models.ForeignKey(
-        "accounts.Customer", on_delete=models.PROTECT, related_name="transactions"
+        "accounts.Customer",
+        on_delete=models.PROTECT,
+        related_name="transactions",
+        verbose_name=_("客户"),
     )
     # The validated form, sealed (addresses, phones and ID numbers are personal data).
     form = EncryptedTextField(null=True, blank=True)
@@ -85,7 +90,7 @@ class Transaction(models.Model):
     tries_left = models.PositiveSmallIntegerField(null=True, blank=True)
     result_code = models.CharField(max_length=48, blank=True)
     result_message = models.CharField(max_length=200, blank=True)
-    core_reference = models.CharField(max_length=64, blank=True)
+    core_reference = models.CharField(_("核心流水号"), max_length=64, blank=True)
     receipt_sm3 = models.CharField(max_length=64, blank=True)
 
     class Meta:

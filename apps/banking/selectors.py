@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import Role
@@ -208,8 +209,9 @@ def transaction_items(recording: Recording) -> list[timeline.TimelineItem]:
 
 
 def _readable(detail: str) -> str:
-    """A step's detail as people read it: a result or refusal code becomes its sentence."""
-    return error_text(detail) if detail in MESSAGES else detail
+    """A step's detail as people read it: a result or refusal code becomes its sentence, a
+    sentence kept as its msgid is translated."""
+    return error_text(detail) if detail in MESSAGES else gettext(detail) if detail else ""
 
 
 def _step_label(kind: str) -> str:

@@ -98,12 +98,12 @@ class CallAdmin(ReadOnlyAdmin):
             return qs
         return qs.filter(participants__user=request.user).distinct()
 
-    @admin.display(description="wait (s)")
+    @admin.display(description=_("等待时长（秒）"))
     def wait_seconds(self, obj: Call) -> int | None:
         d = obj.wait_duration
         return int(d.total_seconds()) if d else None
 
-    @admin.display(description="talk (s)")
+    @admin.display(description=_("通话时长（秒）"))
     def talk_seconds(self, obj: Call) -> int | None:
         d = obj.talk_duration
         return int(d.total_seconds()) if d else None

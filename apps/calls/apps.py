@@ -1,17 +1,21 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CallsConfig(AppConfig):
     name = "apps.calls"
     label = "calls"
+    verbose_name = _("视频会话")
 
     def ready(self) -> None:
         # Imported here, not at the top: models and other apps are loaded only now.
-        from django.utils.translation import gettext_lazy as _
-
         from apps.accounts.models import Role
         from apps.accounts.navigation import register_nav_link
-        from apps.calls import signaling  # noqa: F401  (registers collaboration handlers)
+        from apps.audit.hooks import register_action_names
+        from apps.calls import (
+            action_names,
+            signaling,  # noqa: F401  (registers collaboration handlers)
+        )
 
         # The pages' own rules: apps.calls.views.workstation and supervisor_monitor.
         register_nav_link(
@@ -28,3 +32,4 @@ class CallsConfig(AppConfig):
             order=20,
             shows=lambda user, roles: Role.SUPERVISOR in roles and Role.AGENT not in roles,
         )
+        register_action_names(action_names.name, name="calls")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import AgentProfile, ApiClient, BusinessType, Customer
@@ -58,16 +59,29 @@ class EndReason(models.TextChoices):
 class Call(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     number = models.CharField(_("会话编号"), max_length=32, unique=True)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="calls")
-    business_type = models.ForeignKey(BusinessType, on_delete=models.PROTECT)
-    state = models.CharField(max_length=16, choices=CallState.choices, default=CallState.QUEUED)
-    end_reason = models.CharField(max_length=32, choices=EndReason.choices, blank=True)
-    agent = models.ForeignKey(
-        AgentProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="calls"
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="calls", verbose_name=_("客户")
     )
-    queued_at = models.DateTimeField(default=timezone.now, db_index=True)
-    connected_at = models.DateTimeField(null=True, blank=True)
-    ended_at = models.DateTimeField(null=True, blank=True)
+    business_type = models.ForeignKey(
+        BusinessType, on_delete=models.PROTECT, verbose_name=_("业务类型")
+    )
+    state = models.CharField(
+        _("状态"), max_length=16, choices=CallState.choices, default=CallState.QUEUED
+    )
+    end_reason = models.CharField(
+        _("结束原因"), max_length=32, choices=EndReason.choices, blank=True
+    )
+    agent = models.ForeignKey(
+        AgentProfile,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="calls",
+        verbose_name=_("座席"),
+    )
+    queued_at = models.DateTimeField(_("排队时间"), default=timezone.now, db_index=True)
+    connected_at = models.DateTimeField(_("接通时间"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
     # The customer's declared location (burned into the recording).
     location_lat = models.FloatField(null=True, blank=True)
     location_lng = models.FloatField(null=True, blank=True)
@@ -348,3 +362,40 @@ class CallEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}@{self.at:%H:%M:%S}"
+
+    def label_text(self) -> str:
+        """The event's line in the active language: its message (a Chinese msgid) translated
+        and filled with its values (`event_label`); an event
+        written before messages were kept shows the Chinese line it stored."""
+        data = self.data if isinstance(self.data, dict) else {}
+        message, values = data.get("label_message"), data.get("label_values")
+        if isinstance(message, str) and isinstance(values, dict):
+            try:
+                return gettext(message) % _shown(values)
+            except (KeyError, TypeError, ValueError):
+                pass
+        return str(data.get("label") or self.get_kind_display())
+
+
+def _shown(values: dict[str, Any]) -> dict[str, str]:
+    """The values as the active language shows them: a participant role code (a key ending in
+    "role") by its name, a msgid (a key ending in "msg") translated, the rest as they are."""
+    roles = dict(ParticipantRole.choices)
+
+    def shown(key: str, value: Any) -> str:
+        if key.endswith("role"):
+            return str(roles.get(value, value))
+        return gettext(value) if key.endswith("msg") and isinstance(value, str) else str(value)
+
+    return {k: shown(k, v) for k, v in values.items()}
+
+
+def event_label(message: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A CallEvent's `data` for its timeline line: `message` a Chinese msgid (marked with
+    gettext_noop) with %(name)s placeholders, `values` names as they are, participant role
+    codes under keys ending in "role" and msgids under keys ending in "msg". The Chinese line
+    is stored too, as the audit chain records it."""
+    values = values or {}
+    with translation.override("zh-hans"):
+        label = message % _shown(values) if values else message
+    return {"label": label, "label_message": message, "label_values": values}

@@ -1,17 +1,21 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class QcConfig(AppConfig):
     name = "apps.qc"
     label = "qc"
+    verbose_name = _("质检")
 
     def ready(self) -> None:
         # Imported here, not at the top: models and other apps are loaded only now.
-        from django.utils.translation import gettext_lazy as _
-
         from apps.accounts.navigation import register_nav_link
-        from apps.audit.hooks import register_bundle_contributor, register_digest_verifier
-        from apps.qc import evidence, receivers, repairs, timeline  # noqa: F401 - signal, timeline source
+        from apps.audit.hooks import (
+            register_action_names,
+            register_bundle_contributor,
+            register_digest_verifier,
+        )
+        from apps.qc import action_names, evidence, receivers, repairs, timeline  # noqa: F401 - signal, timeline source
         from apps.qc.selectors import can_inspect
         from remotebank import housekeeping
 
@@ -26,3 +30,4 @@ class QcConfig(AppConfig):
             order=40,
             shows=lambda u, r: can_inspect(u),
         )
+        register_action_names(action_names.NAMES, name="qc")

@@ -11,6 +11,8 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from apps.banking import scenarios
 from apps.banking.models import Transaction
@@ -25,15 +27,15 @@ Viewer = AbstractBaseUser | AnonymousUser
 QC_ROLES = ("qc_reviewer", "supervisor")
 
 #: Why a transaction counts as "should have been recorded, was not" (应录未录).
-MISS_REASONS = {
-    "no_recording": "没有录像",
-    "recording_failed": "录像合成失败",
-    "recording_damaged": "录像已损坏",
-    "recording_pending": "录像尚未就绪",
-    "not_inspected": "尚未质检",
-    "qc_failed": "质检不通过",
-    "qc_error": "质检出错，待人工复核",
-    "needs_review": "待人工复核",
+MISS_REASONS: dict[str, Promise] = {
+    "no_recording": _("没有录像"),
+    "recording_failed": _("录像合成失败"),
+    "recording_damaged": _("录像已损坏"),
+    "recording_pending": _("录像尚未就绪"),
+    "not_inspected": _("尚未质检"),
+    "qc_failed": _("质检不通过"),
+    "qc_error": _("质检出错，待人工复核"),
+    "needs_review": _("待人工复核"),
 }
 
 #: Transaction states that mean no business was done: nothing needed recording.
@@ -95,7 +97,7 @@ class Miss:
 
     @property
     def reason_label(self) -> str:
-        return MISS_REASONS[self.reason]
+        return str(MISS_REASONS[self.reason])
 
 
 def recording_misses(*, since: datetime | None = None, until: datetime | None = None) -> list[Miss]:
@@ -223,6 +225,9 @@ def statistics() -> dict[str, list[dict[str, Any]]]:
             row["reports"] += 1
             row[report.effective_verdict] += 1
             row["score"] += report.score or 0
+    for code, row in by_scenario.items():
+        scenario = scenarios.get(code)
+        row["label"] = scenario.name if scenario is not None else code  # people read names
     for table in (by_agent, by_scenario):
         for row in table.values():
             row["average_score"] = round(row.pop("score") / row["reports"], 1)

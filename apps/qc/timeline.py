@@ -3,6 +3,9 @@ kind ``qc``; findings about the whole recording (a missing key point) sit at its
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
+from apps.calls.models import ParticipantRole
 from apps.qc.findings import label
 from apps.qc.selectors import latest_report
 from apps.recordings.models import Recording
@@ -14,13 +17,16 @@ def qc_findings(recording: Recording) -> list[TimelineItem]:
     report = latest_report(recording)
     if report is None:
         return []
+    roles = dict(ParticipantRole.choices)
     out: list[TimelineItem] = []
     for finding in report.findings.all():
         at = finding.start_at or recording.timeline_end or recording.timeline_start
         if at is None:
             continue
-        who = finding.role
-        text = label(finding.code) + (f" ({who})" if who else "")
+        text = label(finding.code)
+        if finding.role:
+            who = roles.get(finding.role, finding.role)
+            text = _("%(finding)s（%(who)s）") % {"finding": text, "who": who}
         out.append(
             item(
                 at,

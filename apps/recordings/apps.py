@@ -1,20 +1,33 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class RecordingsConfig(AppConfig):
     name = "apps.recordings"
     label = "recordings"
+    verbose_name = _("双录录像")
 
     def ready(self) -> None:
         # Imported here, not at the top: models and other apps are loaded only now.
         from django.db.models.signals import post_save
-        from django.utils.translation import gettext_lazy as _
 
         from apps.accounts.models import Role
         from apps.accounts.navigation import register_nav_link
-        from apps.audit.hooks import register_bundle_contributor, register_digest_verifier
+        from apps.audit.hooks import (
+            register_action_names,
+            register_bundle_contributor,
+            register_digest_verifier,
+        )
         from apps.calls.models import CallStateChange
-        from apps.recordings import receivers, repairs, selectors, signaling, timeline, verification  # noqa: F401
+        from apps.recordings import (  # noqa: F401
+            action_names,
+            receivers,
+            repairs,
+            selectors,
+            signaling,
+            timeline,
+            verification,
+        )
         from remotebank import housekeeping
 
         post_save.connect(
@@ -44,3 +57,4 @@ class RecordingsConfig(AppConfig):
                 Role.AGENT in roles and not roles & set(selectors.REVIEW_ROLES)
             ),
         )
+        register_action_names(action_names.NAMES, name="recordings")

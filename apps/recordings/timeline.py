@@ -28,6 +28,7 @@ from apps.calls.models import (
     CallEvent,
     CallStateChange,
     ChatMessage,
+    EndReason,
     Participant,
     ParticipantRole,
     staff_name,
@@ -157,6 +158,8 @@ def call_events(recording: Recording) -> list[TimelineItem]:
     """The call's state changes and CallEvents (media, connections; transfers, invites,
     shares, holds and monitoring from apps.calls carry their own `label` in `data`)."""
     out: list[TimelineItem] = []
+    # A change's reason is a code: an ended call's says why in words; "accepted" adds nothing.
+    reasons = dict(EndReason.choices)
     for change in CallStateChange.objects.filter(call_id=recording.call_id):
         if change.to_state in ("connected", "ended"):
             out.append(
@@ -164,15 +167,15 @@ def call_events(recording: Recording) -> list[TimelineItem]:
                     change.at,
                     "call_event",
                     change.get_to_state_display(),
-                    detail=change.reason,
+                    detail=str(reasons.get(change.reason, "")),
                 )
             )
     for event in CallEvent.objects.filter(call_id=recording.call_id):
         data = event.data if isinstance(event.data, dict) else {}
-        label = data.get("label") or event.get_kind_display()
+        label = event.label_text()  # in the page's language
         severity = data.get("severity") if data.get("severity") in SEVERITIES else ""
         severity = severity or ("warning" if event.kind.endswith("_lost") else "")
-        out.append(item(event.at, "call_event", str(label), severity=severity))
+        out.append(item(event.at, "call_event", label, severity=severity))
     return out
 
 

@@ -155,6 +155,9 @@ _KIND_LABELS = {
     "chat": "文字消息",
     "interruption": "中断",
     "quality": "通话质量",  # apps.monitoring.timeline
+    "qc": "质检",  # apps.qc.timeline
+    "transaction": "业务办理",  # apps.banking
+    "transaction_step": "业务步骤",  # apps.banking
 }
 
 

@@ -97,7 +97,8 @@
     reasons.replaceChildren();
     const labels = { ...names, face_match: gettext("人证比对") };
     for (const [kind, code] of Object.entries(tx.frame_reasons || {})) {
-      const li = RB.el("li", "", (labels[kind] || "") + "：" + RB.errorText(code));
+      const text = { label: labels[kind] || "", value: RB.errorText(code) };
+      const li = RB.el("li", "", interpolate(gettext("%(label)s：%(value)s"), text, true));
       li.dataset.code = code;
       reasons.appendChild(li);
     }
@@ -124,7 +125,7 @@
   function statusOf(tx) {
     if (state.pending || tx.state === "submitted") return { text: gettext("正在提交核心系统，请稍候…"), tone: "pending" };
     if (tx.state === "completed") {
-      const receipt = RECEIPT_TEXT[tx.receipt_state] ? "；" + RECEIPT_TEXT[tx.receipt_state] : "";
+      const receipt = RECEIPT_TEXT[tx.receipt_state] ? gettext("；") + RECEIPT_TEXT[tx.receipt_state] : "";
       return { text: interpolate(gettext("办理成功，流水号 %s"), [tx.core_reference]) + receipt, tone: "ok" };
     }
     if (tx.state === "cancelled") return { text: gettext("本笔业务已取消。"), tone: "" };

@@ -107,7 +107,8 @@
       this.root.dataset.quality = quality;
       this.root.dataset.bars = String(QUALITY_BARS[quality]);
       if (this.word) this.word.textContent = QUALITY_TEXT[quality];
-      const lines = [this.label + "：" + QUALITY_TEXT[quality]];
+      const pair = { label: this.label, value: QUALITY_TEXT[quality] };
+      const lines = [interpolate(gettext("%(label)s：%(value)s"), pair, true)];
       if (row) {
         lines.push(
           interpolate(
@@ -141,7 +142,7 @@
       }
       this.tip.replaceChildren();
       lines.forEach((line, i) => this.tip.appendChild(RB.el(i ? "span" : "strong", "", line)));
-      this.root.setAttribute("aria-label", lines.join("；"));
+      this.root.setAttribute("aria-label", lines.join(gettext("；")));
     }
   }
   RB.NetIndicator = NetIndicator;

@@ -12,9 +12,16 @@
   const client = RB.agent.client;
   let active = null;
 
+  // The page's own sentence for the problem (data-label-no-face ...), else the job's.
+  function sentence(problem) {
+    const words = String(problem || "").split("_");
+    const key = "label" + words.map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join("");
+    return banner.dataset[key] || "";
+  }
+
   function show(evt) {
     active = evt.problem;
-    label.textContent = evt.label || evt.problem;
+    label.textContent = sentence(evt.problem) || evt.label || "";
     banner.dataset.problem = evt.problem;
     banner.hidden = false;
   }

@@ -12,9 +12,19 @@
   const client = RB.agent.client;
   let timer = null;
 
+  // The page's own sentence (data-label-*), else the job's.
+  function sentence(evt, level) {
+    const data = banner.dataset;
+    if (level === "ok") {
+      const resumed = data.labelResumed || "";
+      return resumed && interpolate(resumed, { seconds: evt.lost_seconds }, true);
+    }
+    return evt.reason === "storage_full" ? data.labelStorageFull : data.labelStorageError;
+  }
+
   function show(evt, level) {
     clearTimeout(timer);
-    label.textContent = evt.label || "";
+    label.textContent = sentence(evt, level) || evt.label || "";
     banner.dataset.level = level;
     banner.hidden = false;
   }

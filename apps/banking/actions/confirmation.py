@@ -13,6 +13,7 @@ import uuid
 
 from django.contrib.auth.models import User
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from apps.audit.audited import Actor, audited_action
 from apps.banking.actions.transactions import (
@@ -79,7 +80,7 @@ def confirm_by_customer(
         if not answer.accept:
             tx.finished_at = timezone.now()
             tx.result_code = "customer_declined"
-            move(write, tx, TxState.CANCELLED, actor=actor, detail="客户拒绝确认")
+            move(write, tx, TxState.CANCELLED, actor=actor, detail=gettext_noop("客户拒绝确认"))
             return tx
         png = answer.signature_png
         tx.signature = encrypt_field(

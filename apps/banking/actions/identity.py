@@ -16,6 +16,7 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 from PIL import Image
 
 from apps.audit.audited import SYSTEM, Actor, audited_action
@@ -152,7 +153,13 @@ def _principal(tx: Transaction, form: CleanForm, checks: IdentityChecks) -> str:
 
 # --- evidence frames ---------------------------------------------------------------------------
 
-_FRAME_LABELS = {ID_CARD: "身份证件 OCR 比对", FACE: "人脸检测"}
+# A step's detail is a msgid: playback shows it in the reader's language (banking.selectors).
+_FRAME_DETAILS = {
+    (ID_CARD, True): gettext_noop("身份证件 OCR 比对：通过"),
+    (ID_CARD, False): gettext_noop("身份证件 OCR 比对：不一致"),
+    (FACE, True): gettext_noop("人脸检测：通过"),
+    (FACE, False): gettext_noop("人脸检测：不一致"),
+}
 
 
 def record_identity_frame(
@@ -212,7 +219,7 @@ def record_identity_frame(
         tx.save(update_fields=["identity"])
         add_event(
             tx, "identity_frame",
-            detail=f"{_FRAME_LABELS[frame.kind]}：{'通过' if passed else '不一致'}",
+            detail=_FRAME_DETAILS[frame.kind, passed],
             severity="" if passed else "warning",
         )  # fmt: skip
         if comparison is not None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import User
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from apps.audit.audited import Actor, AuditedWrite, audited_action
 from apps.banking.actions.transactions import (
@@ -123,7 +124,7 @@ def _apply_check(
         if result.ok:
             tx.pin_verified_at = timezone.now()
             tx.result_code, tx.result_message, tx.tries_left = "", "", None
-            add_event(tx, "pin_verified", detail="原密码核验通过")
+            add_event(tx, "pin_verified", detail=gettext_noop("原密码核验通过"))
             _record(write, tx, "pin_verified", actor, details)
         elif result.retryable:
             new_round(tx, result)
@@ -165,7 +166,7 @@ def request_pin_entry(*, transaction_id: uuid.UUID | str, user: User) -> Transac
         new_round(tx)
         tx.updated_at = timezone.now()
         tx.save()
-        add_event(tx, "pin_requested", detail="座席请客户重新输入密码")
+        add_event(tx, "pin_requested", detail=gettext_noop("座席请客户重新输入密码"))
         _record(write, tx, "pin_requested", Actor.staff(user), {})
         announce(write, tx)
     return tx

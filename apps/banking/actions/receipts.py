@@ -20,6 +20,7 @@ import uuid
 from datetime import timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from apps.audit import signing
 from apps.audit.audited import SYSTEM, Actor, AuditedWrite, audited_action
@@ -105,7 +106,12 @@ def receipt_failed(*, transaction_id: uuid.UUID | str, error: str) -> None:
             call_id=tx.call_id,
             details={"error": error[:200]},
         )
-        add_event(tx, "receipt_failed", detail="回单生成失败，系统将自动重试", severity="error")
+        add_event(
+            tx,
+            "receipt_failed",
+            detail=gettext_noop("回单生成失败，系统将自动重试"),
+            severity="error",
+        )
         announce(write, tx)
 
 

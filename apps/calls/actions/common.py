@@ -7,7 +7,14 @@ import uuid
 from typing import Any
 
 from apps.audit.audited import Actor, AuditedWrite
-from apps.calls.models import Call, CallEvent, CallState, Participant, ParticipantRole
+from apps.calls.models import (
+    Call,
+    CallEvent,
+    CallState,
+    Participant,
+    ParticipantRole,
+    event_label,
+)
 from remotebank.errors import NotFound, ServiceError
 
 # Roles that run the call (may stop another's share, hold, invite, remove).
@@ -60,13 +67,15 @@ def timeline_event(
     participant: Participant | None,
     label: str,
     *,
+    values: dict[str, Any] | None = None,
     actor: Actor,
     action: str,
     data: dict[str, Any] | None = None,
 ) -> None:
-    """A CallEvent (the timeline; `data["label"]` is the line playback shows) and its audit
-    event."""
-    payload = {"label": label, **(data or {})}
+    """A CallEvent (the timeline: `label`, a Chinese msgid marked with gettext_noop, filled
+    with `values`, is the line playback shows in each page's language; see `event_label`) and
+    its audit event."""
+    payload = {**event_label(label, values), **(data or {})}
     CallEvent.objects.create(call=call, kind=kind, participant=participant, data=payload)
     write.record(
         action=action,

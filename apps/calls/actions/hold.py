@@ -3,6 +3,8 @@ recording goes on and the timeline marks the hold."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_noop
+
 from apps.audit.audited import audited_action
 from apps.calls.actions.common import actor_of, in_charge, live_call, timeline_event
 from apps.calls.actions.media import refresh_media
@@ -23,7 +25,8 @@ def set_hold(*, participant: Participant, on: bool, ip: str | None = None) -> Ca
             call,
             CallEventKind.HOLD_STARTED if on else CallEventKind.HOLD_ENDED,
             me,
-            f"{me.display_name}{'保持通话' if on else '恢复通话'}",
+            gettext_noop("%(name)s保持通话") if on else gettext_noop("%(name)s恢复通话"),
+            values={"name": me.display_name},
             actor=actor_of(me, ip),
             action="call.hold_started" if on else "call.hold_ended",
         )

@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from apps.accounts.models import AgentProfile, Presence, Role
 from apps.accounts.roles import has_role
@@ -57,7 +58,8 @@ def invite_staff(*, inviter: Participant, username: str, ip: str | None = None) 
             call,
             CallEventKind.PARTICIPANT_JOINED,
             guest,
-            f"{me.display_name}邀请{guest.get_role_display()}{guest.display_name}加入",
+            gettext_noop("%(inviter)s邀请%(role)s%(name)s加入"),
+            values={"inviter": me.display_name, "role": guest.role, "name": guest.display_name},
             actor=actor_of(me, ip),
             action="call.participant_invited",
             data={"invited_by": me.pk},
@@ -90,7 +92,8 @@ def invite_guest(
             call,
             CallEventKind.PARTICIPANT_INVITED,
             me,
-            f"{me.display_name}邀请外部参与方{name}",
+            gettext_noop("%(inviter)s邀请外部参与方%(name)s"),
+            values={"inviter": me.display_name, "name": name},
             actor=actor_of(me, ip),
             action="call.guest_invited",
             data={"invite_id": str(ticket.pk)},
@@ -142,7 +145,8 @@ def redeem_invite(*, token: str, ip: str | None = None) -> Participant:
             call,
             CallEventKind.PARTICIPANT_JOINED,
             guest,
-            f"外部参与方{guest.display_name}加入",
+            gettext_noop("外部参与方%(name)s加入"),
+            values={"name": guest.display_name},
             actor=actor_of(guest, ip),
             action="call.guest_joined",
             data={"invite_id": str(ticket.pk)},

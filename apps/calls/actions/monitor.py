@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_noop
+
 from apps.accounts.models import Role
 from apps.accounts.roles import has_role
 from apps.audit.audited import Actor, audited_action
@@ -20,9 +22,9 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 MODE_LABELS: dict[MonitorMode, str] = {
-    "monitor": "静默监听",
-    "whisper": "耳语座席",
-    "barge": "插话加入通话",
+    "monitor": gettext_noop("主管%(name)s静默监听"),
+    "whisper": gettext_noop("主管%(name)s耳语座席"),
+    "barge": gettext_noop("主管%(name)s插话加入通话"),
 }
 
 
@@ -42,7 +44,8 @@ def start_monitor(*, user: User, call_id: uuid.UUID, ip: str | None = None) -> P
             call,
             CallEventKind.MONITOR_STARTED,
             me,
-            f"主管{me.display_name}开始监听",
+            gettext_noop("主管%(name)s开始监听"),
+            values={"name": me.display_name},
             actor=Actor.staff(user, ip),
             action="call.monitor_started",
         )
@@ -79,7 +82,8 @@ def set_monitor_mode(
             call,
             CallEventKind.MONITOR_MODE,
             me,
-            f"主管{me.display_name}{MODE_LABELS[mode]}",
+            MODE_LABELS[mode],
+            values={"name": me.display_name},
             actor=actor_of(me, ip),
             action="call.monitor_mode",
             data={"from": before, "to": mode},

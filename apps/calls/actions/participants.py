@@ -4,6 +4,7 @@ over of the call from one agent to another (the end of a transfer)."""
 from __future__ import annotations
 
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from apps.accounts.models import AgentProfile, Presence
 from apps.audit.audited import Actor, AuditedWrite, audited_action
@@ -53,7 +54,14 @@ def announce_joined(
 
 
 def leave(
-    write: AuditedWrite, call: Call, gone: Participant, kind: str, label: str, *, actor: Actor
+    write: AuditedWrite,
+    call: Call,
+    gone: Participant,
+    kind: str,
+    label: str,
+    *,
+    values: dict[str, str],
+    actor: Actor,
 ) -> None:
     """`gone` leaves the call: their share stops, an agent goes to after-call work."""
     gone.left_at = timezone.now()
@@ -71,7 +79,9 @@ def leave(
             change_presence(
                 write, agent=agent, to=Presence.AFTER_CALL_WORK, reason=f"left:{call.pk}"
             )
-    timeline_event(write, call, kind, gone, label, actor=actor, action=f"call.{kind}")
+    timeline_event(
+        write, call, kind, gone, label, values=values, actor=actor, action=f"call.{kind}"
+    )
     group = call_group if gone.visible else staff_group
     write.push(group(call.pk), {"type": "participant.left", "call_id": str(call.pk), **who(gone)})
     if gone.user_id:  # the staff member's pages close the call (they may have several tabs)
@@ -96,7 +106,10 @@ def hand_over(
         call,
         CallEventKind.TRANSFER_COMPLETED,
         new,
-        f"{'三方' if warm else ''}转接完成：{old.display_name} → {new.display_name}",
+        gettext_noop("三方转接完成：%(from)s → %(to)s")
+        if warm
+        else gettext_noop("转接完成：%(from)s → %(to)s"),
+        values={"from": old.display_name, "to": new.display_name},
         actor=actor_of(old, ip),
         action="call.transfer_completed",
         data={"from": old.pk, "to": new.pk, "warm": warm},
@@ -134,7 +147,8 @@ def remove_participant(
             call,
             gone,
             CallEventKind.PARTICIPANT_REMOVED,
-            f"{me.display_name}移除{gone.get_role_display()}{gone.display_name}",
+            gettext_noop("%(by)s移除%(role)s%(name)s"),
+            values={"by": me.display_name, "role": gone.role, "name": gone.display_name},
             actor=actor_of(me, ip),
         )
     return gone
@@ -148,7 +162,8 @@ def leave_call(*, participant: Participant, ip: str | None = None) -> Call:
         me = present(participant)
         if me.role == ParticipantRole.CUSTOMER:
             raise ServiceError("not_allowed", "the customer ends the call with call.hangup")
-        label = f"{me.get_role_display()}{me.display_name}离开"
+        label = gettext_noop("%(role)s%(name)s离开")
+        values = {"role": me.role, "name": me.display_name}
         if is_call_agent(call, me):
             heir = (
                 Participant.objects.select_related("user")
@@ -159,6 +174,15 @@ def leave_call(*, participant: Participant, ip: str | None = None) -> Call:
             if heir is None:
                 raise ServiceError("not_allowed", "no other agent takes the call; hang up instead")
             hand_over(write, call, me, heir, warm=True, ip=ip)
-            label = f"座席{me.display_name}离开，{heir.display_name}接手"
-        leave(write, call, me, CallEventKind.PARTICIPANT_LEFT, label, actor=actor_of(me, ip))
+            label = gettext_noop("座席%(name)s离开，%(heir)s接手")
+            values = {"name": me.display_name, "heir": heir.display_name}
+        leave(
+            write,
+            call,
+            me,
+            CallEventKind.PARTICIPANT_LEFT,
+            label,
+            values=values,
+            actor=actor_of(me, ip),
+        )
     return call

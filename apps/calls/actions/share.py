@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.utils.translation import gettext_noop
+
 from apps.audit.audited import audited_action
 from apps.calls.actions.common import STAFF_ROLES, actor_of, live_call, present, timeline_event
 from apps.calls.actions.media import refresh_media
@@ -44,7 +46,8 @@ def start_share(*, participant: Participant, ip: str | None = None) -> Call:
             call,
             CallEventKind.SHARE_STARTED,
             me,
-            f"{me.get_role_display()}{me.display_name}开始共享屏幕",
+            gettext_noop("%(role)s%(name)s开始共享屏幕"),
+            values={"role": me.role, "name": me.display_name},
             actor=actor_of(me, ip),
             action="call.share_started",
         )
@@ -74,15 +77,18 @@ def stop_share(*, participant: Participant, ip: str | None = None) -> Call:
         call.share_participant = None
         call.save(update_fields=["share_participant"])
         by_other = sharer.pk != me.pk
-        label = f"{sharer.get_role_display()}{sharer.display_name}结束共享屏幕"
+        label = gettext_noop("%(role)s%(name)s结束共享屏幕")
+        values = {"role": sharer.role, "name": sharer.display_name}
         if by_other:
-            label += f"（由{me.get_role_display()}{me.display_name}停止）"
+            label = gettext_noop("%(role)s%(name)s结束共享屏幕（由%(by_role)s%(by)s停止）")
+            values |= {"by_role": me.role, "by": me.display_name}
         timeline_event(
             write,
             call,
             CallEventKind.SHARE_STOPPED,
             sharer,
             label,
+            values=values,
             actor=actor_of(me, ip),
             action="call.share_stopped",
             data={"stopped_by": me.pk} if by_other else {},

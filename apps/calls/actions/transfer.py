@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from apps.accounts.models import AgentProfile, Presence, Skill
 from apps.audit.audited import SYSTEM, Actor, AuditedWrite, audited_action
@@ -86,7 +87,8 @@ def request_transfer(
             call,
             CallEventKind.TRANSFER_REQUESTED,
             me,
-            f"{me.display_name}发起转接至{staff_name(agent.user)}",
+            gettext_noop("%(name)s发起转接至%(to)s"),
+            values={"name": me.display_name, "to": staff_name(agent.user)},
             actor=actor_of(me, ip),
             action="call.transfer_requested",
             data={
@@ -142,7 +144,8 @@ def accept_transfer(
         call,
         old,
         CallEventKind.PARTICIPANT_LEFT,
-        f"座席{old.display_name}转出",
+        gettext_noop("座席%(name)s转出"),
+        values={"name": old.display_name},
         actor=actor_of(old, ip),
     )
     return call
@@ -158,7 +161,9 @@ def transfer_failed(write: AuditedWrite, *, offer: CallOffer, call: Call, reason
         call,
         CallEventKind.TRANSFER_FAILED,
         first,
-        "转接未成功（对方拒绝）" if reason == OfferState.REJECTED else "转接未成功（无人接听）",
+        gettext_noop("转接未成功（对方拒绝）")
+        if reason == OfferState.REJECTED
+        else gettext_noop("转接未成功（无人接听）"),
         actor=SYSTEM,
         action="call.transfer_failed",
         data={"offer_id": offer.pk, "reason": reason},

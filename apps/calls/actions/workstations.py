@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from apps.accounts.models import AgentProfile, Presence
 from apps.audit.audited import SYSTEM, audited_action
@@ -127,15 +128,16 @@ def end_lost_calls(*, now: datetime | None = None) -> int:
             if reason == EndReason.CUSTOMER_LOST:
                 if call.customer_away_since is None or call.customer_away_since > limit:
                     continue  # the customer came back
-                label = f"客户离开页面超过{settings.CALL_LOST_SECONDS}秒未返回，通话中断"
+                label = gettext_noop("客户离开页面超过%(seconds)s秒未返回，通话中断")
             else:
-                label = f"座席工作台断开超过{settings.CALL_LOST_SECONDS}秒，通话中断"
+                label = gettext_noop("座席工作台断开超过%(seconds)s秒，通话中断")
             timeline_event(
                 write,
                 call,
                 CallEventKind.CALL_LOST,
                 None,
                 label,
+                values={"seconds": settings.CALL_LOST_SECONDS},
                 actor=SYSTEM,
                 action="call.lost",
                 data={"reason": reason, "grace_s": settings.CALL_LOST_SECONDS},

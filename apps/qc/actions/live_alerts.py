@@ -9,27 +9,27 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext, gettext_noop
 
 from apps.audit.audited import SYSTEM, audited_action
 from apps.calls.events import staff_group
-from apps.calls.models import CallEvent, Participant
+from apps.calls.models import CallEvent, Participant, event_label
 from remotebank.errors import NotFound, ServiceError
 
-PROBLEMS: dict[str, Promise] = {
-    "no_face": _("客户离开画面"),
-    "occluded": _("客户面部被遮挡"),
-    "multiple": _("画面中出现其他人"),
-    "dark": _("光线过暗"),
-    "bright": _("光线过亮"),
-    "black": _("客户视频黑屏"),
+# Msgids: the timeline keeps them and shows them in each page's language (event_label).
+PROBLEMS: dict[str, str] = {
+    "no_face": gettext_noop("客户离开画面"),
+    "occluded": gettext_noop("客户面部被遮挡"),
+    "multiple": gettext_noop("画面中出现其他人"),
+    "dark": gettext_noop("光线过暗"),
+    "bright": gettext_noop("光线过亮"),
+    "black": gettext_noop("客户视频黑屏"),
 }
 KINDS = ("alert", "clear")
 
 
 def problem_label(problem: str) -> str:
-    return str(PROBLEMS.get(problem, problem))
+    return gettext(PROBLEMS[problem]) if problem in PROBLEMS else problem
 
 
 def vision_event(
@@ -44,14 +44,17 @@ def vision_event(
         raise NotFound("participant_not_found", "no such participant")
     when = datetime.fromtimestamp(at, tz=UTC)
     text = problem_label(problem)
-    label = text if kind == "alert" else _("恢复正常: %(what)s") % {"what": text}
+    if kind == "alert":
+        label = event_label(PROBLEMS[problem])
+    else:
+        label = event_label(gettext_noop("恢复正常: %(what_msg)s"), {"what_msg": PROBLEMS[problem]})
     with audited_action() as write:
         event = CallEvent.objects.create(
             call_id=participant.call_id,
             kind=f"vision_{kind}",
             at=when,
             participant=participant,
-            data={"label": str(label), "problem": problem, "severity": "warning"},
+            data={**label, "problem": problem, "severity": "warning"},
         )
         write.record(
             action=f"qc.vision_{kind}",

@@ -256,14 +256,15 @@ def _fail(report: QcReport, error: str) -> None:
 
 
 def _error_finding(error: str) -> FindingData:
-    """The finding a failed run leaves: about the whole recording, an error."""
+    """The finding a failed run leaves: about the whole recording, an error. Its label says
+    what people need; the job's own message (English, for operators) stays in the report's
+    `error` and the audit event, off the pages."""
     return {
         "category": Category.COMPLETE,
         "code": "qc_error",
         "severity": Severity.ERROR,
         "start": None,
         "end": None,
-        "detail": error[:300],
     }
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 import uuid
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from apps.audit.audited import SYSTEM, audited_action
 from apps.calls.events import staff_group
-from apps.calls.models import Call, CallEvent, CallEventKind
+from apps.calls.models import Call, CallEvent, CallEventKind, event_label
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +39,15 @@ def recording_degraded(*, call_id: uuid.UUID | str, epoch: int, error: str) -> b
         epoch,
         reason,
     )
-    label = _("录制中断：存储空间不足") if reason == "storage_full" else _("录制中断：存储故障")
+    label = (
+        gettext_noop("录制中断：存储空间不足")
+        if reason == "storage_full"
+        else gettext_noop("录制中断：存储故障")
+    )
     return _tell(
         call_id=call_id,
         kind=CallEventKind.RECORDING_DEGRADED,
-        data={"epoch": epoch, "reason": reason, "label": str(label), "severity": "error"},
+        data={"epoch": epoch, "reason": reason, **event_label(label), "severity": "error"},
     )
 
 
@@ -56,11 +60,11 @@ def recording_resumed(*, call_id: uuid.UUID | str, epoch: int, lost_seconds: flo
         epoch,
         lost,
     )
-    label = _("录制已恢复（中断约 %(seconds)s 秒）") % {"seconds": lost}
+    label = event_label(gettext_noop("录制已恢复（中断约 %(seconds)s 秒）"), {"seconds": lost})
     return _tell(
         call_id=call_id,
         kind=CallEventKind.RECORDING_RESUMED,
-        data={"epoch": epoch, "lost_seconds": lost, "label": str(label), "severity": "info"},
+        data={"epoch": epoch, "lost_seconds": lost, **label, "severity": "info"},
     )
 
 
@@ -76,7 +80,7 @@ def _tell(*, call_id: uuid.UUID | str, kind: str, data: dict[str, object]) -> bo
             object_type="call",
             object_id=call.pk,
             call_id=call.pk,
-            details={k: v for k, v in data.items() if k != "label"},
+            details={k: v for k, v in data.items() if not k.startswith("label")},
         )
         write.push(
             staff_group(call.pk),

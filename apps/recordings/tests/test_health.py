@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 from channels.layers import get_channel_layer
+from django.utils import translation
 
 from apps.audit.models import AuditEvent
 from apps.calls.events import call_group, staff_group
@@ -75,5 +76,6 @@ def test_the_staff_are_told_when_recording_degrades_and_when_it_resumes(call):
     degraded = CallEvent.objects.get(call=call, kind=CallEventKind.RECORDING_DEGRADED)
     assert degraded.data["reason"] == "storage_full" and "error" not in degraded.data
     # On the playback timeline, as an error then information.
-    items = [i for i in collect(Recording.objects.get(call=call)) if "录制" in i["label"]]
+    with translation.override("zh-hans"):  # the line is shown in the page's language
+        items = [i for i in collect(Recording.objects.get(call=call)) if "录制" in i["label"]]
     assert [i["severity"] for i in items] == ["error", "info"]
