@@ -29,4 +29,6 @@ NAMES = {
     "recording.legal_hold_set": _("设置法律保全"),
     "recording.retention_set": _("设置保存期限"),
     "recording.purged": _("清除录像"),
+    "recording.damaged": _("发现录像损坏"),
+    "recording.damaged_read": _("读取已损坏的录像"),
 }
