@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from apps.accounts.models import Role
 from apps.accounts.roles import has_role
@@ -171,6 +172,10 @@ def transaction_for(user: Viewer, transaction_id: uuid.UUID) -> Transaction:
         raise NotFound("transaction_not_found", "no such transaction") from None
 
 
+timeline.timeline_kind("transaction", gettext_lazy("业务办理"))
+timeline.timeline_kind("transaction_step", gettext_lazy("业务步骤"))
+
+
 @timeline.timeline_source
 def transaction_items(recording: Recording) -> list[timeline.TimelineItem]:
     """Each transaction as a span (opened → finished) and its steps as points."""
@@ -226,4 +231,7 @@ def _step_label(kind: str) -> str:
         "receipt_failed": _("回单生成失败"),
         "identity_frame": _("身份核验截图"),
         "face_match": _("人脸比对"),
-    }.get(kind, kind)
+        "disclosure_started": _("开始播放风险揭示"),
+        "disclosure_done": _("风险揭示播放完毕"),
+        "disclosure_stopped": _("风险揭示未播放完"),
+    }.get(kind) or _("业务步骤")

@@ -3,10 +3,15 @@ kind ``qc``; findings about the whole recording (a missing key point) sit at its
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy
+
+from apps.calls.models import role_label
 from apps.qc.findings import label
 from apps.qc.selectors import latest_report
 from apps.recordings.models import Recording
-from apps.recordings.timeline import TimelineItem, item, timeline_source
+from apps.recordings.timeline import TimelineItem, item, timeline_kind, timeline_source
+
+timeline_kind("qc", gettext_lazy("质检"))
 
 
 @timeline_source
@@ -19,8 +24,9 @@ def qc_findings(recording: Recording) -> list[TimelineItem]:
         at = finding.start_at or recording.timeline_end or recording.timeline_start
         if at is None:
             continue
-        who = finding.role
-        text = label(finding.code) + (f" ({who})" if who else "")
+        text = label(finding.code)
+        if finding.role:
+            text += f" ({role_label(finding.role)})"
         out.append(
             item(
                 at,
