@@ -4,8 +4,8 @@ Output: H.264 + AAC in MP4 (``movflags=+faststart``), 1280x720 at 15 fps. The cu
 camera on the left, the agent's on the right (640x480 tiles, letterboxed if a camera sends
 another shape; `medialib.layout` for three or four cameras and screen shares); above them the
 date and time of the recording (Beijing time, to the second), the call number and the agent's
-employee number; below them the customer's location (coordinates and declared address)
-(`medialib.overlay`). Audio: every party mixed to one mono track.
+employee number; below them the customer's location (place, coordinates, and the address
+they declared) (`medialib.overlay`). Audio: every party mixed to one mono track.
 
 Everything is placed by server wall clock (each segment row's start time plus the segment's
 own timestamps), so tracks that started at different moments line up, and a stretch with no

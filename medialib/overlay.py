@@ -1,6 +1,7 @@
 """The composed picture and what is burned into it: the canvas every output frame is painted
 on, the text bands (date and time in Beijing time, call number, agent's employee number,
-the customer's location), the name tags, and the cards shown in a tile without video.
+the customer's location: the place and coordinates, and the address they declared if any), the
+name tags, and the cards shown in a tile without video.
 
 The work is done on YUV 4:2:0 planes with numpy: text is rendered (`medialib.fonts`) only
 when it changes (the clock once a second, the rest once) and tiles are repainted only when a
@@ -52,7 +53,8 @@ class OverlayInfo:
     location_lat: float | None = None
     location_lng: float | None = None
     location_accuracy_m: float | None = None
-    location_address: str = ""
+    location_address: str = ""  # declared by the customer
+    location_place: str = ""  # where the coordinates are ("广东省 广州市 天河区"), found offline
 
 
 def beijing(ts: float) -> datetime:
@@ -60,7 +62,8 @@ def beijing(ts: float) -> datetime:
 
 
 def location_lines(info: OverlayInfo) -> tuple[str, str]:
-    """The bottom band's two lines: the customer's coordinates and declared address."""
+    """The bottom band's two lines: where the customer is (place, coordinates), and the address
+    they declared ("" when none: no line saying that nothing was)."""
     if info.location_lat is not None and info.location_lng is not None:
         lat, lng = info.location_lat, info.location_lng
         coords = (
@@ -68,9 +71,12 @@ def location_lines(info: OverlayInfo) -> tuple[str, str]:
         )
         if info.location_accuracy_m:
             coords += f" ±{info.location_accuracy_m:.0f} m"
+        if info.location_place:
+            coords = f"{info.location_place}  {coords}"
     else:
         coords = "未提供"
-    return f"客户位置  {coords}", f"申报地址  {info.location_address or '未提供'}"
+    declared = f"申报地址  {info.location_address}" if info.location_address else ""
+    return f"客户位置  {coords}", declared
 
 
 def plane_view(plane: Any, height: int, width: int) -> np.ndarray:
@@ -118,12 +124,10 @@ class Canvas:
         self._band(0, TILE_TOP, top)
         self.band_labels(True)
         location, address = location_lines(overlay)
-        bottom_y = TILE_TOP + TILE_HEIGHT
-        self._band(
-            bottom_y,
-            HEIGHT,
-            [(16, 22, location, 26, "la"), (16, 66, address, 26, "la")],
-        )
+        lines: list[TextLine] = [(16, 22, location, 26, "la")]
+        if address:
+            lines.append((16, 66, address, 26, "la"))
+        self._band(TILE_TOP + TILE_HEIGHT, HEIGHT, lines)
         self._clock_mask_box = (0, 0, 620, 60)
 
     def paint_clock(self, ts: float) -> None:

@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Permissi
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.calls import places
 from apps.calls.models import Call
 from apps.recordings import keypoints
 from apps.recordings.models import (
@@ -53,6 +54,7 @@ class CompositionPlan:
     location_lng: float | None
     location_accuracy_m: float | None
     location_address: str
+    location_place: str  # the coordinates' 省 市 区 (apps.calls.places)
     connected_at: float | None
     ended_at: float | None
     attempt: int
@@ -104,6 +106,7 @@ def composition_plan(recording_id: uuid.UUID | str) -> CompositionPlan:
         location_lng=call.location_lng,
         location_accuracy_m=call.location_accuracy_m,
         location_address=call.location_address,
+        location_place=places.place_name(call.location_lat, call.location_lng),
         connected_at=call.connected_at.timestamp() if call.connected_at else None,
         ended_at=call.ended_at.timestamp() if call.ended_at else None,
         attempt=recording.compose_attempts,

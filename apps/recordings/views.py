@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.audit.audited import Actor
+from apps.calls import places
 from apps.recordings import checks, selectors, timeline
 from apps.recordings.actions import downloads, retention
 from apps.recordings.actions import playback as playback_actions
@@ -112,6 +113,7 @@ def playback(request: HttpRequest, recording_id: uuid.UUID) -> HttpResponse:
         {
             "recording": recording,
             "call": recording.call,
+            "place": places.place_name(recording.call.location_lat, recording.call.location_lng),
             "playable": playable,
             "items": items,
             "kinds": kinds,

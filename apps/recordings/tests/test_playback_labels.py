@@ -1,7 +1,8 @@
 """The playback page speaks to people: a call with a timeline item of every kind (participants of
 every role, every call event, state changes with their reasons, key points, chat, interruptions
 of a camera and of the share, transaction steps, QC findings, call quality) shows no code,
-internal name or English word in Chinese, and English names in English."""
+internal name or English word in Chinese, and English names in English; and it says where the
+customer was (the place beside the coordinates, the declared address only if declared)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from django.utils import timezone
 from apps.banking.models import Transaction, TransactionEvent, TxState
 from apps.calls import chat_store
 from apps.calls.models import (
+    Call,
     CallEvent,
     CallEventKind,
     CallState,
@@ -28,6 +30,7 @@ from apps.calls.models import (
 from apps.monitoring.models import QualitySample
 from apps.qc.models import QcFinding, QcReport, ReportState
 from apps.recordings.models import KeyPoint, Recording, RecordingState
+from apps.recordings.selectors import composition_plan
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +115,26 @@ def test_the_english_timeline_names_lanes_roles_and_reasons_in_english(everythin
     for english in ("Participant", "Transaction steps", "Agent hung up", "Answered by the agent",
                     "Screen share interrupted", "Customer: media interrupted"):  # fmt: skip
         assert english in text, english
+
+
+def test_the_page_and_the_burned_in_text_say_where_the_customer_was(everything, supervisor):
+    client = Client()
+    client.force_login(supervisor)
+    page = client.get(f"/recordings/{everything.pk}/").content.decode()
+    facts = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page[page.index('class="pb-facts"') :]))
+    # The call fixture's customer is at 39.9042°N 116.4074°E and declared an address.
+    assert "客户位置: 北京市 东城区 39.904200, 116.407400 ±15 m" in facts
+    assert "申报地址: 北京市东城区东长安街1号" in facts
+    plan = composition_plan(everything.pk)
+    assert (plan.location_place, plan.location_address) == (
+        "北京市 东城区",
+        "北京市东城区东长安街1号",
+    )
+
+
+def test_no_declared_address_is_left_out_of_the_page(everything, supervisor):
+    Call.objects.filter(pk=everything.call_id).update(location_address="")
+    client = Client()
+    client.force_login(supervisor)
+    page = client.get(f"/recordings/{everything.pk}/").content.decode()
+    assert "北京市 东城区" in page and "申报地址" not in page and "未提供" not in page

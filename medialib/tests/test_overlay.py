@@ -1,0 +1,46 @@
+"""The burned-in text: where the customer is (place beside the coordinates), the address they
+declared only when they declared one, and name tags shown whole."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from medialib.fonts import TextRenderer
+from medialib.layout import HEIGHT, TILE_HEIGHT, TILE_TOP
+from medialib.overlay import BAND_LUMA, Canvas, location_lines
+from medialib.tests.test_compose import OVERLAY
+
+BOTTOM = TILE_TOP + TILE_HEIGHT
+
+
+@pytest.fixture(scope="module")
+def text():
+    return TextRenderer(None)
+
+
+def test_the_place_is_beside_the_coordinates_and_the_declared_address_below():
+    assert location_lines(OVERLAY) == (
+        "客户位置  北京市 东城区  39.904200°N, 116.407400°E ±20 m",
+        "申报地址  北京市东城区东长安街1号",
+    )
+
+
+def test_no_declared_address_no_line_about_it(text):
+    overlay = dataclasses.replace(OVERLAY, location_address="")
+    assert location_lines(overlay)[1] == ""
+    canvas = Canvas(text, overlay)
+    band = canvas.y[BOTTOM:HEIGHT]
+    assert (band[20:60] > 128).sum() > 500  # the place and coordinates
+    assert (band[62:] == BAND_LUMA).all()  # nothing where "申报地址 未提供" was
+
+
+def test_without_coordinates_the_location_is_not_given():
+    overlay = dataclasses.replace(OVERLAY, location_lat=None, location_lng=None)
+    assert location_lines(overlay)[0] == "客户位置  未提供"
+
+
+def test_a_place_is_shown_only_with_its_coordinates():
+    overlay = dataclasses.replace(OVERLAY, location_place="")
+    assert location_lines(overlay)[0] == "客户位置  39.904200°N, 116.407400°E ±20 m"
