@@ -11,7 +11,10 @@ Everything is placed by server wall clock (each segment row's start time plus th
 own timestamps), so tracks that started at different moments line up, and a stretch with no
 video of a party (a takeover of the media job, a reconnect, a camera that stopped) is shown
 as a card "通话中断 HH:MM:SS" (the time it began) in that party's tile for as long as it
-lasts: nothing is cut silently. Before a party's first frame its tile shows "等待音视频".
+lasts: nothing is cut silently. Someone other than the customer and the first agent has a tile
+only while in the call (from joining, or their first frame, to leaving, or their last frame):
+nobody is shown before joining or after leaving. Between joining and a party's first frame
+the tile shows "等待音视频".
 
 Speed (benchmarks/compose_speed.py): the work is done on YUV planes with numpy, text is
 rendered with Pillow only when it changes (the clock once a second, the rest once), tiles are
@@ -95,6 +98,8 @@ class ComposeRequest:
     crf: int = 23
     # Key points (打点) as (wall clock, title): written as MP4 chapters.
     chapters: list[tuple[float, str]] = field(default_factory=list)
+    # When each participant (by id) joined and left the call, wall clock (None: still in it).
+    presence: dict[int, tuple[float, float | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -331,7 +336,14 @@ class _Sources:
             name: (cameras.inputs[name][0].role if cameras.inputs.get(name) else name)
             for name in self.tiles
         }
+        self.shown_while = {
+            name: _shown_while(name, cameras.inputs[name], request.presence) for name in self.names
+        }
         self.heard = _heard(request.segments)
+
+    def cameras_at(self, t: float) -> tuple[str, ...]:
+        """The camera tiles laid out at wall clock t: those of the people in the call."""
+        return tuple(n for n in self.names if self.shown_while[n][0] <= t < self.shown_while[n][1])
 
     def start_audio(self, request: ComposeRequest, stream: Any, samples: int) -> Prefetch:
         """Decode, mix and encode the audio in a thread: AAC packets a second at a time."""
@@ -346,6 +358,24 @@ class _Sources:
             self.sound.close()
 
 
+def _shown_while(
+    name: str, inputs: list[SegmentInput], presence: dict[int, tuple[float, float | None]]
+) -> tuple[float, float]:
+    """The wall-clock span a camera tile is laid out: the customer's and the first agent's for
+    the whole call; anyone else's from joining to leaving, widened to their media (presence
+    and media clocks differ a little; a frame is never left out for it)."""
+    if name in ROLES or not inputs:
+        return -math.inf, math.inf
+    who = inputs[0].participant
+    joined, left = presence.get(who, (None, None)) if who is not None else (None, None)
+    first = min(s.start for s in inputs)
+    ends = [s.end for s in inputs]
+    last = None if None in ends else max(e for e in ends if e is not None)
+    start = first if joined is None else min(joined, first)
+    end = math.inf if left is None or last is None else max(left, last)
+    return start, end
+
+
 class _Picture:
     """Paints each output frame: the clock, the layout in force (it changes when a share
     starts or ends), each tile's frame or card; and notes the layouts and cards shown."""
@@ -358,6 +388,7 @@ class _Picture:
         self.gaps: dict[str, list[list[Any]]] = {name: [] for name in sources.tiles}
         self.layouts: list[dict[str, Any]] = []
         self.sharing: bool | None = None
+        self.cameras: tuple[str, ...] = ()
         self.boxes: dict[str, Box] = {}
         self.two_party = True
         self.last_second: int | None = None
@@ -369,20 +400,23 @@ class _Picture:
             self.canvas.paint_clock(t)
             self.last_second = second
         sharing = any(a <= t < b for a, b in self.sources.spans)
-        if sharing != self.sharing:
-            self._relayout(index, sharing)
+        cameras = self.sources.cameras_at(t + 0.5 / FPS)
+        if sharing != self.sharing or cameras != self.cameras:
+            self._relayout(index, sharing, cameras)
         for name, tile in self.sources.tiles.items():
             tile.advance(t + 0.5 / FPS)
             box = self.boxes.get(name)
             if box is not None:
                 self._paint_tile(index, t, name, tile, box)
 
-    def _relayout(self, index: int, sharing: bool) -> None:
-        names = self.sources.names
-        self.sharing = sharing
-        self.boxes = layout_regions(names, sharing)
-        self.two_party = not sharing and len(names) <= 2
-        self.canvas.relayout(self.two_party)
+    def _relayout(self, index: int, sharing: bool, cameras: tuple[str, ...]) -> None:
+        self.sharing, self.cameras = sharing, cameras
+        self.boxes = layout_regions(list(cameras), sharing)
+        self.two_party = not sharing and len(cameras) <= 2
+        roles = self.sources.tile_roles
+        self.canvas.relayout(
+            [(self.boxes[n], tile_label(n, roles[n])) for n in cameras] if self.two_party else []
+        )
         self.shown = {name: None for name in self.sources.tiles}
         if self.layouts:
             self.layouts[-1]["to"] = round(index / FPS, 3)

@@ -222,6 +222,7 @@ def _request(plan: selectors.CompositionPlan, storage: RecordingStorage, keys: K
         preset=settings.RECORDINGS_X264_PRESET,
         crf=settings.RECORDINGS_X264_CRF,
         chapters=plan.chapters,
+        presence=plan.presence,
     )
 
 

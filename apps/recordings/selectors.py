@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.calls import places
-from apps.calls.models import Call
+from apps.calls.models import Call, Participant
 from apps.recordings import keypoints
 from apps.recordings.models import (
     KeyPoint,
@@ -61,6 +61,8 @@ class CompositionPlan:
     segments: list[SegmentRef] = field(default_factory=list)
     # Key points (打点) as (wall clock, title): they become MP4 chapters.
     chapters: list[tuple[float, str]] = field(default_factory=list)
+    # Participant id -> (joined, left) wall clock: nobody is shown before joining.
+    presence: dict[int, tuple[float, float | None]] = field(default_factory=dict)
 
 
 def recording_for_call(call_id: uuid.UUID | str) -> Recording | None:
@@ -112,6 +114,10 @@ def composition_plan(recording_id: uuid.UUID | str) -> CompositionPlan:
         attempt=recording.compose_attempts,
         segments=segments,
         chapters=[(p.at.timestamp(), p.title) for p in KeyPoint.objects.filter(call=call)],
+        presence={
+            p.pk: (p.joined_at.timestamp(), p.left_at.timestamp() if p.left_at else None)
+            for p in Participant.objects.filter(call=call)
+        },
     )
 
 
