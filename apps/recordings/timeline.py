@@ -22,9 +22,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
+from django.conf import settings
 from django.utils.functional import Promise
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from apps.calls import chat_store
 from apps.calls.models import (
@@ -179,7 +180,8 @@ def participants(recording: Recording) -> list[TimelineItem]:
 @timeline_source
 def call_events(recording: Recording) -> list[TimelineItem]:
     """The call's state changes and CallEvents (media, connections; transfers, invites,
-    shares, holds and monitoring from apps.calls carry their own `label` in `data`)."""
+    shares, holds and monitoring from apps.calls carry their own `label` in `data`, written in
+    Chinese: another language gets the event's name and who it concerns instead)."""
     out: list[TimelineItem] = []
     for change in CallStateChange.objects.filter(call_id=recording.call_id):
         if change.to_state in ("connected", "ended"):
@@ -191,9 +193,18 @@ def call_events(recording: Recording) -> list[TimelineItem]:
                     detail=change.reason_display,
                 )
             )
-    for event in CallEvent.objects.filter(call_id=recording.call_id):
+    chinese = (get_language() or settings.LANGUAGE_CODE).startswith("zh")
+    events = CallEvent.objects.filter(call_id=recording.call_id).select_related(
+        "participant__user", "participant__customer"
+    )
+    for event in events:
         data = event.data if isinstance(event.data, dict) else {}
-        label = data.get("label") or event.get_kind_display()
+        label = data.get("label") if chinese else None
+        if not label:
+            label = event.get_kind_display()
+            if event.participant is not None:
+                who = event.participant
+                label = f"{label}: {role_label(who.role)} {who.display_name}"
         severity = data.get("severity") if data.get("severity") in SEVERITIES else ""
         severity = severity or ("warning" if event.kind.endswith("_lost") else "")
         out.append(item(event.at, "call_event", str(label), severity=severity))

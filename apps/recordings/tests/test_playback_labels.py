@@ -11,8 +11,9 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from apps.banking.models import Transaction, TransactionEvent, TxState
 from apps.calls import chat_store
@@ -53,7 +54,9 @@ def everything(call, supervisor) -> Recording:
     Participant.objects.create(call=call, role=ParticipantRole.SUPERVISOR, user=supervisor,
                                visible=False, joined_at=at[6])  # fmt: skip
     for i, kind in enumerate(CallEventKind.values):
-        CallEvent.objects.create(call=call, kind=kind, at=at[i], participant=agent)
+        # apps.calls writes the line people read (in Chinese) for some kinds.
+        data = {"label": "座席开始共享屏幕"} if kind == CallEventKind.SHARE_STARTED else {}
+        CallEvent.objects.create(call=call, kind=kind, at=at[i], participant=agent, data=data)
     CallStateChange.objects.create(call=call, from_state=CallState.CONNECTED,
                                    to_state=CallState.ENDED, at=at[59],
                                    reason=EndReason.AGENT_HANGUP)  # fmt: skip
@@ -99,7 +102,7 @@ def test_no_code_or_english_word_reaches_the_chinese_timeline(everything, superv
     for lane in ("参与方", "通话事件", "打点", "文字消息", "中断", "业务办理", "业务步骤", "质检",
                  "通话质量"):  # fmt: skip
         assert lane in text, lane
-    assert "座席挂断" in text and "座席接听" in text
+    assert "座席挂断" in text and "座席接听" in text and "座席开始共享屏幕" in text
     assert "屏幕共享中断" in text and "客户 音视频中断" in text and "受邀方 音视频中断" in text
     assert "客户不在画面中 (客户)" in text and "风险揭示播放完毕" in text
     # ...and no code, internal name or English word.
@@ -110,11 +113,18 @@ def test_no_code_or_english_word_reaches_the_chinese_timeline(everything, superv
 def test_the_english_timeline_names_lanes_roles_and_reasons_in_english(everything, supervisor):
     client = Client(headers={"accept-language": "en"})
     client.force_login(supervisor)
-    page = client.get(f"/recordings/{everything.pk}/").content.decode()
+    try:
+        page = client.get(f"/recordings/{everything.pk}/").content.decode()
+    finally:
+        # LocaleMiddleware leaves the request's language active in this thread.
+        translation.activate(settings.LANGUAGE_CODE)
     text = timeline_text(page)
     for english in ("Participant", "Transaction steps", "Agent hung up", "Answered by the agent",
-                    "Screen share interrupted", "Customer: media interrupted"):  # fmt: skip
+                    "Screen share interrupted", "Customer: media interrupted",
+                    "Screen share started: Agent"):  # fmt: skip
         assert english in text, english
+    # Call events were written in Chinese; in English they are named from their kind.
+    assert "开始共享屏幕" not in text and "业务步骤" not in text
 
 
 def test_the_page_and_the_burned_in_text_say_where_the_customer_was(everything, supervisor):
