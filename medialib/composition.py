@@ -11,9 +11,9 @@ Everything is placed by server wall clock (each segment row's start time plus th
 own timestamps), so tracks that started at different moments line up, and a stretch with no
 video of a party (a takeover of the media job, a reconnect, a camera that stopped) is shown
 as a card "通话中断 HH:MM:SS" (the time it began) in that party's tile for as long as it
-lasts: nothing is cut silently. Someone other than the customer and the first agent has a tile
-only while in the call (from joining, or their first frame, to leaving, or their last frame):
-nobody is shown before joining or after leaving. Between joining and a party's first frame
+lasts: nothing is cut silently. A party has a tile only while in the call (from joining, or
+their first frame, to leaving, or their last frame; the customer and the first agent from the
+start): nobody is shown before joining or after leaving. Between joining and a party's first frame
 the tile shows "等待音视频".
 
 Speed (benchmarks/compose_speed.py): the work is done on YUV planes with numpy, text is
@@ -337,7 +337,8 @@ class _Sources:
             for name in self.tiles
         }
         self.shown_while = {
-            name: _shown_while(name, cameras.inputs[name], request.presence) for name in self.names
+            name: _shown_while(name, cameras.inputs[name], request.presence, request.end)
+            for name in self.names
         }
         self.heard = _heard(request.segments)
 
@@ -359,21 +360,26 @@ class _Sources:
 
 
 def _shown_while(
-    name: str, inputs: list[SegmentInput], presence: dict[int, tuple[float, float | None]]
+    name: str,
+    inputs: list[SegmentInput],
+    presence: dict[int, tuple[float, float | None]],
+    end: float,
 ) -> tuple[float, float]:
-    """The wall-clock span a camera tile is laid out: the customer's and the first agent's for
-    the whole call; anyone else's from joining to leaving, widened to their media (presence
-    and media clocks differ a little; a frame is never left out for it)."""
-    if name in ROLES or not inputs:
+    """The wall-clock span a camera tile is laid out: from joining (the customer's and the
+    first agent's from the start) to leaving (an agent who transferred the call away),
+    widened to the tile's media: presence and media clocks differ a little, and a frame is
+    never left out for it. A leave within GAP_SECONDS of the end is the call's own end."""
+    if not inputs:
         return -math.inf, math.inf
     who = inputs[0].participant
     joined, left = presence.get(who, (None, None)) if who is not None else (None, None)
     first = min(s.start for s in inputs)
     ends = [s.end for s in inputs]
     last = None if None in ends else max(e for e in ends if e is not None)
-    start = first if joined is None else min(joined, first)
-    end = math.inf if left is None or last is None else max(left, last)
-    return start, end
+    shown_from = -math.inf if name in ROLES else first if joined is None else min(joined, first)
+    if left is None or last is None or max(left, last) >= end - GAP_SECONDS:
+        return shown_from, math.inf
+    return shown_from, max(left, last)
 
 
 class _Picture:

@@ -143,3 +143,25 @@ def test_nobody_is_shown_before_joining_or_after_leaving(a_guest_for_a_while):
         for role, pid in (("customer", CUSTOMER), ("agent", AGENT)):
             decoded = decode_pattern(tile(luma, role))
             assert decoded is not None and decoded[0] == pid, (t, role)
+
+
+def test_an_agent_who_transferred_the_call_away_leaves_the_picture(tmp_path):
+    """Agent 2 hands the call to agent 5 at 3 s: the picture is two-party throughout."""
+    new_agent = 5
+    segments = party(tmp_path, "customer", CUSTOMER, "video", encode_video(CUSTOMER, SECONDS))
+    segments += party(tmp_path, "agent", AGENT, "video", encode_video(AGENT, 3.0))
+    segments += party(tmp_path, "agent", new_agent, "video", encode_video(new_agent, 4.0),
+                      start=3.0)  # fmt: skip
+    presence = {AGENT: (T0, T0 + 3.0), new_agent: (T0 + 2.9, None)}
+    result, path = compose_to(tmp_path, segments, SECONDS, presence=presence)
+    periods = [(p["from"], p["to"], set(p["regions"])) for p in result.info["layout"]]
+    assert [regions for _, _, regions in periods] == [
+        {str(CUSTOMER), str(AGENT)},
+        {str(CUSTOMER), str(AGENT), str(new_agent)},  # joined at 2.9 s, before the hand-over
+        {str(CUSTOMER), str(new_agent)},
+    ]
+    assert periods[2][0] == pytest.approx(3.0, abs=0.1)
+    assert not [g for g in result.gaps if g["card"] == "interrupted"]
+    lumas, _ = decode_output(path)
+    decoded = decode_pattern(tile(lumas[5 * 15], "agent"))  # the right-hand tile, at 5 s
+    assert decoded is not None and decoded[0] == new_agent
