@@ -16,7 +16,7 @@ from apps.accounts.roles import has_role
 from apps.banking import scenarios
 from apps.banking.gateway.pin import gateway_key_params
 from apps.banking.models import OPEN_STATES, Transaction, TxState
-from apps.banking.scenarios.base import ENTER_PIN, READ_CONFIRM, SHOW_ID
+from apps.banking.scenarios.base import ENTER_PIN, READ_CONFIRM, SHOW_ID, Scenario
 from apps.calls.models import Call, Participant, ParticipantRole
 from apps.recordings import timeline
 from apps.recordings.models import Recording
@@ -200,12 +200,15 @@ def transaction_items(recording: Recording) -> list[timeline.TimelineItem]:
             if event.kind == TxState.DRAFT:
                 continue
             label = TxState(event.to_state).label if event.to_state else _step_label(event.kind)
+            detail = _readable(event.detail)
+            if event.kind == "document" and scenario is not None:
+                detail = _document_detail(scenario, detail)
             items.append(
                 timeline.item(
                     event.at,
                     "transaction_step",
                     f"{name} · {label}",
-                    detail=_readable(event.detail),
+                    detail=detail,
                     severity=event.severity,
                 )
             )
@@ -215,6 +218,15 @@ def transaction_items(recording: Recording) -> list[timeline.TimelineItem]:
 def _readable(detail: str) -> str:
     """A step's detail as people read it: a result or refusal code becomes its sentence."""
     return error_text(detail) if detail in MESSAGES else detail
+
+
+def _document_detail(scenario: Scenario, detail: str) -> str:
+    """A document step's "<kind> <width>x<height>" with the kind named as the form names it."""
+    kind, _sep, size = detail.partition(" ")
+    for f in scenario.fields:
+        if f.kind == "choice" and any(value == kind for value, _zh, _en in f.choices):
+            return f"{f.display(kind)} {size}".strip()
+    return detail
 
 
 def _step_label(kind: str) -> str:

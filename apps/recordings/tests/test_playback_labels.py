@@ -64,10 +64,12 @@ def everything(call, supervisor) -> Recording:
     body = chat_store.seal("您好", call_id=call.pk)
     ChatMessage.objects.create(call=call, sender=customer, client_id=uuid.uuid4(),
                                created_at=at[11], body=body)  # fmt: skip
-    tx = Transaction.objects.create(call=call, scenario="debit_pin_reset", customer=call.customer,
-                                    state=TxState.COMPLETED, finished_at=at[40])  # fmt: skip
+    tx = Transaction.objects.create(call=call, scenario="corporate_doc_update",
+                                    customer=call.customer, state=TxState.COMPLETED,
+                                    finished_at=at[40])  # fmt: skip
     for i, kind in enumerate(STEP_KINDS):
-        TransactionEvent.objects.create(transaction=tx, kind=kind, at=at[20 + i])
+        detail = "business_licence 1200x800" if kind == "document" else ""
+        TransactionEvent.objects.create(transaction=tx, kind=kind, at=at[20 + i], detail=detail)
     gap = {"card": "interrupted", "start": 30.0, "end": 32.0}
     # The page reads the composed file's timeline only (the file itself is not played here).
     recording = Recording.objects.create(
@@ -105,6 +107,7 @@ def test_no_code_or_english_word_reaches_the_chinese_timeline(everything, superv
     assert "座席挂断" in text and "座席接听" in text and "座席开始共享屏幕" in text
     assert "屏幕共享中断" in text and "客户 音视频中断" in text and "受邀方 音视频中断" in text
     assert "客户不在画面中 (客户)" in text and "风险揭示播放完毕" in text
+    assert "营业执照 1200x800" in text
     # ...and no code, internal name or English word.
     words = set(re.findall(r"[A-Za-z_]{3,}", text)) - {"MOS"}  # the E-model's score is MOS
     assert not words, words
