@@ -201,7 +201,9 @@ def transaction_items(recording: Recording) -> list[timeline.TimelineItem]:
                 continue
             label = TxState(event.to_state).label if event.to_state else _step_label(event.kind)
             detail = _readable(event.detail)
-            if event.kind == "document" and scenario is not None:
+            if event.kind in _FIXED_DETAILS:
+                detail = str(_FIXED_DETAILS[event.kind])
+            elif event.kind == "document" and scenario is not None:
                 detail = _document_detail(scenario, detail)
             items.append(
                 timeline.item(
@@ -218,6 +220,16 @@ def transaction_items(recording: Recording) -> list[timeline.TimelineItem]:
 def _readable(detail: str) -> str:
     """A step's detail as people read it: a result or refusal code becomes its sentence."""
     return error_text(detail) if detail in MESSAGES else detail
+
+
+# Steps whose detail is a fixed sentence, written in Chinese: said in the page's language here
+# ("" where the step's name says it all).
+_FIXED_DETAILS = {
+    "pin_entered": gettext_lazy("密码已加密送达密码网关"),
+    "pin_verified": "",
+    "pin_requested": "",
+    "receipt_failed": gettext_lazy("系统将自动重试"),
+}
 
 
 def _document_detail(scenario: Scenario, detail: str) -> str:

@@ -97,7 +97,7 @@ def _pin_blocks(
         for name in fields
     }
     mark(tx, "pin_entered", actor=actor)
-    add_event(tx, "pin_entered", detail="PIN 已加密送达密码网关")
+    add_event(tx, "pin_entered", detail="密码已加密送达密码网关")
     return blocks
 
 

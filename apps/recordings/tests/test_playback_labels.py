@@ -67,8 +67,10 @@ def everything(call, supervisor) -> Recording:
     tx = Transaction.objects.create(call=call, scenario="corporate_doc_update",
                                     customer=call.customer, state=TxState.COMPLETED,
                                     finished_at=at[40])  # fmt: skip
+    # As apps.banking writes them (earlier rows say "PIN" where now it writes 密码).
+    details = {"document": "business_licence 1200x800", "pin_entered": "PIN 已加密送达密码网关"}
     for i, kind in enumerate(STEP_KINDS):
-        detail = "business_licence 1200x800" if kind == "document" else ""
+        detail = details.get(kind, "")
         TransactionEvent.objects.create(transaction=tx, kind=kind, at=at[20 + i], detail=detail)
     gap = {"card": "interrupted", "start": 30.0, "end": 32.0}
     # The page reads the composed file's timeline only (the file itself is not played here).
@@ -107,7 +109,7 @@ def test_no_code_or_english_word_reaches_the_chinese_timeline(everything, superv
     assert "座席挂断" in text and "座席接听" in text and "座席开始共享屏幕" in text
     assert "屏幕共享中断" in text and "客户 音视频中断" in text and "受邀方 音视频中断" in text
     assert "客户不在画面中 (客户)" in text and "风险揭示播放完毕" in text
-    assert "营业执照 1200x800" in text
+    assert "营业执照 1200x800" in text and "密码已加密送达密码网关" in text
     # ...and no code, internal name or English word.
     words = set(re.findall(r"[A-Za-z_]{3,}", text)) - {"MOS"}  # the E-model's score is MOS
     assert not words, words
@@ -124,7 +126,7 @@ def test_the_english_timeline_names_lanes_roles_and_reasons_in_english(everythin
     text = timeline_text(page)
     for english in ("Participant", "Transaction steps", "Agent hung up", "Answered by the agent",
                     "Screen share interrupted", "Customer: media interrupted",
-                    "Screen share started: Agent"):  # fmt: skip
+                    "Screen share started: Agent", "PIN delivered encrypted"):  # fmt: skip
         assert english in text, english
     # Call events were written in Chinese; in English they are named from their kind.
     assert "开始共享屏幕" not in text and "业务步骤" not in text
