@@ -68,6 +68,17 @@ def _fast_password_hasher(settings):
     ]
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: LocaleMiddleware leaves a request's language
+    active in the thread, so a test client asking for English made later tests English."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def demo(db):
     from apps.accounts.demo import seed_demo
