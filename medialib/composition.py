@@ -4,14 +4,17 @@ Output: H.264 + AAC in MP4 (``movflags=+faststart``), 1280x720 at 15 fps. The cu
 camera on the left, the agent's on the right (640x480 tiles, letterboxed if a camera sends
 another shape; `medialib.layout` for three or four cameras and screen shares); above them the
 date and time of the recording (Beijing time, to the second), the call number and the agent's
-employee number; below them the customer's location (coordinates and declared address)
-(`medialib.overlay`). Audio: every party mixed to one mono track.
+employee number; below them the customer's location (place, coordinates, and the address
+they declared) (`medialib.overlay`). Audio: every party mixed to one mono track.
 
 Everything is placed by server wall clock (each segment row's start time plus the segment's
 own timestamps), so tracks that started at different moments line up, and a stretch with no
 video of a party (a takeover of the media job, a reconnect, a camera that stopped) is shown
 as a card "通话中断 HH:MM:SS" (the time it began) in that party's tile for as long as it
-lasts: nothing is cut silently. Before a party's first frame its tile shows "等待音视频".
+lasts: nothing is cut silently. A party has a tile only while in the call (from joining, or
+their first frame, to leaving, or their last frame; the customer and the first agent from the
+start): nobody is shown before joining or after leaving. Between joining and a party's first frame
+the tile shows "等待音视频".
 
 Speed (benchmarks/compose_speed.py): the work is done on YUV planes with numpy, text is
 rendered with Pillow only when it changes (the clock once a second, the rest once), tiles are
@@ -95,6 +98,8 @@ class ComposeRequest:
     crf: int = 23
     # Key points (打点) as (wall clock, title): written as MP4 chapters.
     chapters: list[tuple[float, str]] = field(default_factory=list)
+    # When each participant (by id) joined and left the call, wall clock (None: still in it).
+    presence: dict[int, tuple[float, float | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -331,7 +336,15 @@ class _Sources:
             name: (cameras.inputs[name][0].role if cameras.inputs.get(name) else name)
             for name in self.tiles
         }
+        self.shown_while = {
+            name: _shown_while(name, cameras.inputs[name], request.presence, request.end)
+            for name in self.names
+        }
         self.heard = _heard(request.segments)
+
+    def cameras_at(self, t: float) -> tuple[str, ...]:
+        """The camera tiles laid out at wall clock t: those of the people in the call."""
+        return tuple(n for n in self.names if self.shown_while[n][0] <= t < self.shown_while[n][1])
 
     def start_audio(self, request: ComposeRequest, stream: Any, samples: int) -> Prefetch:
         """Decode, mix and encode the audio in a thread: AAC packets a second at a time."""
@@ -346,6 +359,29 @@ class _Sources:
             self.sound.close()
 
 
+def _shown_while(
+    name: str,
+    inputs: list[SegmentInput],
+    presence: dict[int, tuple[float, float | None]],
+    end: float,
+) -> tuple[float, float]:
+    """The wall-clock span a camera tile is laid out: from joining (the customer's and the
+    first agent's from the start) to leaving (an agent who transferred the call away),
+    widened to the tile's media: presence and media clocks differ a little, and a frame is
+    never left out for it. A leave within GAP_SECONDS of the end is the call's own end."""
+    if not inputs:
+        return -math.inf, math.inf
+    who = inputs[0].participant
+    joined, left = presence.get(who, (None, None)) if who is not None else (None, None)
+    first = min(s.start for s in inputs)
+    ends = [s.end for s in inputs]
+    last = None if None in ends else max(e for e in ends if e is not None)
+    shown_from = -math.inf if name in ROLES else first if joined is None else min(joined, first)
+    if left is None or last is None or max(left, last) >= end - GAP_SECONDS:
+        return shown_from, math.inf
+    return shown_from, max(left, last)
+
+
 class _Picture:
     """Paints each output frame: the clock, the layout in force (it changes when a share
     starts or ends), each tile's frame or card; and notes the layouts and cards shown."""
@@ -358,6 +394,7 @@ class _Picture:
         self.gaps: dict[str, list[list[Any]]] = {name: [] for name in sources.tiles}
         self.layouts: list[dict[str, Any]] = []
         self.sharing: bool | None = None
+        self.cameras: tuple[str, ...] = ()
         self.boxes: dict[str, Box] = {}
         self.two_party = True
         self.last_second: int | None = None
@@ -369,20 +406,23 @@ class _Picture:
             self.canvas.paint_clock(t)
             self.last_second = second
         sharing = any(a <= t < b for a, b in self.sources.spans)
-        if sharing != self.sharing:
-            self._relayout(index, sharing)
+        cameras = self.sources.cameras_at(t + 0.5 / FPS)
+        if sharing != self.sharing or cameras != self.cameras:
+            self._relayout(index, sharing, cameras)
         for name, tile in self.sources.tiles.items():
             tile.advance(t + 0.5 / FPS)
             box = self.boxes.get(name)
             if box is not None:
                 self._paint_tile(index, t, name, tile, box)
 
-    def _relayout(self, index: int, sharing: bool) -> None:
-        names = self.sources.names
-        self.sharing = sharing
-        self.boxes = layout_regions(names, sharing)
-        self.two_party = not sharing and len(names) <= 2
-        self.canvas.relayout(self.two_party)
+    def _relayout(self, index: int, sharing: bool, cameras: tuple[str, ...]) -> None:
+        self.sharing, self.cameras = sharing, cameras
+        self.boxes = layout_regions(list(cameras), sharing)
+        self.two_party = not sharing and len(cameras) <= 2
+        roles = self.sources.tile_roles
+        self.canvas.relayout(
+            [(self.boxes[n], tile_label(n, roles[n])) for n in cameras] if self.two_party else []
+        )
         self.shown = {name: None for name in self.sources.tiles}
         if self.layouts:
             self.layouts[-1]["to"] = round(index / FPS, 3)

@@ -138,4 +138,4 @@ def tile_label(name: str, role: str) -> str:
     """The name tag of a tile in layouts other than two-party."""
     if name == "screen":
         return "屏幕共享"
-    return ROLE_LABELS.get(role, EXTRA_ROLE_LABELS.get(role, role))
+    return ROLE_LABELS.get(role) or EXTRA_ROLE_LABELS.get(role) or "参与方"

@@ -1,6 +1,7 @@
 """The composed picture and what is burned into it: the canvas every output frame is painted
 on, the text bands (date and time in Beijing time, call number, agent's employee number,
-the customer's location), the name tags, and the cards shown in a tile without video.
+the customer's location: the place and coordinates, and the address they declared if any), the
+name tags, and the cards shown in a tile without video.
 
 The work is done on YUV 4:2:0 planes with numpy: text is rendered (`medialib.fonts`) only
 when it changes (the clock once a second, the rest once) and tiles are repainted only when a
@@ -52,7 +53,8 @@ class OverlayInfo:
     location_lat: float | None = None
     location_lng: float | None = None
     location_accuracy_m: float | None = None
-    location_address: str = ""
+    location_address: str = ""  # declared by the customer
+    location_place: str = ""  # where the coordinates are ("广东省 广州市 天河区"), found offline
 
 
 def beijing(ts: float) -> datetime:
@@ -60,7 +62,8 @@ def beijing(ts: float) -> datetime:
 
 
 def location_lines(info: OverlayInfo) -> tuple[str, str]:
-    """The bottom band's two lines: the customer's coordinates and declared address."""
+    """The bottom band's two lines: where the customer is (place, coordinates), and the address
+    they declared ("" when none: no line saying that nothing was)."""
     if info.location_lat is not None and info.location_lng is not None:
         lat, lng = info.location_lat, info.location_lng
         coords = (
@@ -68,9 +71,12 @@ def location_lines(info: OverlayInfo) -> tuple[str, str]:
         )
         if info.location_accuracy_m:
             coords += f" ±{info.location_accuracy_m:.0f} m"
+        if info.location_place:
+            coords = f"{info.location_place}  {coords}"
     else:
         coords = "未提供"
-    return f"客户位置  {coords}", f"申报地址  {info.location_address or '未提供'}"
+    declared = f"申报地址  {info.location_address}" if info.location_address else ""
+    return f"客户位置  {coords}", declared
 
 
 def plane_view(plane: Any, height: int, width: int) -> np.ndarray:
@@ -116,14 +122,12 @@ class Canvas:
             (right, 48, f"座席工号  {overlay.agent_employee_no or '-'}", 24, "ra"),
         ]
         self._band(0, TILE_TOP, top)
-        self.band_labels(True)
+        self.band_labels([(tile_box(role), ROLE_LABELS[role]) for role in ROLES])
         location, address = location_lines(overlay)
-        bottom_y = TILE_TOP + TILE_HEIGHT
-        self._band(
-            bottom_y,
-            HEIGHT,
-            [(16, 22, location, 26, "la"), (16, 66, address, 26, "la")],
-        )
+        lines: list[TextLine] = [(16, 22, location, 26, "la")]
+        if address:
+            lines.append((16, 66, address, 26, "la"))
+        self._band(TILE_TOP + TILE_HEIGHT, HEIGHT, lines)
         self._clock_mask_box = (0, 0, 620, 60)
 
     def paint_clock(self, ts: float) -> None:
@@ -133,38 +137,33 @@ class Canvas:
         mask = self.text.mask(x1 - x0, y1 - y0, [(16, 10, stamp, 36, "la")])
         blend(self.y[y0:y1, x0:x1], mask, BAND_LUMA, TEXT_LUMA)
 
-    def band_labels(self, on: bool) -> None:
-        """The role names above the two tiles of the two-party layout (other layouts label
-        each tile inside it)."""
+    def band_labels(self, labels: list[tuple[Box, str]]) -> None:
+        """The names above the tiles of the two-party layout, (tile, name) each; none in other
+        layouts, which label each tile inside it."""
         y0 = TILE_TOP - 34
-        lines: list[TextLine] = []
-        if on:
-            for role in ROLES:
-                lines.append((tile_box(role)[0] + 12, 28, ROLE_LABELS[role], 22, "ld"))
+        lines: list[TextLine] = [(box[0] + 12, 28, text, 22, "ld") for box, text in labels]
         mask = self.text.mask(WIDTH, TILE_TOP - y0, lines)
         blend(self.y[y0:TILE_TOP], mask, BAND_LUMA, TEXT_LUMA)
 
-    def relayout(self, two_party: bool) -> None:
-        """A new layout: the picture area is cleared and every tile repainted."""
+    def relayout(self, band: list[tuple[Box, str]]) -> None:
+        """A new layout: the picture area is cleared and every tile repainted; `band` names
+        the tiles above them (see `band_labels`)."""
         self._fill((0, TILE_TOP, WIDTH, TILE_TOP + TILE_HEIGHT), BLACK)
         self._letterboxed.clear()
-        self.band_labels(two_party)
+        self.band_labels(band)
 
     def label(self, name: str, box: Box, text: str) -> None:
-        """A small name tag in a tile's top-left corner (layouts other than two-party), in the
-        letterbox bar beside the picture: a tag never covers what the camera shows."""
+        """A small name tag in a tile's top-left corner (layouts other than two-party), always
+        whole: in the letterbox bar beside the picture when it fits there, else over the
+        picture's corner (a cut tag, "屏幕共", misnames the tile; a missing one names none)."""
         x0, y0, x1, y1 = box
-        shown = self._letterboxed.get(name)
-        room = (x1 - x0 - shown[0]) // 2 if shown else min(120, x1 - x0)
         mask = self._tags.get(text)
         if mask is None:
             mask = self.text.mask(120, 22, [(3, 2, text, 16, "la")])
             self._tags[text] = mask
         used = np.nonzero(mask.max(axis=0))[0]
-        w = min(int(used[-1]) + 4 if used.size else 0, room - 2, x1 - x0)
+        w = min(int(used[-1]) + 4 if used.size else 0, x1 - x0)
         h = min(22, y1 - y0)
-        if w < 12:
-            return  # no room beside the picture
         blend(self.y[y0 : y0 + h, x0 : x0 + w], mask[:h, :w], BAND_LUMA, TEXT_LUMA)
         self.u[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2] = 128
         self.v[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2] = 128

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import Role
@@ -16,7 +16,7 @@ from apps.accounts.roles import has_role
 from apps.banking import scenarios
 from apps.banking.gateway.pin import gateway_key_params
 from apps.banking.models import OPEN_STATES, Transaction, TxState
-from apps.banking.scenarios.base import ENTER_PIN, READ_CONFIRM, SHOW_ID
+from apps.banking.scenarios.base import ENTER_PIN, READ_CONFIRM, SHOW_ID, Scenario
 from apps.calls.models import Call, Participant, ParticipantRole
 from apps.recordings import timeline
 from apps.recordings.models import Recording
@@ -172,6 +172,10 @@ def transaction_for(user: Viewer, transaction_id: uuid.UUID) -> Transaction:
         raise NotFound("transaction_not_found", "no such transaction") from None
 
 
+timeline.timeline_kind("transaction", gettext_lazy("业务办理"))
+timeline.timeline_kind("transaction_step", gettext_lazy("业务步骤"))
+
+
 @timeline.timeline_source
 def transaction_items(recording: Recording) -> list[timeline.TimelineItem]:
     """Each transaction as a span (opened → finished) and its steps as points."""
@@ -196,12 +200,17 @@ def transaction_items(recording: Recording) -> list[timeline.TimelineItem]:
             if event.kind == TxState.DRAFT:
                 continue
             label = TxState(event.to_state).label if event.to_state else _step_label(event.kind)
+            detail = _readable(event.detail)
+            if event.kind in _FIXED_DETAILS:
+                detail = str(_FIXED_DETAILS[event.kind])
+            elif event.kind == "document" and scenario is not None:
+                detail = _document_detail(scenario, detail)
             items.append(
                 timeline.item(
                     event.at,
                     "transaction_step",
                     f"{name} · {label}",
-                    detail=_readable(event.detail),
+                    detail=detail,
                     severity=event.severity,
                 )
             )
@@ -212,6 +221,25 @@ def _readable(detail: str) -> str:
     """A step's detail as people read it: a result or refusal code becomes its sentence, a
     sentence kept as its msgid is translated."""
     return error_text(detail) if detail in MESSAGES else gettext(detail) if detail else ""
+
+
+# Steps whose detail is a fixed sentence, written in Chinese: said in the page's language here
+# ("" where the step's name says it all).
+_FIXED_DETAILS = {
+    "pin_entered": gettext_lazy("密码已加密送达密码网关"),
+    "pin_verified": "",
+    "pin_requested": "",
+    "receipt_failed": gettext_lazy("系统将自动重试"),
+}
+
+
+def _document_detail(scenario: Scenario, detail: str) -> str:
+    """A document step's "<kind> <width>x<height>" with the kind named as the form names it."""
+    kind, _sep, size = detail.partition(" ")
+    for f in scenario.fields:
+        if f.kind == "choice" and any(value == kind for value, _zh, _en in f.choices):
+            return f"{f.display(kind)} {size}".strip()
+    return detail
 
 
 def _step_label(kind: str) -> str:
@@ -228,4 +256,7 @@ def _step_label(kind: str) -> str:
         "receipt_failed": _("回单生成失败"),
         "identity_frame": _("身份核验截图"),
         "face_match": _("人脸比对"),
-    }.get(kind, kind)
+        "disclosure_started": _("开始播放风险揭示"),
+        "disclosure_done": _("风险揭示播放完毕"),
+        "disclosure_stopped": _("风险揭示未播放完"),
+    }.get(kind) or _("业务步骤")

@@ -160,12 +160,27 @@ class CallStateChange(models.Model):
     def __str__(self) -> str:
         return f"{self.from_state or '-'}→{self.to_state}"
 
+    @property
+    def reason_display(self) -> str:
+        """Why the call moved, as people say it ("" for internal reasons such as an offer's id)."""
+        if self.reason in EndReason.values:
+            return str(EndReason(self.reason).label)
+        return str(STATE_REASONS.get(self.reason, ""))
+
+
+STATE_REASONS = {"accepted": _("座席接听")}
+
 
 class ParticipantRole(models.TextChoices):
     CUSTOMER = "customer", _("客户")
     AGENT = "agent", _("座席")
     SUPERVISOR = "supervisor", _("主管")
     GUEST = "guest", _("受邀方")
+
+
+def role_label(role: str) -> str:
+    """A participant role as people say it; a role not (or no longer) known is "participant"."""
+    return str(dict(ParticipantRole.choices).get(role, _("参与方")))
 
 
 class Participant(models.Model):

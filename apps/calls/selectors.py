@@ -12,7 +12,7 @@ from django.db.models import Avg, F, QuerySet
 
 from apps.accounts.models import AgentProfile, Presence, Role
 from apps.accounts.roles import has_role
-from apps.calls import chat_store
+from apps.calls import chat_store, places
 from apps.calls.events import chat_event
 from apps.calls.media import media_alive, media_config
 from apps.calls.models import (
@@ -63,6 +63,7 @@ def call_summary(call: Call) -> dict[str, Any]:
             "lng": call.location_lng,
             "accuracy_m": call.location_accuracy_m,
             "address": call.location_address,
+            "place": places.place_name(call.location_lat, call.location_lng),
             "source": call.location_source,
         },
         "connected_at": call.connected_at.isoformat() if call.connected_at else None,

@@ -12,12 +12,15 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from apps.calls.models import ParticipantRole
+from apps.calls.models import role_label
 from apps.monitoring.models import QualitySample
 from apps.recordings.models import KeyPoint, Recording
-from apps.recordings.timeline import TimelineItem, item, timeline_source
+from apps.recordings.timeline import TimelineItem, item, timeline_kind, timeline_source
 from medialib import emodel
+
+timeline_kind("quality", gettext_lazy("通话质量"))
 
 KEY_POINT_SPAN = timedelta(seconds=30)
 POOR_MOS = 3.6
@@ -54,10 +57,6 @@ def spans(samples: Iterable[QualitySample], bad: str) -> list[Span]:
     return out
 
 
-def role_name(role: str) -> str:
-    return str(dict(ParticipantRole.choices).get(role, _("参与方")))
-
-
 def freeze_label(who: str, span: Span, key_points: list[KeyPoint]) -> str:
     during = [kp for kp in key_points if span.start - KEY_POINT_SPAN <= kp.at <= span.end]
     text = _("%(who)s视频卡顿 %(seconds)s 秒") % {"who": who, "seconds": span.seconds}
@@ -77,7 +76,7 @@ def call_quality(recording: Recording) -> list[TimelineItem]:
     for s in samples:
         legs.setdefault(s.participant_id, []).append(s)
     for leg in legs.values():
-        who = role_name(leg[0].role)
+        who = role_label(leg[0].role)
         mos = sum(s.mos for s in leg) / len(leg)
         loss = sum(s.loss_pct for s in leg) / len(leg)
         out.append(

@@ -4,12 +4,15 @@ kind ``qc``; findings about the whole recording (a missing key point) sit at its
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from apps.calls.models import ParticipantRole
+from apps.calls.models import role_label
 from apps.qc.findings import label
 from apps.qc.selectors import latest_report
 from apps.recordings.models import Recording
-from apps.recordings.timeline import TimelineItem, item, timeline_source
+from apps.recordings.timeline import TimelineItem, item, timeline_kind, timeline_source
+
+timeline_kind("qc", gettext_lazy("质检"))
 
 
 @timeline_source
@@ -17,7 +20,6 @@ def qc_findings(recording: Recording) -> list[TimelineItem]:
     report = latest_report(recording)
     if report is None:
         return []
-    roles = dict(ParticipantRole.choices)
     out: list[TimelineItem] = []
     for finding in report.findings.all():
         at = finding.start_at or recording.timeline_end or recording.timeline_start
@@ -25,8 +27,7 @@ def qc_findings(recording: Recording) -> list[TimelineItem]:
             continue
         text = label(finding.code)
         if finding.role:
-            who = roles.get(finding.role, finding.role)
-            text = _("%(finding)s（%(who)s）") % {"finding": text, "who": who}
+            text = _("%(finding)s（%(who)s）") % {"finding": text, "who": role_label(finding.role)}
         out.append(
             item(
                 at,

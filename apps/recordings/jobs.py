@@ -217,11 +217,13 @@ def _request(plan: selectors.CompositionPlan, storage: RecordingStorage, keys: K
             location_lng=plan.location_lng,
             location_accuracy_m=plan.location_accuracy_m,
             location_address=plan.location_address,
+            location_place=plan.location_place,
         ),
         font=settings.RECORDINGS_FONT or None,
         preset=settings.RECORDINGS_X264_PRESET,
         crf=settings.RECORDINGS_X264_CRF,
         chapters=plan.chapters,
+        presence=plan.presence,
     )
 
 

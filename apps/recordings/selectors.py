@@ -13,7 +13,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Permissi
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from apps.calls.models import Call
+from apps.calls import places
+from apps.calls.models import Call, Participant
 from apps.recordings import keypoints
 from apps.recordings.models import (
     KeyPoint,
@@ -53,12 +54,15 @@ class CompositionPlan:
     location_lng: float | None
     location_accuracy_m: float | None
     location_address: str
+    location_place: str  # the coordinates' 省 市 区 (apps.calls.places)
     connected_at: float | None
     ended_at: float | None
     attempt: int
     segments: list[SegmentRef] = field(default_factory=list)
     # Key points (打点) as (wall clock, title): they become MP4 chapters.
     chapters: list[tuple[float, str]] = field(default_factory=list)
+    # Participant id -> (joined, left) wall clock: nobody is shown before joining.
+    presence: dict[int, tuple[float, float | None]] = field(default_factory=dict)
 
 
 def recording_for_call(call_id: uuid.UUID | str) -> Recording | None:
@@ -104,11 +108,16 @@ def composition_plan(recording_id: uuid.UUID | str) -> CompositionPlan:
         location_lng=call.location_lng,
         location_accuracy_m=call.location_accuracy_m,
         location_address=call.location_address,
+        location_place=places.place_name(call.location_lat, call.location_lng),
         connected_at=call.connected_at.timestamp() if call.connected_at else None,
         ended_at=call.ended_at.timestamp() if call.ended_at else None,
         attempt=recording.compose_attempts,
         segments=segments,
         chapters=[(p.at.timestamp(), p.title) for p in KeyPoint.objects.filter(call=call)],
+        presence={
+            p.pk: (p.joined_at.timestamp(), p.left_at.timestamp() if p.left_at else None)
+            for p in Participant.objects.filter(call=call)
+        },
     )
 
 

@@ -10,8 +10,9 @@ where a TimelineItem is a plain dict::
 the composed file with ``Recording.timeline_start``. ``kind`` groups items into lanes (this app
 uses ``participant``, ``call_event``, ``key_point``, ``chat``, ``interruption``; apps.qc adds
 QC findings, apps.banking transactions). ``label`` is short and shown in the page's language,
-``detail`` is optional longer text. A failing source is logged and left out, so one broken app
-never hides the rest of the evidence.
+``detail`` is optional longer text. The app that makes a kind names it for people with
+``timeline_kind`` (the page never shows a kind's code). A failing source is logged and left
+out, so one broken app never hides the rest of the evidence.
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from apps.calls import chat_store
 from apps.calls.models import (
     CallEvent,
     CallStateChange,
     ChatMessage,
-    EndReason,
     Participant,
-    ParticipantRole,
+    role_label,
     staff_name,
 )
 from apps.recordings.models import KeyPoint, KeyPointSource, Recording
@@ -61,6 +63,26 @@ def timeline_source(fn: Source) -> Source:
 
 def sources() -> list[Source]:
     return list(_SOURCES.values())
+
+
+_KINDS: dict[str, Promise] = {}
+
+
+def timeline_kind(kind: str, label: Promise) -> None:
+    """Name the lane of `kind` for people (a lazy translation: the page's language decides)."""
+    _KINDS[kind] = label
+
+
+def kind_label(kind: str) -> str:
+    """The lane's name; a kind nobody named is "other", never its code."""
+    return str(_KINDS.get(kind) or _("其他"))
+
+
+timeline_kind("participant", gettext_lazy("参与方"))
+timeline_kind("call_event", gettext_lazy("通话事件"))
+timeline_kind("key_point", gettext_lazy("打点"))
+timeline_kind("chat", gettext_lazy("文字消息"))
+timeline_kind("interruption", gettext_lazy("中断"))
 
 
 def item(
@@ -126,6 +148,7 @@ def serialize(recording: Recording, items: list[TimelineItem]) -> list[dict[str,
             "t": offset(e["at"]),
             "t_end": offset(e["end"]),
             "kind": e["kind"],
+            "kind_label": kind_label(e["kind"]),
             "label": e["label"],
             "detail": e["detail"],
             "severity": e["severity"],
@@ -156,10 +179,10 @@ def participants(recording: Recording) -> list[TimelineItem]:
 @timeline_source
 def call_events(recording: Recording) -> list[TimelineItem]:
     """The call's state changes and CallEvents (media, connections; transfers, invites,
-    shares, holds and monitoring from apps.calls carry their own `label` in `data`)."""
+    shares, holds and monitoring from apps.calls carry their own line, said in the page's
+    language by `CallEvent.label_text`)."""
     out: list[TimelineItem] = []
-    # A change's reason is a code: an ended call's says why in words; "accepted" adds nothing.
-    reasons = dict(EndReason.choices)
+    # A change's reason is a code: said in words (`reason_display`).
     for change in CallStateChange.objects.filter(call_id=recording.call_id):
         if change.to_state in ("connected", "ended"):
             out.append(
@@ -167,10 +190,13 @@ def call_events(recording: Recording) -> list[TimelineItem]:
                     change.at,
                     "call_event",
                     change.get_to_state_display(),
-                    detail=str(reasons.get(change.reason, "")),
+                    detail=change.reason_display,
                 )
             )
-    for event in CallEvent.objects.filter(call_id=recording.call_id):
+    events = CallEvent.objects.filter(call_id=recording.call_id).select_related(
+        "participant__user", "participant__customer"
+    )
+    for event in events:
         data = event.data if isinstance(event.data, dict) else {}
         label = event.label_text()  # in the page's language
         severity = data.get("severity") if data.get("severity") in SEVERITIES else ""
@@ -212,17 +238,20 @@ def interruptions(recording: Recording) -> list[TimelineItem]:
     start = recording.timeline_start
     if start is None:
         return []
-    roles = dict(ParticipantRole.choices)
     out: list[TimelineItem] = []
     for gap in (recording.compose_info or {}).get("gaps", []):
         if gap.get("card") != "interrupted":
             continue
-        who = roles.get(gap.get("role"), gap.get("role", ""))
+        # The share's tile is named "screen"; it has video only.
+        if gap.get("role") == "screen":
+            what = _("屏幕共享中断")
+        else:
+            what = _("%(who)s 音视频中断") % {"who": role_label(str(gap.get("role") or ""))}
         out.append(
             item(
                 start + timedelta(seconds=float(gap["start"])),
                 "interruption",
-                _("%(who)s 音视频中断") % {"who": who},
+                what,
                 end=start + timedelta(seconds=float(gap["end"])),
                 severity="warning",
             )

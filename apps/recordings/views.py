@@ -21,10 +21,10 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.audit.audited import Actor
+from apps.calls import places
 from apps.recordings import checks, selectors, timeline
 from apps.recordings.actions import damage, downloads, retention
 from apps.recordings.actions import playback as playback_actions
@@ -121,9 +121,7 @@ def playback(request: HttpRequest, recording_id: uuid.UUID) -> HttpResponse:
     roles = selectors.user_roles(request.user)
     playable = recording.state == RecordingState.READY and recording.purged_at is None
     items = timeline.serialize(recording, timeline.collect(recording)) if playable else []
-    kinds = _kinds(items)
-    for item in items:
-        item["kind_label"] = dict(kinds).get(item["kind"], item["kind"])
+    kinds = sorted({(i["kind"], i["kind_label"]) for i in items})
     asked = recording.downloads.select_related("requested_by").order_by("-created_at")
     if not roles & set(selectors.APPROVER_ROLES):
         asked = asked.filter(requested_by_id=request.user.pk)
@@ -133,6 +131,7 @@ def playback(request: HttpRequest, recording_id: uuid.UUID) -> HttpResponse:
         {
             "recording": recording,
             "call": recording.call,
+            "place": places.place_name(recording.call.location_lat, recording.call.location_lng),
             "playable": playable,
             "items": items,
             "kinds": kinds,
@@ -146,24 +145,6 @@ def playback(request: HttpRequest, recording_id: uuid.UUID) -> HttpResponse:
             "approval_required": settings.RECORDINGS_DOWNLOAD_APPROVAL,
         },
     )
-
-
-_KIND_LABELS = {
-    "participant": "参与方",
-    "call_event": "通话事件",
-    "key_point": "打点",
-    "chat": "文字消息",
-    "interruption": "中断",
-    "quality": "通话质量",  # apps.monitoring.timeline
-    "qc": "质检",  # apps.qc.timeline
-    "transaction": "业务办理",  # apps.banking
-    "transaction_step": "业务步骤",  # apps.banking
-}
-
-
-def _kinds(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    seen = sorted({i["kind"] for i in items})
-    return [(k, _(_KIND_LABELS[k]) if k in _KIND_LABELS else k) for k in seen]
 
 
 @login_required

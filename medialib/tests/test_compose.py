@@ -42,6 +42,7 @@ OVERLAY = OverlayInfo(
     location_lng=116.407400,
     location_accuracy_m=20,
     location_address="北京市东城区东长安街1号",
+    location_place="北京市 东城区",
 )
 
 # ---------------------------------------------------------------------------------------------

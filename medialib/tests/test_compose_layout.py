@@ -1,6 +1,7 @@
 """Layouts beyond two parties: three or four cameras in a grid, a screen share large with the
-cameras small while it is on, compose_info["layout"] telling where everyone is, a whisper left
-out of the mix and an announcement mixed in. Synthetic segments, as in test_compose."""
+cameras small while it is on, a third party only while in the call, compose_info["layout"]
+telling where everyone is, a whisper left out of the mix and an announcement mixed in.
+Synthetic segments, as in test_compose."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from medialib.tests.test_compose import (
     decode_output,
     encode_tone,
     encode_video,
+    tile,
     write_segments,
 )
 
@@ -107,3 +109,59 @@ def test_the_whisper_is_left_out_of_the_mix_and_the_announcement_in(three_camera
     # A mixed tone stands ~1e7 over the median; codec sidebands of the others stay < 1e4.
     assert powers[1500.0] < 1e4, powers
     assert not any("whisper" in m for m in result.info["mixed"])
+
+
+@pytest.fixture(scope="module")
+def a_guest_for_a_while(tmp_path_factory):
+    """Customer and agent all along; a guest in the call from 1.5 s to 5 s, camera from 2 s."""
+    tmp = tmp_path_factory.mktemp("guest")
+    segments = []
+    for role, pid in (("customer", CUSTOMER), ("agent", AGENT)):
+        segments += party(tmp, role, pid, "video", encode_video(pid, SECONDS))
+    segments += party(tmp, "guest", GUEST, "video", encode_video(GUEST, 3.0), start=2.0)
+    presence = {GUEST: (T0 + 1.5, T0 + 5.0), CUSTOMER: (T0 - 5, None), AGENT: (T0, None)}
+    result, path = compose_to(tmp, segments, SECONDS, presence=presence)
+    lumas, _ = decode_output(path)
+    return result, lumas
+
+
+def test_nobody_is_shown_before_joining_or_after_leaving(a_guest_for_a_while):
+    result, lumas = a_guest_for_a_while
+    periods = [(p["from"], p["to"], set(p["regions"])) for p in result.info["layout"]]
+    two = {str(CUSTOMER), str(AGENT)}
+    assert periods == [
+        (0.0, pytest.approx(1.5, abs=0.1), two),
+        (pytest.approx(1.5, abs=0.1), pytest.approx(5.0, abs=0.1), two | {str(GUEST)}),
+        (pytest.approx(5.0, abs=0.1), SECONDS, two),
+    ]
+    # The guest's tile waits only between joining and their first frame; it is never shown as
+    # interrupted for having left.
+    guest = [(g["card"], g["start"], g["end"]) for g in result.gaps if g["role"] == "guest"]
+    assert guest == [("waiting", pytest.approx(1.5, abs=0.1), pytest.approx(2.0, abs=0.1))]
+    for t in (1.0, 6.0):  # two-party: side by side, each camera whole in its tile
+        luma = lumas[round(t * 15)]
+        for role, pid in (("customer", CUSTOMER), ("agent", AGENT)):
+            decoded = decode_pattern(tile(luma, role))
+            assert decoded is not None and decoded[0] == pid, (t, role)
+
+
+def test_an_agent_who_transferred_the_call_away_leaves_the_picture(tmp_path):
+    """Agent 2 hands the call to agent 5 at 3 s: the picture is two-party throughout."""
+    new_agent = 5
+    segments = party(tmp_path, "customer", CUSTOMER, "video", encode_video(CUSTOMER, SECONDS))
+    segments += party(tmp_path, "agent", AGENT, "video", encode_video(AGENT, 3.0))
+    segments += party(tmp_path, "agent", new_agent, "video", encode_video(new_agent, 4.0),
+                      start=3.0)  # fmt: skip
+    presence = {AGENT: (T0, T0 + 3.0), new_agent: (T0 + 2.9, None)}
+    result, path = compose_to(tmp_path, segments, SECONDS, presence=presence)
+    periods = [(p["from"], p["to"], set(p["regions"])) for p in result.info["layout"]]
+    assert [regions for _, _, regions in periods] == [
+        {str(CUSTOMER), str(AGENT)},
+        {str(CUSTOMER), str(AGENT), str(new_agent)},  # joined at 2.9 s, before the hand-over
+        {str(CUSTOMER), str(new_agent)},
+    ]
+    assert periods[2][0] == pytest.approx(3.0, abs=0.1)
+    assert not [g for g in result.gaps if g["card"] == "interrupted"]
+    lumas, _ = decode_output(path)
+    decoded = decode_pattern(tile(lumas[5 * 15], "agent"))  # the right-hand tile, at 5 s
+    assert decoded is not None and decoded[0] == new_agent

@@ -243,6 +243,7 @@
     if (accuracy) {
       text += " " + interpolate(gettext("（精度约 %(m)s 米）"), { m: Math.round(accuracy) }, true);
     }
+    if (loc.place) text = loc.place + " " + text;
     if (loc.address) text = loc.address + " · " + text;
     return text;
   }

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 
 from django.contrib.auth.models import User
 from django.utils import timezone
-from django.utils.translation import gettext_noop
 
 from apps.audit.audited import Actor, AuditedWrite, audited_action
 from apps.banking.actions.pin_entry import PinAttempt, new_round, require_customer
@@ -98,7 +97,7 @@ def _pin_blocks(
         for name in fields
     }
     mark(tx, "pin_entered", actor=actor)
-    add_event(tx, "pin_entered", detail=gettext_noop("PIN 已加密送达密码网关"))
+    add_event(tx, "pin_entered", detail="密码已加密送达密码网关")
     return blocks
 
 
@@ -120,7 +119,7 @@ def _resume(
             new_round(tx)
             move(
                 write, tx, TxState.CUSTOMER_CONFIRMED, actor=actor,
-                detail=gettext_noop("核心未收到，请重新输入密码"),
+                detail="核心未收到，请重新输入密码",
             )  # fmt: skip
             return tx
         result = scenario.submit(tx, form_of(tx), blocks or {}, get_gateway())
