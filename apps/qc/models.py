@@ -14,7 +14,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from apps.calls.models import Call, Participant
+from apps.calls.models import Call, Participant, ParticipantRole
 from apps.recordings.models import Recording
 
 
@@ -131,6 +131,10 @@ class QcFinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.start_offset}-{self.end_offset}"
+
+    def role_name(self) -> str:
+        """Whose the finding is, for people: the role's name (empty for none or unknown)."""
+        return str(dict(ParticipantRole.choices).get(self.role, ""))
 
 
 #: What a reviewer checks that machines cannot (code -> label).

@@ -19,7 +19,7 @@ def qc_findings(recording: Recording) -> list[TimelineItem]:
         at = finding.start_at or recording.timeline_end or recording.timeline_start
         if at is None:
             continue
-        who = finding.role
+        who = finding.role_name()
         text = label(finding.code) + (f" ({who})" if who else "")
         out.append(
             item(
