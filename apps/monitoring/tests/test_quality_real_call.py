@@ -16,6 +16,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from statistics import median
 
 import pytest
 from av import VideoFrame
@@ -137,6 +138,15 @@ def page_rows(page: str) -> list[tuple[str, float, str]]:
     return [(m["kind"], float(m["t"]), html.unescape(m["label"])) for m in ROW.finditer(page)]
 
 
+def described(samples: list[QualitySample], origin: float) -> list[str]:
+    """The samples as a failure shows them: seconds after the customer's first frame."""
+    return [
+        f"{s.role} {s.at.timestamp() - origin:.2f} s: fps {s.fps}, frozen {s.freeze_seconds} s, "
+        f"{s.width}x{s.height}, MOS {s.mos}, loss {s.loss_pct} %, jitter {s.jitter_ms} ms"
+        for s in samples
+    ]
+
+
 def test_a_customer_camera_stall_during_the_risk_disclosure_is_measured_shown_and_inspected(
     api_client_obj, agent, settings, tmp_path
 ):
@@ -174,7 +184,8 @@ def test_a_customer_camera_stall_during_the_risk_disclosure_is_measured_shown_an
     # 1. Samples of both legs, about one per interval; moving outside the stall, frozen in it.
     samples = list(QualitySample.objects.filter(call=call).order_by("at"))
     legs = {s.role: s.participant_id for s in samples}
-    assert set(legs) == {"customer", "agent"}, legs
+    seen = "\n".join(described(samples, run.media_at))
+    assert set(legs) == {"customer", "agent"}, seen
     steady_from = wall(run.media_at + 2 * STATS_SECONDS)
     steady_to = wall(run.hung_up_at - STATS_SECONDS)
     step = timedelta(seconds=STATS_SECONDS)
@@ -182,22 +193,26 @@ def test_a_customer_camera_stall_during_the_risk_disclosure_is_measured_shown_an
     customer = [s for s in samples if s.role == "customer" and steady_from <= s.at <= steady_to]
     agent_leg = [s for s in samples if s.role == "agent" and steady_from <= s.at <= steady_to]
     expected = (HANG_UP_AT - 3 * STATS_SECONDS) / STATS_SECONDS
-    assert len(customer) >= expected * 0.7 and len(agent_leg) >= expected * 0.7
+    assert len(customer) >= expected * 0.7 and len(agent_leg) >= expected * 0.7, seen
     # a sample covers the interval that ends at its time
     moving = [s for s in customer if s.at < stall_start or s.at - step > stall_end + lag]
     inside = [s for s in customer if s.at - step > stall_start + lag and s.at <= stall_end]
-    assert len(moving) >= 4 and len(inside) >= 3, ([s.at for s in moving], [s.at for s in inside])
+    assert len(moving) >= 4 and len(inside) >= 3, seen
+    # On a loaded machine a sample may show few frames, but never none, and most show the
+    # camera's 15 frames/s.
     for s in moving:
-        assert s.fps >= 5 and s.freeze_seconds == 0 and (s.width, s.height) == (640, 480), vars(s)
-        assert s.loss_pct < 5 and 3.0 <= s.mos <= 4.5, vars(s)
+        assert s.fps >= 1 and s.freeze_seconds == 0 and (s.width, s.height) == (640, 480), seen
+        assert s.loss_pct < 5 and 1.0 <= s.mos <= 4.5, seen
+    assert median(s.fps for s in moving) >= 10 and median(s.mos for s in moving) >= 3.6, seen
     for s in inside:
-        assert s.fps < 1 and s.freeze_seconds == STATS_SECONDS, vars(s)
+        assert s.fps < 1 and s.freeze_seconds == STATS_SECONDS, seen
     frozen = [s for s in samples if s.role == "customer" and s.freeze_seconds > 0]
     first_frozen, last_frozen = frozen[0].at - step, frozen[-1].at
-    assert abs((first_frozen - stall_start).total_seconds()) <= SLACK, (first_frozen, stall_start)
-    assert abs((last_frozen - stall_end).total_seconds()) <= SLACK, (last_frozen, stall_end)
+    assert abs((first_frozen - stall_start).total_seconds()) <= SLACK, seen
+    assert abs((last_frozen - stall_end).total_seconds()) <= SLACK, seen
     for s in agent_leg:  # the agent's camera never stopped
-        assert s.fps >= 5 and s.freeze_seconds == 0, vars(s)
+        assert s.fps >= 1 and s.freeze_seconds == 0, seen
+    assert median(s.fps for s in agent_leg) >= 10, seen
 
     # 2. The playback page (as the call's agent): the quality lines, and the freeze where it was.
     (point,) = KeyPoint.objects.filter(call=call, code="risk_disclosed")
