@@ -113,6 +113,8 @@ async def scenario(base: str, path: str) -> Run:
     finally:
         await customer.close()
         await agent.close()
+        # aiortc's decoder threads hand their end to this loop: let them before it closes
+        await asyncio.sleep(0.5)
     return run
 
 
