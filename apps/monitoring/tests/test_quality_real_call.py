@@ -14,7 +14,7 @@ import asyncio
 import html
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from statistics import median
 
@@ -84,7 +84,6 @@ class Run:
     stalled: tuple[float, float] = (0.0, 0.0)
     media_at: float = 0.0  # wall time of the customer's first frame
     hung_up_at: float = 0.0
-    marked: dict[str, object] = field(default_factory=dict)
 
 
 async def scenario(base: str, path: str) -> Run:
@@ -102,9 +101,8 @@ async def scenario(base: str, path: str) -> Run:
         run.media_at = camera.first_at
         run.call_id = agent.call_id or ""
         await asyncio.sleep(max(0.0, run.media_at + MARK_AT - time.time()))
-        run.marked = await agent.request(
-            "keypoint.mark", call_id=run.call_id, code="risk_disclosed"
-        )
+        marked = await agent.request("keypoint.mark", call_id=run.call_id, code="risk_disclosed")
+        assert marked["key_point"]["code"] == "risk_disclosed", marked
         await asyncio.sleep(max(0.0, run.media_at + HANG_UP_AT - time.time()))
         assert camera.stalled is not None, "the camera never stalled"
         run.stalled = camera.stalled
