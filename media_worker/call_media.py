@@ -800,6 +800,8 @@ async def _participant_stats(p: ParticipantMedia) -> dict[str, Any]:
         "width": p.width,
         "height": p.height,
         "fps": round((frames - p.last_frames) / elapsed, 1),
+        # frames came before this interval: one with few frames is then a freeze, not the start
+        "had_video": p.last_frames > 0,
     }
     row["quality"] = _quality(row)
     row.update(frame_crypto.stats_fields(p.frames))

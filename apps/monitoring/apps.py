@@ -12,9 +12,11 @@ class MonitoringConfig(AppConfig):
         from apps.accounts.models import Role
         from apps.accounts.navigation import register_nav_link
         from apps.audit.hooks import register_event_listener
-        from apps.monitoring import listeners, timeline  # noqa: F401 - a timeline source
+        from apps.monitoring import listeners, timeline  # a timeline source on import
+        from apps.qc.findings import register_finding_source
 
         register_event_listener(listeners.on_audit_event, name="monitoring.counters")
+        register_finding_source(timeline.quality_findings, name="monitoring.quality")
         register_nav_link(
             "wallboard",
             label=_("监控大屏"),

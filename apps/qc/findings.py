@@ -5,19 +5,26 @@ the verdict policy.
 none passes it; the score starts at 100 and loses `ERROR_PENALTY` per error and
 `WARNING_PENALTY` per warning. A stable sample of passed reports is reviewed too
 (`sampled_for_review`).
+
+Apps above QC add findings about a call without QC importing them: they register a
+``fn(call, recording) -> list[FindingData]`` with `register_finding_source` in their
+``AppConfig.ready()`` (apps.monitoring: freezes during a key point), and the QC job runs them all
+(`source_findings`).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NotRequired, TypedDict
 
 from django.conf import settings
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from apps.calls.models import Call
 from apps.qc.models import Severity, Verdict
+from apps.recordings.models import Recording
 from medialib.qc.report import Finding
 
 ERROR_PENALTY = 25
@@ -41,6 +48,7 @@ LABELS: dict[str, Promise] = {
     "face_share_low": _("客户露脸时长不足"),
     "key_point_missing": _("缺少必需的关键节点"),
     "key_point_order": _("关键节点顺序错误"),
+    "key_point_freeze": _("关键节点期间客户视频卡顿"),
     "qc_error": _("自动质检出错，需人工复核"),
 }
 
@@ -73,6 +81,23 @@ def finding_data(finding: Finding) -> FindingData:
         "detail": finding.detail,
         "data": finding.data,
     }
+
+
+FindingSource = Callable[[Call, Recording], list["FindingData"]]
+_sources: dict[str, FindingSource] = {}
+
+
+def register_finding_source(fn: FindingSource, *, name: str) -> FindingSource:
+    """Have the QC job add `fn(call, recording)`'s findings to every report; registering the
+    same name again replaces it."""
+    _sources[name] = fn
+    return fn
+
+
+def source_findings(call: Call, recording: Recording) -> list[FindingData]:
+    """The registered sources' findings about the call (a failing source fails the run: a
+    report must not pass for want of a check)."""
+    return [f for fn in _sources.values() for f in fn(call, recording)]
 
 
 def label(code: str) -> str:

@@ -4,10 +4,11 @@
 
 The job reads the recording's raw segments and composed file through
 `apps.recordings.storage` (every key unwrap audited as ``recording.qc:<report>``; the input is
-built by `apps.qc.inputs`), runs `medialib.qc.analysis.analyze` and the key-point compliance
-check, and stores the report through `apps.qc.actions.runs`. Progress is in ``job.meta``
-(``stage``, ``progress``) and on the report row; failures are retried (`QC_RETRIES`,
-immediate) and then mark the report failed.
+built by `apps.qc.inputs`), runs `medialib.qc.analysis.analyze`, the key-point compliance
+check and the other apps' finding sources (`apps.qc.findings.register_finding_source`), and
+stores the report through `apps.qc.actions.runs`. Progress is in ``job.meta`` (``stage``,
+``progress``) and on the report row; failures are retried (`QC_RETRIES`, immediate) and then
+mark the report failed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from rq.job import Job
 
 from apps.qc.actions import runs
 from apps.qc.compliance import key_point_findings
-from apps.qc.findings import finding_data
+from apps.qc.findings import finding_data, source_findings
 from apps.qc.inputs import recording_input, supplement_input
 from apps.qc.models import QcReport, ReportState
 from apps.recordings.storage import KeyRing
@@ -85,6 +86,7 @@ def _run(report_id: uuid.UUID, rq_job: Job | None) -> dict[str, Any]:
     findings = [finding_data(f) for f in analysis.findings]
     _stage(rq_job, "compliance", 0.97)
     findings += key_point_findings(recording.call, recording)
+    findings += source_findings(recording.call, recording)
     report = runs.finish_run(
         report_id=report_id,
         findings=findings,

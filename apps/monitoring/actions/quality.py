@@ -39,6 +39,7 @@ def record_samples(*, call_id: uuid.UUID | str, rows: list[dict[str, Any]]) -> i
         rtt = row.get("rtt_ms")
         width, height = int(row.get("width") or 0), int(row.get("height") or 0)
         fps = float(row.get("fps") or 0)
+        had_video = bool(row.get("had_video", True))
         metrics.QUALITY_LOSS.observe(float(row.get("loss_pct") or 0) / 100)
         metrics.QUALITY_JITTER.observe(float(row.get("jitter_ms") or 0) / 1000)
         if rtt is not None:
@@ -58,8 +59,9 @@ def record_samples(*, call_id: uuid.UUID | str, rows: list[dict[str, Any]]) -> i
                 fps=fps,
                 width=width,
                 height=height,
-                # a leg that has shown video (a size) and now sends under 1 frame/s is frozen
-                freeze_seconds=interval if width and fps < 1 else 0.0,
+                # a leg that has shown video (a size, frames before this interval) and now
+                # sends under 1 frame/s is frozen; its first frames' interval is no freeze
+                freeze_seconds=interval if width and fps < 1 and had_video else 0.0,
                 mos=row["mos"],
             )
         )

@@ -110,12 +110,25 @@ def test_quality_samples_are_stored_with_their_mos_and_shown_as_a_badge(api_clie
             "fps": 0,
             "width": 640,
             "height": 480,
+            "had_video": True,
+        },
+        {  # a guest whose first frames arrived at the end of the interval: starting, not frozen
+            "participant_id": 3,
+            "role": "guest",
+            "loss_pct": 0.0,
+            "jitter_ms": 4.0,
+            "rtt_ms": 30.0,
+            "fps": 0.5,
+            "width": 640,
+            "height": 480,
+            "had_video": False,
         },
     ]
-    assert record_samples(call_id=call.pk, rows=rows) == 2
+    assert record_samples(call_id=call.pk, rows=rows) == 3
     stored = {s.role: s for s in QualitySample.objects.filter(call=call)}
     assert stored["customer"].mos >= 4.0 and stored["customer"].freeze_seconds == 0
     assert stored["agent"].mos < 3.0 and stored["agent"].freeze_seconds > 0
+    assert stored["guest"].fps == 0.5 and stored["guest"].freeze_seconds == 0
     (row,) = selectors.calls_in_progress()
     assert row["quality"] == "poor" and row["mos"] == stored["agent"].mos
 

@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from apps.accounts.models import Presence
 from apps.calls.actions.offers import accept_offer
@@ -9,7 +9,8 @@ from apps.calls.actions.routing import set_presence_by_agent
 from apps.calls.models import CallOffer
 from apps.monitoring.models import QualitySample
 from apps.monitoring.tests.test_metrics_health import new_call
-from apps.monitoring.timeline import call_quality
+from apps.monitoring.timeline import call_quality, quality_findings
+from apps.qc.findings import label
 from apps.recordings.models import KeyPoint, Recording
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -71,3 +72,26 @@ def test_a_freeze_far_from_any_key_point_names_none(settings, api_client_obj):
     KeyPoint.objects.create(call=call, at=t0 + timedelta(seconds=10), code="risk_disclosed")
     (freeze,) = [i for i in call_quality(Recording(call=call)) if "卡顿" in i["label"]]
     assert freeze["label"] == "客户视频卡顿 2 秒"
+
+
+def test_qc_gets_a_customer_freeze_during_a_key_point_and_no_other(settings, api_client_obj):
+    settings.MEDIA_STATS_SECONDS = 2.0
+    call = new_call(api_client_obj)
+    t0 = timezone.now()
+    frozen = {12: 0.0, 14: 0.0, 60: 0.0}  # 10..14 s during the disclosure, 58..60 s after it
+    QualitySample.objects.bulk_create(
+        [sample(call, t0, s, fps=frozen.get(s, 15.0)) for s in range(2, 64, 2)]
+        + [sample(call, t0, s, role="agent", pid=2, fps=0.0) for s in (12, 14)]
+    )
+    KeyPoint.objects.create(call=call, at=t0 + timedelta(seconds=11), code="risk_disclosed")
+
+    (finding,) = quality_findings(call, Recording(call=call, timeline_start=t0))
+
+    assert finding["code"] == "key_point_freeze" and finding["severity"] == "warning"
+    assert (finding["start"], finding["end"]) == (10.0, 14.0)
+    assert (finding["participant"], finding["role"]) == (1, "customer")
+    assert finding["detail"] == "客户视频卡顿 4 秒，正值风险揭示"
+    assert finding["data"] == {"key_point": "risk_disclosed", "seconds": 4}
+    assert label("key_point_freeze") == "关键节点期间客户视频卡顿"
+    with translation.override("en"):
+        assert label("key_point_freeze") == "Customer video froze during a key point"
