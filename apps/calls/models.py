@@ -380,8 +380,9 @@ class CallEvent(models.Model):
 
     def label_text(self) -> str:
         """The event's line in the active language: its message (a Chinese msgid) translated
-        and filled with its values (`event_label`); an event
-        written before messages were kept shows the Chinese line it stored."""
+        and filled with its values (`event_label`). An event written before messages were kept
+        shows the Chinese line it stored to Chinese readers; others get the event's name and who
+        it concerns."""
         data = self.data if isinstance(self.data, dict) else {}
         message, values = data.get("label_message"), data.get("label_values")
         if isinstance(message, str) and isinstance(values, dict):
@@ -389,7 +390,12 @@ class CallEvent(models.Model):
                 return gettext(message) % _shown(values)
             except (KeyError, TypeError, ValueError):
                 pass
-        return str(data.get("label") or self.get_kind_display())
+        stored = data.get("label")
+        if stored and (translation.get_language() or settings.LANGUAGE_CODE).startswith("zh"):
+            return str(stored)
+        name = str(self.get_kind_display())
+        who = self.participant
+        return f"{name}: {role_label(who.role)} {who.display_name}" if who else name
 
 
 def _shown(values: dict[str, Any]) -> dict[str, str]:

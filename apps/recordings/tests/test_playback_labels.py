@@ -107,7 +107,7 @@ def test_no_code_or_english_word_reaches_the_chinese_timeline(everything, superv
         assert lane in text, lane
     assert "座席挂断" in text and "座席接听" in text and "座席开始共享屏幕" in text
     assert "屏幕共享中断" in text and "客户 音视频中断" in text and "受邀方 音视频中断" in text
-    assert "客户不在画面中 (客户)" in text and "风险揭示播放完毕" in text
+    assert "客户不在画面中（客户）" in text and "风险揭示播放完毕" in text
     assert "营业执照 1200x800" in text and "密码已加密送达密码网关" in text
     # ...and no code, internal name or English word.
     words = set(re.findall(r"[A-Za-z_]{3,}", text)) - {"MOS"}  # the E-model's score is MOS
