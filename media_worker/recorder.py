@@ -726,7 +726,7 @@ class CallRecorder:
             self.queue_op({"op": "fail", "storage_key": segment.key, "error": result.error})
             if not segment.closed:  # failed when opening: stop feeding it, retry later
                 track.segment = None
-                track.failed_until = time.time() + 5.0
+                track.failed_until = time.time() + STORAGE_RETRY_SECONDS
             return
         self.stats.segments_sealed += 1
         self.stats.bytes += result.stored.size

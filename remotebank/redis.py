@@ -7,13 +7,27 @@ same `REDIS_URL`); everything else asks here, so a process holds one pool, rebui
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 # A bounded wait: a Redis that does not answer must fail a request, not hang a worker.
 SOCKET_TIMEOUT_SECONDS = 5
+
+
+def reconnecting() -> dict[str, Any]:
+    """Options for an asyncio pool that survives a Redis restart. redis-py's asyncio connections
+    retry nothing by default, so the first command on a pooled socket the restarted server had
+    closed failed (a signaling handler answered internal_error): retry it on a fresh one."""
+    return {
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+        "retry_on_error": [redis.exceptions.ConnectionError],
+    }
+
 
 _client: redis.Redis | None = None
 _client_key: tuple[int, str] | None = None
@@ -31,4 +45,6 @@ def client() -> redis.Redis:
 
 def async_client() -> aioredis.Redis:
     """A new asyncio client for one event loop (asyncio clients cannot cross loops)."""
-    return aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=SOCKET_TIMEOUT_SECONDS)
+    return aioredis.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=SOCKET_TIMEOUT_SECONDS, **reconnecting()
+    )

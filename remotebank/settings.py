@@ -18,6 +18,7 @@ from remotebank import queues
 from remotebank.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 from remotebank.local_secrets import local_secret
 from remotebank.origins import origin_of
+from remotebank.redis import reconnecting
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("REMOTEBANK_VAR_DIR", str(BASE_DIR / "var")))
@@ -159,7 +160,8 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {
             # redis-py 8 closes idle sockets after 5 s unless socket_timeout is None.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            # Pooled sockets a restarted Redis closed are retried on fresh ones (reconnecting).
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None, **reconnecting()}],
             "prefix": env_str("CHANNEL_PREFIX", "rb"),
         },
     }
