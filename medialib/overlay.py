@@ -105,7 +105,7 @@ class Canvas:
         self.u[:] = BLACK[1]
         self.v[:] = BLACK[2]
         self._cards: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._tags: dict[str, np.ndarray] = {}
+        self._tags: dict[tuple[str, ...], np.ndarray] = {}
         self._letterboxed: dict[str, tuple[int, int]] = {}
         self._paint_static(overlay)
 
@@ -153,17 +153,29 @@ class Canvas:
         self.band_labels(band)
 
     def label(self, name: str, box: Box, text: str) -> None:
-        """A small name tag in a tile's top-left corner (layouts other than two-party), always
-        whole: in the letterbox bar beside the picture when it fits there, else over the
-        picture's corner (a cut tag, "屏幕共", misnames the tile; a missing one names none)."""
+        """A small name tag in a tile's top-left corner (layouts other than two-party), whole
+        and never over the picture (evidence is not covered): in the letterbox bar above or
+        beside it, on two lines where one does not fit (a cut tag, "屏幕共", misnames the
+        tile). A picture with no bar wide enough for two characters gets no tag."""
         x0, y0, x1, y1 = box
-        mask = self._tags.get(text)
-        if mask is None:
-            mask = self.text.mask(120, 22, [(3, 2, text, 16, "la")])
-            self._tags[text] = mask
-        used = np.nonzero(mask.max(axis=0))[0]
-        w = min(int(used[-1]) + 4 if used.size else 0, x1 - x0)
-        h = min(22, y1 - y0)
+        shown = self._letterboxed.get(name)
+        if shown is None or (y1 - y0 - shown[1]) // 2 >= 22:  # a card, or a bar above
+            room = min(120, x1 - x0)
+        else:
+            room = (x1 - x0 - shown[0]) // 2 - 2  # the bar beside the picture
+        half = (len(text) + 1) // 2
+        for lines in ((text,), (text[:half], text[half:])):
+            mask = self._tags.get(lines)
+            if mask is None:
+                rows = [(3, 2 + 20 * i, line, 16, "la") for i, line in enumerate(lines)]
+                mask = self._tags[lines] = self.text.mask(120, 2 + 20 * len(lines), rows)
+            used = np.nonzero(mask.max(axis=0))[0]
+            w = int(used[-1]) + 4 if used.size else 0
+            if w <= room:
+                break
+        else:
+            return
+        w, h = min(w, x1 - x0), min(mask.shape[0], y1 - y0)
         blend(self.y[y0 : y0 + h, x0 : x0 + w], mask[:h, :w], BAND_LUMA, TEXT_LUMA)
         self.u[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2] = 128
         self.v[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2] = 128

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import av
+import numpy as np
 import pytest
 
 from medialib.fonts import TextRenderer
@@ -47,10 +48,12 @@ def test_a_place_is_shown_only_with_its_coordinates():
     assert location_lines(overlay)[0] == "客户位置  39.904200°N, 116.407400°E ±20 m"
 
 
-def tag_columns(canvas: Canvas, box) -> int:
-    """How many columns of the tile's tag row carry text."""
+def tag_pixels(canvas: Canvas, box) -> tuple[int, int]:
+    """The tag's bright pixels in the tile's top-left corner, and the last column they reach."""
     x0, y0, x1, _ = box
-    return int(((canvas.y[y0 : y0 + 22, x0:x1] > 200).any(axis=0)).sum())
+    bright = canvas.y[y0 : y0 + 44, x0:x1] > 200
+    columns = np.nonzero(bright.any(axis=0))[0]
+    return int(bright.sum()), int(columns[-1]) if columns.size else -1
 
 
 @pytest.mark.parametrize("size", [(1280, 720), (640, 480)])
@@ -64,6 +67,9 @@ def test_the_share_tag_is_whole_however_narrow_the_bar_beside_the_picture(text, 
     canvas.label("screen", box, "屏幕共享")
     alone = Canvas(text, OVERLAY)  # the same tag where nothing limits it
     alone.label("screen", (0, TILE_TOP, 400, TILE_TOP + 200), "屏幕共享")
-    whole = tag_columns(alone, (0, TILE_TOP, 400, TILE_TOP + 200))
-    assert whole >= 50  # four characters
-    assert tag_columns(canvas, box) == whole
+    whole, _ = tag_pixels(alone, (0, TILE_TOP, 400, TILE_TOP + 200))
+    shown, last = tag_pixels(canvas, box)
+    # Every stroke of the four characters, and all of them in the bar beside the picture.
+    assert whole > 0 and shown == pytest.approx(whole, rel=0.05)
+    bar = (box[2] - box[0] - canvas._letterboxed["screen"][0]) // 2
+    assert last < bar
