@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import socket
 import time
 from typing import Any
 
@@ -14,6 +16,7 @@ from django.db.models import Count, Min, Sum
 from django.utils import timezone
 from rq import Worker
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
+from rq.worker import BaseWorker
 
 from apps.accounts.models import AgentProfile, Presence, Skill
 from apps.audit.models import ChainHead, Checkpoint
@@ -143,6 +146,20 @@ def calls_in_progress() -> list[dict[str, Any]]:
     return rows
 
 
+def _gone(worker: BaseWorker) -> bool:
+    """A worker of this host whose process has ended (a kill -9 leaves its registration and
+    last heartbeat for minutes): dead at once. Other hosts' workers only age out."""
+    if worker.hostname != socket.gethostname() or not worker.pid:
+        return False
+    try:
+        os.kill(worker.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def media_workers() -> list[dict[str, Any]]:
     """Media worker processes alive by RQ's heartbeat, with the calls each carries (by the
     calls' own media heartbeats) and its capacity."""
@@ -158,7 +175,7 @@ def media_workers() -> list[dict[str, Any]]:
     for worker in Worker.all(queue=queue):
         beat = worker.last_heartbeat
         age = (now - beat).total_seconds() if beat else None
-        if age is None or age > WORKER_HEARTBEAT_MAX_AGE:
+        if age is None or age > WORKER_HEARTBEAT_MAX_AGE or _gone(worker):
             continue
         out.append(
             {

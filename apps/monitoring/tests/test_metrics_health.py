@@ -150,3 +150,23 @@ def test_the_wallboard_picture_counts_waiting_customers_and_day_figures(api_clie
     assert picture["calls"][CallState.QUEUED] == 1
     assert picture["day"]["service_level_pct"] is None  # nothing answered or abandoned yet
     assert {"kind": "no_media_worker"} in picture["alerts"]
+
+
+@pytest.mark.e2e
+def test_a_media_worker_killed_on_this_host_is_gone_at_once():
+    """kill -9 leaves RQ's registration and last heartbeat for minutes; readiness and the
+    wallboard must not count the dead worker meanwhile."""
+    import os
+    import signal
+    import time
+
+    from tests.live import rq_worker
+
+    with rq_worker("media") as proc:
+        deadline = time.monotonic() + 60
+        while not any(w["pid"] == proc.pid for w in selectors.media_workers()):
+            assert time.monotonic() < deadline, "the media worker never registered"
+            time.sleep(0.5)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert not any(w["pid"] == proc.pid for w in selectors.media_workers())
