@@ -235,7 +235,7 @@ def test_a_customer_camera_stall_during_the_risk_disclosure_is_measured_shown_an
     assert origin is not None
     assert abs(t - (stall_start - origin).total_seconds()) <= SLACK, (t, stall_start - origin)
     qc_rows = [(t, label) for kind, t, label in rows if kind == "qc" and "卡顿" in label]
-    assert [label for _, label in qc_rows] == ["关键节点期间客户视频卡顿 (客户)"], qc_rows
+    assert [label for _, label in qc_rows] == ["关键节点期间客户视频卡顿（客户）"], qc_rows
     assert abs(qc_rows[0][0] - t) < 0.01
 
     # 3. QC ties the stall to the disclosure: a warning, so the report goes to review.
