@@ -29,7 +29,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from channels.db import database_sync_to_async
 
 from apps.banking.actions.disclosure import finish_disclosure
-from apps.calls.events import EVENT, call_group
+from apps.calls.events import call_group
+from remotebank.realtime import EVENT
 
 logger = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ from django.conf import settings
 
 from apps.calls import media as media_services
 from apps.calls.actions import media as media_actions
-from apps.calls.events import EVENT, call_group
+from apps.calls.events import call_group
 from apps.monitoring.actions import quality
 from media_worker import frame_crypto  # frame encryption: media_worker/frame_crypto.py
 from media_worker.aiortc_cc import attach as attach_congestion_control
@@ -62,6 +62,7 @@ from media_worker.snapshot import register as register_snapshot  # identity fram
 from media_worker.virtual_source import VirtualSource
 from media_worker.vision import LiveVision  # live compliance check: media_worker/vision.py
 from remotebank import redis
+from remotebank.realtime import EVENT
 
 logger = logging.getLogger(__name__)
 

@@ -29,8 +29,9 @@ from channels.db import database_sync_to_async
 from PIL import Image
 
 from apps.banking.runtime import identity_frame_from_video
-from apps.calls.events import EVENT, call_group
+from apps.calls.events import call_group
 from media_worker.announce import announce
+from remotebank.realtime import EVENT
 
 logger = logging.getLogger(__name__)
 

@@ -41,12 +41,12 @@ from apps.banking.actions import (
 from apps.banking.gateway import get_gateway
 from apps.banking.models import Transaction, TxState
 from apps.calls.consumers import SignalingConsumer, handles
-from apps.calls.events import EVENT
 from apps.calls.media import media_group
 from apps.calls.models import Participant, ParticipantRole
 from apps.recordings.checks import staff_user
 from remotebank.db import retrying
 from remotebank.errors import NotFound, ServiceError
+from remotebank.realtime import EVENT
 
 db = database_sync_to_async
 Message = dict[str, Any]

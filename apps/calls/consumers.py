@@ -154,7 +154,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         await self.send_json({"type": "error", "re": ref, "code": code, "message": message})
 
     async def rb_event(self, message: dict[str, Any]) -> None:
-        """Channel-layer type "rb.event" (apps.calls.events.EVENT): forward to the client."""
+        """Channel-layer type "rb.event" (remotebank.realtime.EVENT): forward to the client."""
         event = message["event"]
         kind = event.get("type")
         staff = self.identity.user is not None

@@ -8,20 +8,11 @@ from typing import Any
 
 from apps.calls.models import Call, CallOffer, ChatMessage, Participant
 
-# Re-exported for the apps that push to calls' groups (one pusher per process, owned by the
-# platform); the calls' own actions push through `write.push`.
-from remotebank.realtime import EVENT, flush, send_now
-from remotebank.realtime import push_on_commit as push
-
 __all__ = [
-    "EVENT",
     "agent_group",
     "call_group",
     "chat_event",
-    "flush",
     "offer_event",
-    "push",
-    "send_now",
     "staff_group",
     "who",
 ]
