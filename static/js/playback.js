@@ -195,6 +195,7 @@
 
   const requestButton = document.getElementById("pb-request");
   if (requestButton) {
+    requestButton.disabled = false; // usable once this script listens (the page renders it off)
     requestButton.addEventListener("click", () => {
       errorBox.hidden = true;
       const reason = document.getElementById("pb-reason").value;
