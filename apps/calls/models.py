@@ -401,11 +401,10 @@ class CallEvent(models.Model):
 def _shown(values: dict[str, Any]) -> dict[str, str]:
     """The values as the active language shows them: a participant role code (a key ending in
     "role") by its name, a msgid (a key ending in "msg") translated, the rest as they are."""
-    roles = dict(ParticipantRole.choices)
 
     def shown(key: str, value: Any) -> str:
         if key.endswith("role"):
-            return str(roles.get(value, value))
+            return role_label(str(value))
         return gettext(value) if key.endswith("msg") and isinstance(value, str) else str(value)
 
     return {k: shown(k, v) for k, v in values.items()}

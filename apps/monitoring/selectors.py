@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import socket
 import time
 from typing import Any
 
@@ -27,6 +25,7 @@ from apps.monitoring.models import QualitySample
 from apps.recordings.models import RecordingSegment
 from medialib import emodel
 from remotebank import queues, redis
+from remotebank.processes import ended_here
 
 # Process events of `make run` (remotebank.stack writes them): newest first, capped.
 STACK_EVENTS_KEY = "rb:monitoring:stack_events"
@@ -149,15 +148,7 @@ def calls_in_progress() -> list[dict[str, Any]]:
 def _gone(worker: BaseWorker) -> bool:
     """A worker of this host whose process has ended (a kill -9 leaves its registration and
     last heartbeat for minutes): dead at once. Other hosts' workers only age out."""
-    if worker.hostname != socket.gethostname() or not worker.pid:
-        return False
-    try:
-        os.kill(worker.pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return ended_here(worker.hostname or "", worker.pid or 0)
 
 
 def media_workers() -> list[dict[str, Any]]:

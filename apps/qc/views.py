@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.calls.models import ParticipantRole
+from apps.calls.models import role_label
 from apps.qc import checks, selectors
 from apps.qc.actions import review as review_actions
 from apps.qc.actions.supplements import store_supplement
@@ -70,9 +70,8 @@ def report_detail(request: HttpRequest, report_id: uuid.UUID) -> HttpResponse:
     user = _staff(request)
     review_actions.report_viewed(report=report, viewer=user, ip=request.META.get("REMOTE_ADDR"))
     recording = report.recording
-    roles = dict(ParticipantRole.choices)
     findings = [
-        {"finding": f, "label": label(f.code), "role": roles.get(f.role, f.role)}
+        {"finding": f, "label": label(f.code), "role": role_label(f.role) if f.role else ""}
         for f in report.findings.select_related("participant").all()
     ]
     playable = recording.state == "ready" and recording.purged_at is None

@@ -73,6 +73,7 @@ from apps.security.primitives import sm3_hasher
 from apps.security.services import get_data_key, unwrap_data_key
 from apps.security.suites import TAG_SIZE, get_suite
 from remotebank.errors import ServiceError
+from remotebank.processes import ended_here
 
 __all__ = [
     "LIVE_CHUNK_SIZE",
@@ -242,13 +243,7 @@ def _scratch_owner_dead(name: str) -> bool:
     pid = name.rpartition("-")[2]
     if not pid.isdigit() or _scratch_owner(int(pid)) != name:
         return False  # another host's: only age tells
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return ended_here(socket.gethostname(), int(pid))
 
 
 def check_key(key: str) -> str:
