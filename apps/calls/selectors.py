@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db.models import Avg, F, QuerySet
+from django.contrib.auth import get_user_model
+from django.db.models import Avg, Count, F, Q, QuerySet
 
-from apps.accounts.models import AgentProfile, Presence, Role
+from apps.accounts.models import AgentProfile, Presence, Role, Skill
 from apps.accounts.roles import has_role
 from apps.calls import chat_store, places
 from apps.calls.events import chat_event
@@ -58,6 +59,7 @@ def call_summary(call: Call) -> dict[str, Any]:
         "business": {"code": call.business_type.code, "name": call.business_type.display_name},
         "customer_name": call.customer.display_name,
         "agent_employee_no": call.agent.employee_no if call.agent is not None else None,
+        "agent_name": staff_name(call.agent.user) if call.agent is not None else None,
         "location": {
             "lat": call.location_lat,
             "lng": call.location_lng,
@@ -208,6 +210,40 @@ def live_calls() -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def colleagues(*, exclude: User) -> dict[str, Any]:
+    """Whom a staff member in a call may invite or transfer to, with their state: signed-in
+    agents (offline ones are left out), supervisors, and skills with their ready agents."""
+    agents = [
+        {
+            "username": agent.user.username,
+            "employee_no": agent.employee_no,
+            "name": staff_name(agent.user),
+            "presence": agent.presence,
+            "skills": [skill.code for skill in agent.skills.all()],
+        }
+        for agent in AgentProfile.objects.filter(user__is_active=True)
+        .exclude(presence=Presence.OFFLINE)
+        .exclude(user=exclude)
+        .select_related("user")
+        .prefetch_related("skills")
+        .order_by("employee_no")[:200]
+    ]
+    supervisors = [
+        {"username": user.username, "name": staff_name(user)}
+        for user in get_user_model()
+        .objects.filter(is_active=True, groups__name=Role.SUPERVISOR)
+        .exclude(pk=exclude.pk)
+        .distinct()
+        .order_by("username")[:50]
+    ]
+    ready = Q(agents__presence=Presence.READY) & ~Q(agents__user=exclude)
+    skills = [
+        {"code": skill.code, "name": skill.name, "ready": skill.ready}
+        for skill in Skill.objects.annotate(ready=Count("agents", filter=ready)).order_by("name")
+    ]
+    return {"agents": agents, "supervisors": supervisors, "skills": skills}
 
 
 def entry_link(token: str) -> str:

@@ -88,6 +88,12 @@ async def _hold(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[st
 # -- participants --------------------------------------------------------------------------------
 
 
+@handles("colleagues.list", *STAFF)
+async def _colleagues(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
+    await consumer.participant(message)
+    return await db(selectors.colleagues)(exclude=consumer.staff_user)
+
+
 @handles("invite.staff", *STAFF)
 async def _invite_staff(consumer: SignalingConsumer, message: dict[str, Any]) -> dict[str, Any]:
     participant = await consumer.participant(message)

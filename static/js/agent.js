@@ -19,6 +19,7 @@
     after_call_work: gettext("话后整理"),
     break: gettext("小休"),
   };
+  RB.PRESENCE = PRESENCE; // the colleague lists of collab.js show the same words
   // Which states the agent may choose from which (mirrors apps.accounts.models).
   const SETTABLE_FROM = {
     ready: ["offline", "break", "after_call_work"],

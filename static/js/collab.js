@@ -70,8 +70,16 @@
     }
   }
 
+  const ROLES = {
+    customer: gettext("客户"),
+    agent: gettext("座席"),
+    supervisor: gettext("主管"),
+    guest: gettext("受邀方"),
+  };
+  const roleLabel = (role) => ROLES[role] || gettext("参与方");
+
   function label(who) {
-    return who.name || who.role;
+    return who.name || roleLabel(who.role);
   }
 
   function renderSlots() {
@@ -188,7 +196,7 @@
     if (!list) return;
     list.textContent = "";
     for (const who of state.people.values()) {
-      const li = RB.el("li", "", label(who) + " · " + who.role);
+      const li = RB.el("li", "", label(who) + " · " + roleLabel(who.role));
       li.dataset.participantId = who.participant_id;
       if (who.role !== "customer" && who.role !== "agent") {
         const button = RB.el("button", "btn btn-small btn-outline", gettext("移除"));
@@ -202,6 +210,78 @@
 
   function remove(participantId) {
     request("participant.remove", { participant_id: Number(participantId) }).catch(showError);
+  }
+
+  // -- whom to invite or transfer to (colleagues.list) -------------------------------------------
+
+  let listing = null;
+
+  function splitTarget(value) {
+    const at = value.indexOf(":");
+    return [value.slice(0, at), value.slice(at + 1)];
+  }
+
+  function option(value, text, enabled) {
+    const opt = RB.el("option", "", text);
+    opt.value = value;
+    opt.disabled = !enabled;
+    return opt;
+  }
+
+  function group(title, options) {
+    const node = document.createElement("optgroup");
+    node.label = title;
+    if (!options.length) node.appendChild(option("", gettext("（暂无）"), false));
+    options.forEach((opt) => node.appendChild(opt));
+    return node;
+  }
+
+  function agentText(agent) {
+    const presence = (RB.PRESENCE || {})[agent.presence] || agent.presence;
+    return interpolate(gettext("%(name)s（%(no)s）· %(state)s"), { name: agent.name, no: agent.employee_no, state: presence }, true);
+  }
+
+  function fill(select, placeholder, groups) {
+    const chosen = select.value;
+    select.replaceChildren(option("", placeholder, true));
+    groups.forEach((g) => select.appendChild(g));
+    const still = Array.from(select.options).find((o) => o.value === chosen && !o.disabled);
+    select.value = still ? chosen : "";
+  }
+
+  function renderColleagues(list) {
+    const invite = panel.querySelector("[data-collab-pick=invite]");
+    const transfer = panel.querySelector("[data-collab-pick=transfer]");
+    const ready = (agent) => agent.presence === "ready";
+    if (invite) {
+      fill(invite, gettext("请选择同事"), [
+        group(gettext("座席"), list.agents.map((a) => option(a.username, agentText(a), ready(a)))),
+        group(gettext("主管"), list.supervisors.map((s) => option(s.username, s.name, true))),
+      ]);
+    }
+    if (transfer) {
+      fill(transfer, gettext("请选择座席或技能队列"), [
+        group(gettext("座席"), list.agents.map((a) => option("agent:" + a.employee_no, agentText(a), ready(a)))),
+        group(
+          gettext("技能队列"),
+          list.skills.map((s) =>
+            option(
+              "skill:" + s.code,
+              interpolate(gettext("%(name)s · %(ready)s 人就绪"), { name: s.name, ready: s.ready }, true),
+              s.ready > 0
+            )
+          )
+        ),
+      ]);
+    }
+  }
+
+  function refreshColleagues() {
+    if (!isAgent || !state.callId || listing) return;
+    listing = request("colleagues.list")
+      .then(renderColleagues)
+      .catch(showError)
+      .finally(() => (listing = null));
   }
 
   function bindForm(selector, submit) {
@@ -227,8 +307,9 @@
     }
     const status = panel.querySelector("[data-collab-status]") || { textContent: "" };
     bindForm("[data-collab-invite-staff]", async (form) => {
-      await request("invite.staff", { username: form.elements.username.value.trim() });
+      await request("invite.staff", { username: form.elements.username.value });
       form.reset();
+      refreshColleagues();
     });
     bindForm("[data-collab-invite-guest]", async (form) => {
       const ack = await request("invite.guest", { name: form.elements.name.value.trim() });
@@ -238,14 +319,21 @@
       form.reset();
     });
     bindForm("[data-collab-transfer]", async (form) => {
-      const target = form.elements.target.value.trim();
-      const fields = form.elements.kind.value === "skill" ? { skill: target } : { agent: target };
-      await request("transfer.request", fields);
+      const [kind, target] = splitTarget(form.elements.target.value);
+      await request("transfer.request", kind === "skill" ? { skill: target } : { agent: target });
       status.textContent = gettext("正在转接，等待对方接听……");
     });
     client.on("transfer.failed", () => {
       status.textContent = gettext("转接未成功，通话仍由您继续。");
+      refreshColleagues();
     });
+    panel.querySelectorAll("[data-collab-pick]").forEach((select) => {
+      select.addEventListener("focus", refreshColleagues);
+    });
+    const refreshButton = panel.querySelector("[data-collab-refresh]");
+    if (refreshButton) refreshButton.addEventListener("click", refreshColleagues);
+    // Colleagues change state all the time: keep the lists current while in a call.
+    setInterval(() => state.callId && !document.hidden && refreshColleagues(), 15000);
     client.on("transfer.completed", () => {
       status.textContent = "";
     });
@@ -266,6 +354,7 @@
     renderSlots();
     renderButtons();
     renderPeople();
+    refreshColleagues();
   }
 
   function leave() {

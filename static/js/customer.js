@@ -237,11 +237,17 @@
 
   function agentLabel(summary) {
     const agent = (summary.participants || []).find((p) => p.role === "agent" && !p.left_at);
-    if (!agent) return "";
+    const name = summary.agent_name || (agent && agent.name);
+    if (!name) return "";
     return summary.agent_employee_no
-      ? interpolate(gettext("%(name)s（工号 %(no)s）"), { name: agent.name, no: summary.agent_employee_no }, true)
-      : agent.name;
+      ? interpolate(gettext("%(name)s（工号 %(no)s）"), { name: name, no: summary.agent_employee_no }, true)
+      : name;
   }
+
+  // A transfer gives the call another agent: the header names whoever serves it now.
+  call.on("summary", (summary) => {
+    if (page.phase === "call") $("call-agent").textContent = agentLabel(summary);
+  });
 
   function enterCall() {
     const summary = call.summary;

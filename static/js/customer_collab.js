@@ -27,6 +27,8 @@
   };
   const NOTICE_TEXT = {
     share_stopped_for_pin: gettext("为保护您的密码，输入密码前已停止屏幕共享。"),
+    transfer_started: gettext("正在为您转接，请稍候"),
+    transfer_failed: gettext("转接未成功，原座席将继续为您服务"),
   };
   let slots = { tiles: [], share: null, onHold: false };
 
@@ -106,8 +108,10 @@
     renderButtons();
   });
   call.on("notice", (n) => {
-    if (n.code.startsWith("transfer_")) say(n.message || "");
-    else if (NOTICE_TEXT[n.code]) say(NOTICE_TEXT[n.code]);
+    // The page's own words (in its language); the server's sentence is Chinese only.
+    if (n.code === "transfer_completed") {
+      say(n.name ? interpolate(gettext("已为您转接至%(name)s"), { name: n.name }, true) : "");
+    } else if (NOTICE_TEXT[n.code]) say(NOTICE_TEXT[n.code]);
   });
   renderSlots();
   renderButtons();

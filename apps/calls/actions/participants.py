@@ -13,7 +13,7 @@ from apps.calls.actions.common import actor_of, in_charge, live_call, present, t
 from apps.calls.actions.media import refresh_media
 from apps.calls.actions.presence import change_presence
 from apps.calls.events import agent_group, call_group, staff_group, who
-from apps.calls.models import Call, CallEventKind, Participant, ParticipantRole
+from apps.calls.models import Call, CallEventKind, Participant, ParticipantRole, staff_name
 from remotebank.errors import NotFound, ServiceError
 
 MAX_VIDEO_PARTICIPANTS = 4
@@ -121,6 +121,8 @@ def hand_over(
             "call_id": str(call.pk),
             "from": who(old),
             "to": who(new),
+            "agent_employee_no": call.agent.employee_no,
+            "agent_name": staff_name(call.agent.user),
             "message": f"已为您转接至{new.display_name}",
         },
     )

@@ -77,8 +77,10 @@ export interface Notice {
     | "transfer_failed"
     | "share_stopped_for_pin"
     | "switch_failed";
-  /** The server's own sentence, where it sends one (transfers). */
+  /** The server's own sentence, where it sends one (transfers): pages say it in their language. */
   message?: string;
+  /** transfer_completed: the name of the agent who serves the call now. */
+  name?: string;
 }
 
 export interface Protection extends MediaProtection {
@@ -104,6 +106,8 @@ export interface CallEvents extends BankingEvents, CollabEvents {
   levels: Levels;
   peer: PeerEvent;
   notice: Notice;
+  /** `summary` changed in the call: someone joined or left, a transfer gave it another agent. */
+  summary: CallSummary;
   protection: Protection;
   chat: ChatMessage;
   chatState: ChatState;
@@ -246,8 +250,26 @@ export class Call extends Emitter<CallEvents> {
     });
     s.on("call.ended", (evt) => this.#end((evt.reason as EndReason) ?? null));
     s.on("call.left", () => this.#end("left"));
+    s.on("participant.joined", (evt) => {
+      const people = this.summary?.participants;
+      if (!people || evt.call_id !== this.callId) return;
+      if (!people.some((p) => p.participant_id === evt.participant_id && !p.left_at)) {
+        people.push({ participant_id: Number(evt.participant_id), role: str(evt.role), name: str(evt.name), left_at: null });
+      }
+      this.#summaryChanged();
+    });
     s.on("participant.left", (evt) => {
       if (this.role === "guest" && evt.participant_id === this.participantId) this.#end("left");
+      const gone = (this.summary?.participants || []).find((p) => p.participant_id === evt.participant_id);
+      if (!gone || evt.call_id !== this.callId) return;
+      gone.left_at = gone.left_at || new Date().toISOString();
+      this.#summaryChanged();
+    });
+    s.on("transfer.completed", (evt) => {
+      if (!this.summary || evt.call_id !== this.callId) return;
+      if (typeof evt.agent_employee_no === "string") this.summary.agent_employee_no = evt.agent_employee_no;
+      if (typeof evt.agent_name === "string") this.summary.agent_name = evt.agent_name;
+      this.#summaryChanged();
     });
     s.on("chat.message", (evt) => this.emit("chat", evt as unknown as ChatMessage));
     s.on("chat.state", (evt) => this.emit("chatState", evt as unknown as ChatState));
@@ -265,7 +287,12 @@ export class Call extends Emitter<CallEvents> {
     for (const type of ["transfer.started", "transfer.completed", "transfer.failed"] as const) {
       s.on(type, (evt) => {
         const code = type.replace(".", "_") as Notice["code"];
-        this.emit("notice", { code, message: typeof evt.message === "string" ? evt.message : undefined });
+        const to = evt.to as { name?: unknown } | undefined;
+        this.emit("notice", {
+          code,
+          message: typeof evt.message === "string" ? evt.message : undefined,
+          name: to && typeof to.name === "string" ? to.name : undefined,
+        });
       });
     }
     this.media.on("change", () => this.#onMediaChange());
@@ -349,6 +376,10 @@ export class Call extends Emitter<CallEvents> {
       cause: state === "reconnecting" ? (extra.cause ?? null) : null,
       reason: state === "ended" ? this.endReason : null,
     });
+  }
+
+  #summaryChanged(): void {
+    if (this.summary) this.emit("summary", this.summary);
   }
 
   #enterCall(call: CallSummary): void {

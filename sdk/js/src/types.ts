@@ -17,6 +17,8 @@ export interface CallSummary {
   business: { code: string; name: string } | null;
   customer_name?: string;
   agent_employee_no?: string;
+  /** The name of the agent who serves the call (changes with a transfer). */
+  agent_name?: string;
   connected_at?: string | null;
   participants?: Participant[];
   ice_servers?: RTCIceServer[];
