@@ -122,6 +122,28 @@ def rq_worker(queue: str, **extra_env: str) -> Iterator[subprocess.Popen]:
         log.close()
 
 
+@contextmanager
+def router(**extra_env: str) -> Iterator[subprocess.Popen]:
+    """The routing housekeeping loop (ring timeouts, lost calls, after-call work)."""
+    log = open(BASE_DIR / "var" / f"router-{os.getpid()}.log", "a")
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "run_router"],
+        cwd=BASE_DIR,
+        env=subprocess_env(**extra_env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
 def recordings_env(settings, tmp_path: Path, **extra: str) -> dict[str, str]:
     """Point this process (`settings`, pytest-django's fixture) and the subprocesses started
     with the returned env at one fresh recordings root under `tmp_path`."""
