@@ -119,9 +119,11 @@ def test_customer_video_recovers_after_the_downlink_drops_to_300_kbit(demo, lab,
         / ((last[-1]["wall"] - last[0]["wall"]) * 1000)
     )
     assert kbps < DROP_KBIT, kbps
+    # Over the last 10 s: a delay-based estimate probes above the link and backs off in a saw
+    # tooth (once 356 kbit/s at a peak over a 300 kbit/s link), so a 3 s window could fall on a peak.
     estimates = [
         row["customer"]["estimate_kbps"]
-        for row in job[-6:]
+        for row in job[-20:]
         if row.get("customer") and row["customer"].get("estimate_kbps")
     ]
     assert estimates and statistics.median(estimates) <= DROP_KBIT * 1.1, estimates
