@@ -216,6 +216,9 @@ class ParticipantMedia:
     reconnect: bool = False
     announced: bool = False
     closing: bool = False
+    # nothing arrived for MEDIA_SILENCE_SECONDS: told as "lost" until packets come again
+    silent: bool = False
+    last_in_at: float = field(default_factory=time.monotonic)
     # stats state
     last_bytes_in: int = 0
     last_bytes_out: int = 0
@@ -464,7 +467,8 @@ class CallMedia:
                 )
             elif state in ("failed", "closed") and not participant.closing:
                 participant.closing = True
-                await self._participant_event(participant, "lost")
+                if not participant.silent:  # already told
+                    await self._participant_event(participant, "lost")
                 if self.participants.get(participant.participant_id) is participant:
                     participant.sources.clear()
                     self._route()
@@ -723,6 +727,26 @@ class CallMedia:
 
     # -- stats --------------------------------------------------------------------------------
 
+    async def _watch_silence(self, participant: ParticipantMedia) -> None:
+        """A network that drops everything leaves the connection "connected" for ~30 s: the
+        participant's silence is the loss, told (timeline, audit, the pages) as it starts and
+        ends, so the gap is known at once and not only to QC."""
+        if participant.closing or not participant.announced:
+            return
+        silent_for = time.monotonic() - participant.last_in_at
+        silent = silent_for >= settings.MEDIA_SILENCE_SECONDS
+        if silent == participant.silent:
+            return
+        participant.silent = silent
+        if silent:
+            logger.warning(
+                "call %s: nothing from participant %s for %.0f s",
+                self.call_id,
+                participant.participant_id,
+                silent_for,
+            )
+        await self._participant_event(participant, "lost" if silent else "reconnected")
+
     async def _stats_loop(self) -> None:
         while not self.stopping.is_set():
             await asyncio.sleep(settings.MEDIA_STATS_SECONDS)
@@ -734,6 +758,7 @@ class CallMedia:
                     rows.append(await _participant_stats(participant))
                 except Exception:
                     logger.exception("stats failed for call %s", self.call_id)
+                await self._watch_silence(participant)
             if rows:
                 try:  # the quality timeline (apps/monitoring); a failure must not stop stats
                     await db(quality.record_samples)(call_id=self.call_id, rows=rows)
@@ -804,6 +829,8 @@ async def _participant_stats(p: ParticipantMedia) -> dict[str, Any]:
         # frames came before this interval: one with few frames is then a freeze, not the start
         "had_video": p.last_frames > 0,
     }
+    if bytes_in > p.last_bytes_in:
+        p.last_in_at = now
     row["quality"] = _quality(row)
     row.update(frame_crypto.stats_fields(p.frames))
     row.update(congestion_stats(p.pc))

@@ -343,6 +343,9 @@ MEDIA_START_GRACE_SECONDS = env_float("MEDIA_START_GRACE_SECONDS", 15.0)
 # Calls one media worker process carries at once (measured on this stack: ~25-30 per core).
 MEDIA_WORKER_CAPACITY = env_int("MEDIA_WORKER_CAPACITY", 25)
 MEDIA_STATS_SECONDS = env_float("MEDIA_STATS_SECONDS", 3.0)
+# Nothing at all (RTP or RTCP) from a participant for this long is a media loss on the timeline
+# even while ICE still says connected (ICE gives up only after ~30 s of failed consent checks).
+MEDIA_SILENCE_SECONDS = env_float("MEDIA_SILENCE_SECONDS", 6.0)
 # Monitoring (apps/monitoring): store each leg's quality sample (off only to measure its cost),
 # the service-level threshold (answered within it), a protected /metrics (bearer token; staff
 # supervisors may also read it) and how often the wallboard is pushed while nothing changes.

@@ -194,6 +194,15 @@ class NetLab:
             self._start_forwarder(link)
         self.link = link
 
+    def cut(self) -> None:
+        """The customer's network drops everything both ways (a tunnel, a dead zone): no
+        interface changes, packets just stop."""
+        self._stop_forwarder()
+
+    def restore(self) -> None:
+        """The network is back, with the link it had."""
+        self._start_forwarder(self.link)
+
     def _start_forwarder(self, link: Link) -> None:
         self._stop_forwarder()
         root = Path(__file__).resolve().parent.parent

@@ -120,7 +120,7 @@ def test_customer_video_recovers_after_the_downlink_drops_to_300_kbit(demo, lab,
     )
     assert kbps < DROP_KBIT, kbps
     # Over the last 10 s: a delay-based estimate probes above the link and backs off in a saw
-    # tooth (once 356 kbit/s at a peak over a 300 kbit/s link), so a 3 s window could fall on a peak.
+    # tooth (once 356 kbit/s at a peak over a 300 kbit/s link): 3 s could fall on a peak.
     estimates = [
         row["customer"]["estimate_kbps"]
         for row in job[-20:]
