@@ -420,6 +420,9 @@ QC_OPTIONS = {
     "silence_seconds": env_float("QC_SILENCE_SECONDS", 3.0),
     "min_face_share": env_float("QC_MIN_FACE_SHARE", 0.8),
 }
+# A participant's media must be recorded from when it connected, at most this long after they
+# joined (the page's "正在连接视频服务…": set-up is not a gap unless it takes longer).
+QC_MEDIA_SETUP_SECONDS = env_float("QC_MEDIA_SETUP_SECONDS", 15.0)
 # Live compliance: the media job samples each customer camera this many frames a second.
 QC_LIVE_VISION = env_bool("QC_LIVE_VISION", True)
 QC_LIVE_SAMPLE_FPS = env_float("QC_LIVE_SAMPLE_FPS", 2.5)

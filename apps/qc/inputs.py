@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from apps.calls.models import Call, CallEvent, CallEventKind, Participant
 from apps.qc.models import Supplement
 from apps.recordings.models import Recording, RecordingSegment, SegmentSource
@@ -97,7 +99,18 @@ def _tracks(recording: Recording, keys: KeyRing) -> list[Track]:
 
 
 def _presence(call: Call, start: float, end: float) -> tuple[list[Presence], set[int]]:
-    """Who had to be recorded, from when to when within the recording; and the customers."""
+    """Who had to be recorded, from when to when within the recording; and the customers.
+
+    A participant's media counts from when it first connected (at most QC_MEDIA_SETUP_SECONDS
+    after joining): the seconds of set-up before are no gap. Without a connection event (a
+    file recorded otherwise) it counts from joining."""
+    media_from: dict[int, float] = {}
+    for participant_id, at in (
+        CallEvent.objects.filter(call=call, kind=CallEventKind.PARTICIPANT_MEDIA_CONNECTED)
+        .order_by("at", "id")
+        .values_list("participant_id", "at")
+    ):
+        media_from.setdefault(participant_id, at.timestamp())
     presence = []
     customers = set()
     for person in Participant.objects.filter(call=call, role__in=RECORDED_ROLES):
@@ -105,7 +118,11 @@ def _presence(call: Call, start: float, end: float) -> tuple[list[Presence], set
             continue
         if person.role == "customer":
             customers.add(person.pk)
-        p_start = max(start, person.joined_at.timestamp())
+        joined = person.joined_at.timestamp()
+        if person.pk in media_from:
+            due = joined + settings.QC_MEDIA_SETUP_SECONDS
+            joined = max(joined, min(media_from[person.pk], due))
+        p_start = max(start, joined)
         p_end = min(end, person.left_at.timestamp() if person.left_at else end)
         if p_end > p_start:
             presence.append(Presence(person.pk, person.role, p_start, p_end))
