@@ -36,25 +36,36 @@
     errors.add(err);
   }
 
+  // Rows are kept and updated in place: the list is pushed on every change in the building,
+  // and a row rebuilt between a press and its release lost the supervisor's click.
+  function callRow(call) {
+    const tr = RB.el("tr");
+    tr.dataset.callId = call.call_id;
+    tr.append(RB.el("td", "mono"), RB.el("td"), RB.el("td"));
+    const td = RB.el("td");
+    const button = RB.el("button", "btn btn-small btn-outline", gettext("监听"));
+    button.type = "button";
+    button.dataset.monitor = call.call_id;
+    button.addEventListener("click", () => monitor(call.call_id));
+    td.appendChild(button);
+    tr.appendChild(td);
+    return tr;
+  }
+
   function renderCalls(calls) {
     const rows = $("live-rows");
-    rows.textContent = "";
-    for (const call of calls) {
-      const tr = RB.el("tr");
-      tr.dataset.callId = call.call_id;
-      tr.appendChild(RB.el("td", "mono", call.number));
-      tr.appendChild(RB.el("td", "", call.business));
-      tr.appendChild(RB.el("td", "", (call.agent || "—") + (call.on_hold ? " · " + gettext("保持中") : "")));
-      const td = RB.el("td");
-      const button = RB.el("button", "btn btn-small btn-outline", gettext("监听"));
-      button.type = "button";
-      button.dataset.monitor = call.call_id;
-      button.disabled = !!state.call;
-      button.addEventListener("click", () => monitor(call.call_id));
-      td.appendChild(button);
-      tr.appendChild(td);
-      rows.appendChild(tr);
-    }
+    const kept = new Map(Array.from(rows.children).map((tr) => [tr.dataset.callId, tr]));
+    const listed = new Set(calls.map((call) => call.call_id));
+    kept.forEach((tr, id) => listed.has(id) || tr.remove());
+    calls.forEach((call, index) => {
+      const tr = kept.get(call.call_id) || callRow(call);
+      const cells = tr.children;
+      cells[0].textContent = call.number;
+      cells[1].textContent = call.business;
+      cells[2].textContent = (call.agent || "—") + (call.on_hold ? " · " + gettext("保持中") : "");
+      tr.querySelector("[data-monitor]").disabled = !!state.call;
+      if (rows.children[index] !== tr) rows.insertBefore(tr, rows.children[index] || null);
+    });
     $("live-empty").hidden = calls.length > 0;
   }
 
@@ -63,7 +74,12 @@
   }
 
   function monitor(callId) {
-    client.request("monitor.start", { call_id: callId }).catch(showError);
+    client.request("monitor.start", { call_id: callId }).catch((err) => {
+      showError(err);
+      // The server may have joined us all the same (an answer that came too late), or the
+      // page is behind it: the new hello brings the call, instead of a stuck idle panel.
+      if (err.code === "timeout" || err.code === "already_in_call") client.resync();
+    });
   }
 
   function setMode(mode) {
