@@ -136,7 +136,7 @@ def test_share_and_a_supervisor_joining_change_the_picture_and_qc_passes(
     settings,
     tmp_path,
 ):
-    from apps.calls.models import CallEvent, Participant
+    from apps.calls.models import CallEvent
     from apps.qc.models import ReportState, Verdict
 
     problems: list[str] = []
@@ -181,18 +181,9 @@ def test_share_and_a_supervisor_joining_change_the_picture_and_qc_passes(
         sup.click("#login-submit")
         expect(sup).to_have_url(re.compile(r"/supervisor/monitor/$"))
         sup.locator(f"#live-rows tr[data-call-id='{call_id}'] [data-monitor]").click()
-        try:
-            expect(sup.locator("#call-panel")).to_have_attribute(
-                "data-media", "connected", timeout=MEDIA_TIMEOUT_MS
-            )
-        except AssertionError:
-            print("supervisor errors:", sup.locator("#supervisor-errors").inner_text())
-            print("supervisor media log:", sup.evaluate("() => RB.media.log"))
-            print("pending:", sup.evaluate("() => RB.agent.client.pending.size"))
-            print("participants:", orm(lambda: list(Participant.objects.filter(call_id=call_id).values_list("role", "left_at"))))
-            print("button:", sup.locator("[data-monitor]").evaluate_all("els => els.map(e => [e.disabled, e.isConnected])"))
-            screenshot(sup, "share-supervisor-failed-monitor")
-            raise
+        expect(sup.locator("#call-panel")).to_have_attribute(
+            "data-media", "connected", timeout=MEDIA_TIMEOUT_MS
+        )
         sup.click("[data-monitor-mode=barge]")
         expect(sup.locator("#monitor-mode")).to_contain_text("已插话")
         customer.wait_for_function(
