@@ -1,8 +1,9 @@
 """Live media under batch work: the frames a live call keeps while compositions and QC run.
 
 Usage: .venv/bin/python benchmarks/live_under_batch.py [--call-seconds 300] [--warmup 5]
-           [--source-seconds 60] [--compose-workers 2] [--noise 40] [--ready-timeout 900]
-           [--worker-nice N] [--database-url URL] [--redis-url URL] [--no-pin]
+           [--source-seconds 60] [--compose-workers 2] [--noise 40] [--settle 5]
+           [--ready-timeout 900] [--worker-nice N] [--database-url URL] [--redis-url URL]
+           [--no-pin]
 
 Issue 13 item 11, "live media must win over batch work": a 1:1 call keeps >= 95% of its
 frames while two compositions and one QC job of other recordings run on the same machine.
@@ -41,7 +42,9 @@ the kept ratio idle and loaded, loaded / idle, and hang-up -> recording ready ->
 done with its parts (compose queue, waiting for the media job to seal, composing, QC queue,
 QC). A sender that could not produce 95% of 15 fps, or a client event loop lagging > 100 ms
 at p99, marks the window client-limited: its losses then say little about the server. One
-JSON object at the end. About (2 x --call-seconds + 4 min) on a quiet 2-core machine.
+JSON object at the end. Takes 2 x --call-seconds plus recording and composing the sources
+and composing and inspecting both measured calls (noise 40 makes x264 work hard: minutes each
+on a busy 2-core machine).
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ MEDIA_TIMEOUT = 45.0
 RESCUE_AFTER_S = 3.0
 FEED_PERIOD_S = 0.5
 PROGRESS_EVERY_S = 30.0
+DRAIN_S = 60.0  # at the end, how long running batch jobs may finish before they are killed
 BATCH_WORKER = str(stack.BENCH_DIR / "_batch_worker.py")
 # What the script may run on before it pins itself: the batch workers get all of it back.
 ALL_CPUS = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
@@ -643,7 +647,9 @@ class BenchCall:
 # phases
 
 
-async def source_calls(base: str, agents: list[str], count: int, seconds: float, noise: int):
+async def source_calls(
+    base: str, agents: list[str], count: int, seconds: float, noise: int, limit: float
+) -> list[uuid.UUID]:
     """The batch load's inputs: `count` calls at once, recorded and composed (not measured)."""
     calls = []
     try:
@@ -660,14 +666,14 @@ async def source_calls(base: str, agents: list[str], count: int, seconds: float,
             await call.close()
     call_ids = [c.call_id for c in calls]
     began = time.monotonic()
-    while time.monotonic() - began < 600:
+    while time.monotonic() - began < limit:
         states = await asyncio.to_thread(recording_states, call_ids)
         if len(states) == count and all(s == "ready" for s in states.values()):
             return await asyncio.to_thread(recording_ids, call_ids)
         if any(s == "failed" for s in states.values()):
             raise RuntimeError(f"a source recording failed to compose: {states}")
         await asyncio.sleep(1)
-    raise TimeoutError("the source recordings were not composed within 10 minutes")
+    raise TimeoutError(f"the source recordings were not composed within {limit:.0f} s")
 
 
 async def measured_call(
@@ -828,7 +834,9 @@ async def run(args: argparse.Namespace, st: BatchStack, agents: list[str]) -> di
         f"batch inputs: {sources} source calls of {args.source_seconds:.0f} s at once...",
         flush=True,
     )
-    recordings = await source_calls(st.base_url, agents, sources, args.source_seconds, args.noise)
+    recordings = await source_calls(
+        st.base_url, agents, sources, args.source_seconds, args.noise, args.ready_timeout
+    )
     print(f"  recorded and composed in {time.monotonic() - began:.0f} s", flush=True)
     await asyncio.sleep(args.settle)
 
@@ -861,9 +869,9 @@ async def run(args: argparse.Namespace, st: BatchStack, agents: list[str]) -> di
     finally:
         feeder.feeding = False
         try:
-            await asyncio.wait_for(feeding, timeout=args.ready_timeout)
-        except TimeoutError:
-            print("  WARNING: batch jobs still running at the end", flush=True)
+            await asyncio.wait_for(feeding, timeout=DRAIN_S)
+        except TimeoutError:  # stopping the workers kills their work horses
+            print(f"  batch jobs still running {DRAIN_S:.0f} s after the end: stopped", flush=True)
     out["feeder_errors"] = feeder.errors[:5]
     out["batch_jobs_ended"] = len(feeder.ended)
     await asyncio.to_thread(drop_superseded_files, recordings[:-1])
@@ -913,7 +921,8 @@ def main() -> None:
         "--ready-timeout",
         type=float,
         default=900.0,
-        help="longest wait for a recording and its QC report after hang-up (900)",
+        help="longest wait for the source recordings, and for a measured call's recording and QC "
+        "report after hang-up (900)",
     )
     parser.add_argument(
         "--worker-nice",
