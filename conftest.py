@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from urllib.parse import urlsplit
 
 import pytest
@@ -41,6 +42,27 @@ def _share_master_key() -> None:
 
 _isolate_redis()
 _share_master_key()
+
+
+# With DATABASE_OWNER_URL set, the owner role creates, migrates and drops the test database;
+# the tests and the servers they start connect as the application role (remotebank.db_roles).
+_as_owner = ExitStack()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings):
+    from remotebank.db_roles import as_owner
+
+    _as_owner.enter_context(as_owner())
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    from remotebank.db_roles import as_owner
+
+    _as_owner.close()
+    yield
+    _as_owner.enter_context(as_owner())
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -147,6 +148,15 @@ _test_db_default = (
     else ""
 )
 DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", _test_db_default) or None}
+# DATABASE_OWNER_URL: the same database, as the role that owns its tables. `migrate` and `flush`
+# connect as it and grant DATABASE_URL's role only row rights (remotebank.db_roles); unset, one
+# role does everything.
+DATABASE_OWNER: dict[str, Any] | None = None
+DATABASE_APPLICATION_ROLE = DATABASES["default"].get("USER") or ""
+if _owner_url := env_str("DATABASE_OWNER_URL"):
+    DATABASE_OWNER = dict(dj_database_url.parse(_owner_url))
+    if DATABASE_OWNER["NAME"] != DATABASES["default"]["NAME"]:
+        raise ImproperlyConfigured("DATABASE_OWNER_URL must name DATABASE_URL's database")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: REDIS_URL, or the embedded server that `make run` / `make test` start.

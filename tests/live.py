@@ -45,6 +45,7 @@ def subprocess_env(**extra: str) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         TEST_FAST_PASSWORD_HASHER="1",
     )
+    env.pop("DATABASE_OWNER_URL", None)  # servers never migrate: they run as the application role
     env.update(extra)
     return env
 

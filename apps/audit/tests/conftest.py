@@ -6,13 +6,15 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from apps.audit.audited import SYSTEM
 from apps.audit.checkpoints import forget_known_state
 from apps.audit.tests.support import append_event
+from remotebank.db_roles import as_owner
 
 TEST_SIGNING_KEY = "bceab45258025e178c2424daa1928875bf8cd56d06dc4e35e9fc10a73d68007f"
+AUDIT_TABLES = ("audit_auditevent", "audit_checkpoint", "audit_macepoch")
 TOOL = Path(__file__).resolve().parents[3] / "tools" / "verify_evidence_bundle.py"
 
 
@@ -46,16 +48,23 @@ def append(n: int, **overrides):
 
 
 def raw_sql(sql: str, params=()) -> int:
-    """Run SQL as a rogue DBA would: on PostgreSQL with triggers off (needs a superuser)."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET session_replication_role = replica")
-        try:
+    """Run SQL as a rogue DBA would: on PostgreSQL with the triggers off, as the tables' owner
+    (the application role may neither disable them nor change audit rows). The owner's is
+    another session: a test using this commits its rows first (django_db(transaction=True))."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.rowcount
-        finally:
-            if connection.vendor == "postgresql":
-                cursor.execute("SET session_replication_role = origin")
+    with as_owner(), transaction.atomic(), connection.cursor() as cursor:
+        for table in AUDIT_TABLES:
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        # Foreign keys checked now: ALTER TABLE refuses a table with pending trigger events.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(sql, params)
+        rowcount = cursor.rowcount
+        for table in AUDIT_TABLES:
+            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+        return rowcount
 
 
 def load_tool():

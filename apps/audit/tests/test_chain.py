@@ -56,6 +56,7 @@ def test_an_intact_log_verifies(checkpoint_now):
     assert report.root_hash == merkle.root_from_leaves(leaves).hex()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_changing_one_byte_of_a_row_is_found_at_that_seq(checkpoint_now):
     append(20)
     checkpoint_now()
@@ -78,6 +79,7 @@ def test_changing_one_byte_of_a_row_is_found_at_that_seq(checkpoint_now):
     assert "hash_mismatch" in str(excinfo.value)
 
 
+@pytest.mark.django_db(transaction=True)
 def test_rewriting_an_entry_and_its_hash_fails_its_mac_the_next_link_and_the_signed_root(
     checkpoint_now,
 ):
@@ -99,6 +101,7 @@ def test_rewriting_an_entry_and_its_hash_fails_its_mac_the_next_link_and_the_sig
     assert events[4].seq == 5
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_deleted_entry_is_a_gap():
     append(10)
     raw_sql("DELETE FROM audit_auditevent WHERE seq = 6")
@@ -110,6 +113,7 @@ def test_a_deleted_entry_is_a_gap():
     ]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_deleted_tail_entries_are_found(checkpoint_now):
     append(10)
     checkpoint_now()
@@ -120,6 +124,7 @@ def test_deleted_tail_entries_are_found(checkpoint_now):
     assert report.first_broken_seq == 9
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_forged_checkpoint_signature_is_found(checkpoint_now):
     append(4)
     checkpoint = checkpoint_now()
@@ -132,6 +137,7 @@ def test_a_forged_checkpoint_signature_is_found(checkpoint_now):
     ]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_rewritten_checkpoint_root_is_found(checkpoint_now):
     append(4)
     checkpoint_now()
@@ -152,6 +158,7 @@ def test_checkpoints_by_an_unknown_key_are_not_trusted(checkpoint_now, settings)
     assert verification.verify_chain().ok
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_checkpoint_file_must_agree_with_the_database(checkpoint_now):
     append(3)
     checkpoint_now()

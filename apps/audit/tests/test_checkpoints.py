@@ -104,7 +104,7 @@ def test_nothing_new_means_no_checkpoint():
     assert create_checkpoint(force=True) is None
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_broken_chain_is_never_signed():
     append(5)
     raw_sql("UPDATE audit_auditevent SET action = 'test.forged' WHERE seq = 3")

@@ -27,6 +27,7 @@ from apps.audit.tests.test_export import (  # noqa: F401 - fixtures
     public_key,
     run_tool,
 )
+from remotebank.db_roles import as_owner
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -181,6 +182,7 @@ def _set_legacy_until(seq: int) -> None:
     raw_sql("INSERT INTO audit_macepoch (id, legacy_until) VALUES (1, %s)", [seq])
 
 
+@pytest.mark.django_db(transaction=True)
 def test_entries_older_than_macs_verify_and_a_wider_boundary_gains_a_forger_nothing(
     checkpoint_now,
 ):
@@ -206,9 +208,12 @@ def test_entries_older_than_macs_verify_and_a_wider_boundary_gains_a_forger_noth
         "DELETE FROM audit_macepoch",
     ],
 )
+@pytest.mark.django_db(transaction=True)
 def test_the_legacy_boundary_cannot_be_changed(sql):
     _set_legacy_until(0)
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+    # Even the owner: the application role is refused before, by its rights
+    # (test_database_roles).
+    with as_owner(), pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(sql)
 

@@ -54,6 +54,7 @@ def test_auditor_sees_entries_with_their_checks_and_a_verified_chain(auditor, ch
     assert "整条证据链校验通过" in verified
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_tampered_entry_is_shown_broken_and_the_chain_fails(auditor):
     events = append(3)
     target = events[1]

@@ -16,6 +16,7 @@ from apps.security.at_rest import (
 from apps.security.errors import CryptoError
 from apps.security.models import DataKey
 from apps.security.services import clear_key_caches
+from remotebank.db_roles import as_owner, grant_application_rights
 
 pytestmark = pytest.mark.django_db
 
@@ -139,8 +140,11 @@ def test_encrypted_text_field_through_the_database():
             def __str__(self) -> str:
                 return f"Holder {self.pk}"
 
-        with connection.schema_editor() as editor:
-            editor.create_model(Holder)
+        # The owner creates and drops the table; the application role only gets its rights.
+        with as_owner():
+            with connection.schema_editor() as editor:
+                editor.create_model(Holder)
+            grant_application_rights()
         try:
             token = encrypt_field(ID_NUMBER, owner_type="customer", owner_id="5")
             holder = Holder.objects.create(id_number=token)
@@ -155,5 +159,5 @@ def test_encrypted_text_field_through_the_database():
                 Holder.objects.create(id_number=ID_NUMBER)
             assert Holder.objects.filter(id_number__isnull=False).count() == 1
         finally:
-            with connection.schema_editor() as editor:
+            with as_owner(), connection.schema_editor() as editor:
                 editor.delete_model(Holder)
