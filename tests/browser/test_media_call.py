@@ -265,8 +265,11 @@ def test_customer_page_sends_its_camera_and_plays_the_agent(demo, playwright, fa
             assert len({index for _, index in matches}) >= 3, matches  # not one frozen frame
             faces = [find_face(f) for f in frames]
             assert sum(face is not None for face in faces) >= 18, faces
-            x, y, w, h = next(face for face in faces if face is not None)
-            assert 70 < x + w / 2 < 190 and 40 < y + h / 2 < 110, (x, y, w, h)
+            # Where the face is, by the median over the frames: Haar's largest box on one frame
+            # of a call's first, low-bitrate seconds was once the helmet beside it.
+            centres = [(x + w / 2, y + h / 2) for x, y, w, h in filter(None, faces)]
+            cx, cy = (float(np.median([c[i] for c in centres])) for i in (0, 1))
+            assert 70 < cx < 190 and 40 < cy < 110, faces
             # Control: the same measure rejects an image that is not the customer's camera.
             mirrored = [np.ascontiguousarray(f[:, ::-1]) for f in face_video.frames]
             assert best_match(frames[0], mirrored)[0] < 0.8
