@@ -248,27 +248,26 @@ def _per_second(rows: list[dict[str, Any]], key: str) -> list[float]:
     return rates or [0.0]
 
 
-def recovery_seconds(rows: list[dict[str, Any]], drop_at: float, hold: float = 3.0) -> float | None:
-    """Seconds from `drop_at` until the received frame rate is back to 90% of what it was in
-    the 10 s before, with no freeze, and stays so for `hold` seconds; None if it never is."""
+def recovery_seconds(
+    rows: list[dict[str, Any]], drop_at: float, hold: float = 3.0, share: float = 0.9
+) -> float | None:
+    """Seconds from `drop_at` until the received frame rate, over the next `hold` seconds, is
+    back to `share` of its median in the 10 s before, with no freeze in them; None if it never
+    is. Over a window, not sample by sample: samples taken by a busy test process bunch up and
+    one short interval's rate says little."""
     rows = [r for r in rows if r.get("in")]
     before = [r for r in rows if drop_at - 10 <= r["wall"] < drop_at]
     if len(before) < 3:
         return None
     baseline = statistics.median(_per_second(before, "framesDecoded"))
     after = [r for r in rows if r["wall"] >= drop_at]
-    good_since: float | None = None
-    for a, b in itertools.pairwise(after):
-        dt = b["wall"] - a["wall"]
-        fps = (b["in"]["framesDecoded"] - a["in"]["framesDecoded"]) / dt if dt > 0 else 0
-        frozen = b["in"]["freezeCount"] > a["in"]["freezeCount"]
-        if fps >= 0.9 * baseline and not frozen:
-            if good_since is None:
-                good_since = a["wall"]
-            if b["wall"] - good_since >= hold:
-                return round(good_since - drop_at, 1)
-        else:
-            good_since = None
+    for i, a in enumerate(after):
+        b = next((r for r in after[i + 1 :] if r["wall"] - a["wall"] >= hold), None)
+        if b is None:
+            return None
+        fps = (b["in"]["framesDecoded"] - a["in"]["framesDecoded"]) / (b["wall"] - a["wall"])
+        if fps >= share * baseline and b["in"]["freezeCount"] == a["in"]["freezeCount"]:
+            return round(a["wall"] - drop_at, 1)
     return None
 
 
