@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -103,10 +103,12 @@ def worker_args(queue: str) -> list[str]:
 
 
 @contextmanager
-def rq_worker(queue: str, **extra_env: str) -> Iterator[subprocess.Popen]:
-    log = open(BASE_DIR / "var" / f"rqworker-{queue}-{os.getpid()}.log", "a")
+def manage_process(log_name: str, *args: str, **extra_env: str) -> Iterator[subprocess.Popen]:
+    """`manage.py <args>` as a process of the test database, logging to var/<log_name>-<pid>.log,
+    stopped (then killed) at the end."""
+    log = open(BASE_DIR / "var" / f"{log_name}-{os.getpid()}.log", "a")
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", "rqworker", queue, *worker_args(queue)],
+        [sys.executable, "manage.py", *args],
         cwd=BASE_DIR,
         env=subprocess_env(**extra_env),
         stdout=log,
@@ -123,26 +125,13 @@ def rq_worker(queue: str, **extra_env: str) -> Iterator[subprocess.Popen]:
         log.close()
 
 
-@contextmanager
-def router(**extra_env: str) -> Iterator[subprocess.Popen]:
+def rq_worker(queue: str, **extra_env: str) -> AbstractContextManager[subprocess.Popen]:
+    return manage_process(f"rqworker-{queue}", "rqworker", queue, *worker_args(queue), **extra_env)
+
+
+def router(**extra_env: str) -> AbstractContextManager[subprocess.Popen]:
     """The routing housekeeping loop (ring timeouts, lost calls, after-call work)."""
-    log = open(BASE_DIR / "var" / f"router-{os.getpid()}.log", "a")
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "run_router"],
-        cwd=BASE_DIR,
-        env=subprocess_env(**extra_env),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    return manage_process("router", "run_router", **extra_env)
 
 
 def recordings_env(settings, tmp_path: Path, **extra: str) -> dict[str, str]:
