@@ -154,6 +154,45 @@ def answer(agent: Page) -> None:
     expect(agent.locator("#call-panel")).to_have_attribute("data-call-state", "connected")
 
 
+def call_on_phone_and_desk(
+    browser: Browser, base: str, problems: list[str], business: str = "debit_pin_reset"
+) -> tuple[BrowserContext, Page, BrowserContext, Page]:
+    """A customer's phone queued for `business` and agent01's workstation that answered:
+    (phone context, customer page, desk context, agent page)."""
+    phone = phone_context(browser, base, problems)
+    customer = phone.new_page()
+    desk = new_context(browser, base, problems, **DESKTOP)
+    agent = desk.new_page()
+    sign_in(agent, "agent01")
+    queue_customer(customer, business=business)
+    answer(agent)
+    return phone, customer, desk, agent
+
+
+def start_transaction(agent: Page, scenario: str) -> None:
+    """The workstation starts `scenario` with the fields it fills in itself."""
+    panel = agent.locator("[data-banking-panel]")
+    panel.locator("[data-bk-scenario]").select_option(scenario)
+    panel.locator("[data-bk-start] button[type=submit]").click()
+    expect(panel.locator("[data-bk-current]")).to_be_visible()
+    expect(panel).to_have_attribute("data-tx-state", "draft")
+
+
+def confirm_on_phone(agent: Page, customer: Page) -> None:
+    """Identity checked on video, the customer reads, signs and agrees: the PIN pad is next."""
+    panel = agent.locator("[data-banking-panel]")
+    panel.locator("[data-bk-check=id_card]").check()
+    panel.locator("[data-bk-check=face]").check()
+    panel.locator("[data-bk-do=verify]").click()
+    expect(panel).to_have_attribute("data-tx-state", "identity_verified")
+    panel.locator("[data-bk-do=request_confirm]").click()
+    card = customer.locator("[data-banking-customer]")
+    expect(card).to_have_attribute("data-task", "consent")
+    sign_pad(customer, card.locator("[data-signature-canvas]"), strokes=9, steps=3)
+    card.locator("[data-bk-accept]").click()
+    expect(card).to_have_attribute("data-task", "pin")
+
+
 def sign_pad(page: Page, canvas: Locator, strokes: int, steps: int) -> None:
     """Draw a zigzag signature of `strokes` segments across the signature canvas."""
     canvas.scroll_into_view_if_needed()

@@ -15,19 +15,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from tests.browser.support import (
-    DESKTOP,
-    answer,
-    new_context,
-    phone_context,
+    call_on_phone_and_desk,
+    confirm_on_phone,
     press_pin,
-    queue_customer,
     require_static,
     screenshot,
-    sign_in,
-    sign_pad,
+    start_transaction,
 )
 from tests.live import daphne, rq_worker
 
@@ -35,29 +31,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 NEW_PIN = "640271"
 ENGLISH = re.compile(r"wrong PIN|tries left|locked|[a-z]+_[a-z_]+")
-
-
-def start(agent: Page, scenario: str) -> None:
-    panel = agent.locator("[data-banking-panel]")
-    panel.locator("[data-bk-scenario]").select_option(scenario)
-    panel.locator("[data-bk-start] button[type=submit]").click()
-    expect(panel.locator("[data-bk-current]")).to_be_visible()
-    expect(panel).to_have_attribute("data-tx-state", "draft")
-
-
-def confirm(agent: Page, customer: Page) -> None:
-    """Identity checked on video, the customer reads, signs and agrees."""
-    panel = agent.locator("[data-banking-panel]")
-    panel.locator("[data-bk-check=id_card]").check()
-    panel.locator("[data-bk-check=face]").check()
-    panel.locator("[data-bk-do=verify]").click()
-    expect(panel).to_have_attribute("data-tx-state", "identity_verified")
-    panel.locator("[data-bk-do=request_confirm]").click()
-    card = customer.locator("[data-banking-customer]")
-    expect(card).to_have_attribute("data-task", "consent")
-    sign_pad(customer, card.locator("[data-signature-canvas]"), strokes=9, steps=3)
-    card.locator("[data-bk-accept]").click()
-    expect(card).to_have_attribute("data-task", "pin")
 
 
 def test_wrong_old_pin_retry_lock_out_and_cancel_on_both_pages(demo, browser):
@@ -68,13 +41,9 @@ def test_wrong_old_pin_retry_lock_out_and_cancel_on_both_pages(demo, browser):
     problems: list[str] = []
     with daphne(CRYPTO_SUITE="gm") as base, rq_worker("banking"):
         require_static(base)
-        phone = phone_context(browser, base, problems)
-        customer = phone.new_page()
-        desk = new_context(browser, base, problems, **DESKTOP)
-        agent = desk.new_page()
-        sign_in(agent, "agent01")
-        queue_customer(customer, business="debit_pin_change")
-        answer(agent)
+        phone, customer, desk, agent = call_on_phone_and_desk(
+            browser, base, problems, business="debit_pin_change"
+        )
         expect(customer.locator("[data-screen=call]")).to_be_visible()
 
         panel = agent.locator("[data-banking-panel]")
@@ -82,8 +51,8 @@ def test_wrong_old_pin_retry_lock_out_and_cancel_on_both_pages(demo, browser):
         card = customer.locator("[data-banking-customer]")
         prompt = card.locator("[data-pin-prompt]")
         message = card.locator("[data-bk-message]")
-        start(agent, "debit_pin_change")
-        confirm(agent, customer)
+        start_transaction(agent, "debit_pin_change")
+        confirm_on_phone(agent, customer)
 
         # The old PIN first, checked as soon as it is typed.
         expect(prompt).to_have_text("请输入原交易密码")
@@ -130,8 +99,8 @@ def test_wrong_old_pin_retry_lock_out_and_cancel_on_both_pages(demo, browser):
         assert account.wrong_tries == 0
 
         # Three wrong PINs: the core locks the card; each side is told what comes next.
-        start(agent, "debit_pin_change")
-        confirm(agent, customer)
+        start_transaction(agent, "debit_pin_change")
+        confirm_on_phone(agent, customer)
         for left in (2, 1):
             expect(prompt).to_have_text("请输入原交易密码")
             press_pin(customer, "000999")
@@ -155,7 +124,7 @@ def test_wrong_old_pin_retry_lock_out_and_cancel_on_both_pages(demo, browser):
         unlock.click()
         expect(panel.locator("[data-bk-scenario]")).to_have_value("debit_pin_unlock")
         expect(panel.locator("[data-bk-fields] [name=card_no]")).to_have_value(demo_card(1))
-        start(agent, "debit_pin_unlock")
+        start_transaction(agent, "debit_pin_unlock")
 
         # A refused step reads as a sentence, never as its code.
         agent.evaluate("RB.bankingPanel.act('request_confirm')")

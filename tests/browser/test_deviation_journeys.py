@@ -16,17 +16,13 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.support import (
-    DESKTOP,
-    answer,
-    new_context,
+    call_on_phone_and_desk,
+    confirm_on_phone,
     orm,
-    phone_context,
     press_pin,
-    queue_customer,
     require_static,
     screenshot,
-    sign_in,
-    sign_pad,
+    start_transaction,
 )
 from tests.live import daphne, router, rq_worker
 
@@ -43,27 +39,11 @@ def test_reload_during_pin_entry_brings_back_an_empty_pad_and_the_reset_complete
     problems: list[str] = []
     with daphne() as base, rq_worker("banking"):
         require_static(base)
-        phone = phone_context(browser, base, problems)
-        customer = phone.new_page()
-        desk = new_context(browser, base, problems, **DESKTOP)
-        agent = desk.new_page()
-        sign_in(agent, "agent01")
-        queue_customer(customer)
-        answer(agent)
-
+        phone, customer, desk, agent = call_on_phone_and_desk(browser, base, problems)
+        start_transaction(agent, "debit_pin_reset")
+        confirm_on_phone(agent, customer)
         panel = agent.locator("[data-banking-panel]")
-        panel.locator("[data-bk-scenario]").select_option("debit_pin_reset")
-        panel.locator("[data-bk-start] button[type=submit]").click()
-        expect(panel).to_have_attribute("data-tx-state", "draft")
-        panel.locator("[data-bk-check=id_card]").check()
-        panel.locator("[data-bk-check=face]").check()
-        panel.locator("[data-bk-do=verify]").click()
-        panel.locator("[data-bk-do=request_confirm]").click()
         card = customer.locator("[data-banking-customer]")
-        expect(card).to_have_attribute("data-task", "consent")
-        sign_pad(customer, card.locator("[data-signature-canvas]"), strokes=9, steps=3)
-        card.locator("[data-bk-accept]").click()
-        expect(card).to_have_attribute("data-task", "pin")
         press_pin(customer, NEW_PIN[:3])
         expect(card.locator("[data-pin-dot][data-filled='1']")).to_have_count(3)
 
@@ -96,13 +76,7 @@ def test_a_customer_who_closed_the_tab_is_waited_for_then_the_call_ends_as_lost(
     env = {"CALL_LOST_SECONDS": str(LOST_AFTER), "AFTER_CALL_WORK_SECONDS": "600"}
     with daphne(**env) as base, router(**env):
         require_static(base)
-        phone = phone_context(browser, base, problems)
-        customer = phone.new_page()
-        desk = new_context(browser, base, problems, **DESKTOP)
-        agent = desk.new_page()
-        sign_in(agent, "agent01")
-        queue_customer(customer)
-        answer(agent)
+        phone, customer, desk, agent = call_on_phone_and_desk(browser, base, problems)
         expect(customer.locator("[data-screen=call]")).to_be_visible()
         away = agent.locator("#customer-away")
         call_panel = agent.locator("#call-panel")

@@ -22,13 +22,15 @@ from playwright.sync_api import expect
 from apps.accounts.demo import DEMO_PASSWORD
 from tests.browser.support import (
     DESKTOP,
+    answer,
+    confirm_on_phone,
     new_context,
     orm,
     press_pin,
     require_static,
     screenshot,
     sign_in,
-    sign_pad,
+    start_transaction,
 )
 from tests.browser.test_collaboration import FAKE_DISPLAY, SHARE_PLAYS
 from tests.browser.test_media_call import (  # noqa: F401 - face_video, playwright: fixtures
@@ -109,23 +111,12 @@ def connected_call_id() -> str:
 
 
 def pin_reset(agent, customer) -> None:
-    panel = agent.locator("[data-banking-panel]")
-    panel.locator("[data-bk-scenario]").select_option("debit_pin_reset")
-    panel.locator("[data-bk-start] button[type=submit]").click()
-    expect(panel).to_have_attribute("data-tx-state", "draft")
-    panel.locator("[data-bk-check=id_card]").check()
-    panel.locator("[data-bk-check=face]").check()
-    panel.locator("[data-bk-do=verify]").click()
-    panel.locator("[data-bk-do=request_confirm]").click()
-    card = customer.locator("[data-banking-customer]")
-    expect(card).to_have_attribute("data-task", "consent")
-    sign_pad(customer, card.locator("[data-signature-canvas]"), strokes=9, steps=3)
-    card.locator("[data-bk-accept]").click()
-    expect(card).to_have_attribute("data-task", "pin")
+    start_transaction(agent, "debit_pin_reset")
+    confirm_on_phone(agent, customer)
     press_pin(customer, NEW_PIN)
     press_pin(customer, NEW_PIN)
-    expect(card.locator("[data-bk-result]")).to_contain_text("办理成功")
-    expect(panel.locator("[data-bk-result]")).to_contain_text("办理成功")
+    expect(customer.locator("[data-banking-customer] [data-bk-result]")).to_contain_text("办理成功")
+    expect(agent.locator("[data-banking-panel] [data-bk-result]")).to_contain_text("办理成功")
 
 
 def test_share_and_a_supervisor_joining_change_the_picture_and_qc_passes(
@@ -160,8 +151,7 @@ def test_share_and_a_supervisor_joining_change_the_picture_and_qc_passes(
         desk.add_init_script(FAKE_DISPLAY)
         agent = desk.new_page()
         sign_in(agent, "agent01")
-        agent.click("[data-presence-set=ready]")
-        agent.locator("#ring-panel [data-action=accept]").click()
+        answer(agent)
         panel = agent.locator("#call-panel")
         expect(panel).to_have_attribute("data-media", "connected", timeout=MEDIA_TIMEOUT_MS)
         call_screen = customer.locator("[data-screen=call]")
@@ -191,6 +181,7 @@ def test_share_and_a_supervisor_joining_change_the_picture_and_qc_passes(
                      .some((t) => !t.hidden && t.querySelector("video").videoWidth > 0)""",
             timeout=MEDIA_TIMEOUT_MS,
         )
+        screenshot(sup, "share-supervisor-1-supervisor-1440x900")
         screenshot(customer, "share-supervisor-1-customer-390x844")
         screenshot(agent, "share-supervisor-1-agent-1440x900")
 
