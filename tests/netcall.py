@@ -251,23 +251,30 @@ def _per_second(rows: list[dict[str, Any]], key: str) -> list[float]:
 def recovery_seconds(
     rows: list[dict[str, Any]], drop_at: float, hold: float = 3.0, share: float = 0.9
 ) -> float | None:
-    """Seconds from `drop_at` until the received frame rate, over the next `hold` seconds, is
-    back to `share` of its median in the 10 s before, with no freeze in them; None if it never
-    is. Over a window, not sample by sample: samples taken by a busy test process bunch up and
-    one short interval's rate says little."""
+    """Seconds from `drop_at` until the received frame rate is back to `share` of its median
+    in the 10 s before (see `fluid_after`); None if it never is."""
     rows = [r for r in rows if r.get("in")]
     before = [r for r in rows if drop_at - 10 <= r["wall"] < drop_at]
     if len(before) < 3:
         return None
     baseline = statistics.median(_per_second(before, "framesDecoded"))
-    after = [r for r in rows if r["wall"] >= drop_at]
+    return fluid_after(rows, drop_at, share * baseline, hold)
+
+
+def fluid_after(
+    rows: list[dict[str, Any]], start: float, fps: float, hold: float = 3.0
+) -> float | None:
+    """Seconds from `start` until a `hold`-second window in which the page decoded at least
+    `fps` frames a second with no freeze; None if there is none. Over a window, not sample by
+    sample: samples taken by a busy test process bunch up and one short interval says little."""
+    after = [r for r in rows if r.get("in") and r["wall"] >= start]
     for i, a in enumerate(after):
         b = next((r for r in after[i + 1 :] if r["wall"] - a["wall"] >= hold), None)
         if b is None:
             return None
-        fps = (b["in"]["framesDecoded"] - a["in"]["framesDecoded"]) / (b["wall"] - a["wall"])
-        if fps >= share * baseline and b["in"]["freezeCount"] == a["in"]["freezeCount"]:
-            return round(a["wall"] - drop_at, 1)
+        rate = (b["in"]["framesDecoded"] - a["in"]["framesDecoded"]) / (b["wall"] - a["wall"])
+        if rate >= fps and b["in"]["freezeCount"] == a["in"]["freezeCount"]:
+            return round(a["wall"] - start, 1)
     return None
 
 
@@ -319,6 +326,21 @@ def _json(value: Any) -> str:
 
 # ------------------------------------------------------------------------------------------------
 # The RemoteBank call
+
+
+def entry_path(customer_reference: str = "DEMO0001") -> str:
+    """A fresh entry link of the demo mobile bank (needs the ORM: call it through `orm`)."""
+    from apps.accounts.models import ApiClient
+    from apps.calls.actions.tickets import issue_entry_ticket
+
+    _, token = issue_entry_ticket(
+        client=ApiClient.objects.get(key_id="demo-mobile-bank"),
+        customer_reference=customer_reference,
+        customer_name="",
+        business_code="debit_pin_reset",
+        location=None,
+    )
+    return f"/h5/enter/{token}"
 
 
 class RemoteBankCall:

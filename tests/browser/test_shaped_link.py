@@ -10,19 +10,13 @@ it forwards, and the customer's video must be fluid again while the link stays n
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
-from tests.browser.support import orm
-from tests.live import daphne, rq_worker
-from tests.netcall import CHROMIUM, RemoteBankCall, Samples, launch, recovery_seconds
-from tests.netlab import Link, NetLab, unavailable_reason
+from tests.netcall import Samples, recovery_seconds
+from tests.netlab import Link
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -35,66 +29,22 @@ SECONDS_AT_DROP = 20
 RECOVERY_LIMIT_S = 16.0
 
 
-@pytest.fixture
-def lab() -> Iterator[NetLab]:
-    reason = unavailable_reason()
-    if reason is not None:
-        pytest.skip(f"network namespaces cannot be made here: {reason}")
-    # A subnet and names of this process's own: another run of this test may be up meanwhile.
-    tag = os.getpid() % 200
-    net = NetLab(prefix=f"rbt{tag}", subnet=f"10.78.{tag + 20}")
-    net.up()
-    try:
-        yield net
-    finally:
-        net.down()
-
-
-def entry_path() -> str:
-    from apps.accounts.models import ApiClient
-    from apps.calls.actions.tickets import issue_entry_ticket
-
-    _, token = issue_entry_ticket(
-        client=ApiClient.objects.get(key_id="demo-mobile-bank"),
-        customer_reference="DEMO0001",
-        customer_name="",
-        business_code="debit_pin_reset",
-        location=None,
-    )
-    return f"/h5/enter/{token}"
-
-
-def test_customer_video_recovers_after_the_downlink_drops_to_300_kbit(demo, lab, tmp_path: Path):
-    from apps.accounts.demo import DEMO_PASSWORD
-
-    with (
-        daphne(host=lab.server_ip, ALLOWED_HOSTS=lab.server_ip) as base,
-        rq_worker("media"),
-        sync_playwright() as playwright,
-    ):
-        origins = [base]
-        customer = launch(playwright, str(lab.wrapper(lab.customer, CHROMIUM, tmp_path)), origins)
-        agent = launch(playwright, CHROMIUM, origins)  # the root namespace: not shaped
-        call = RemoteBankCall(customer, agent, base, orm(entry_path), "agent01", DEMO_PASSWORD)
-        try:
-            call.connect()
-            samples, sent = Samples(), Samples()
-            deadline = time.monotonic() + 8
-            while time.monotonic() < deadline:  # fluid before the drop
-                samples.take(call.customer, call.pc)
-                time.sleep(0.5)
-            lab.set_link(Link(rate_kbit=DROP_KBIT))
-            dropped_at = time.monotonic()
-            job: list[dict] = []
-            while time.monotonic() - dropped_at < SECONDS_AT_DROP:
-                samples.take(call.customer, call.pc)
-                sent.take(call.agent, call.pc)
-                job.append(call.job_stats() or {})
-                time.sleep(0.5)
-        finally:
-            call.close()
-            customer.close()
-            agent.close()
+def test_customer_video_recovers_after_the_downlink_drops_to_300_kbit(lab, lab_call):
+    call = lab_call
+    call.connect()
+    samples, sent = Samples(), Samples()
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:  # fluid before the drop
+        samples.take(call.customer, call.pc)
+        time.sleep(0.5)
+    lab.set_link(Link(rate_kbit=DROP_KBIT))
+    dropped_at = time.monotonic()
+    job: list[dict] = []
+    while time.monotonic() - dropped_at < SECONDS_AT_DROP:
+        samples.take(call.customer, call.pc)
+        sent.take(call.agent, call.pc)
+        job.append(call.job_stats() or {})
+        time.sleep(0.5)
 
     recovery = recovery_seconds(samples.rows, dropped_at)
     seen = [
