@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from apps.qc.actions.live_alerts import vision_event
-from medialib.vision import FrameAnalyzer, LiveVisionCheck, luma_plane
+from medialib.vision import FrameAnalyzer, LiveVisionCheck, luma_plane, release_detector
 
 logger = logging.getLogger(__name__)
 
@@ -98,11 +98,18 @@ class LiveVision:
     # -- the thread ----------------------------------------------------------------------------
 
     def _run(self) -> None:
+        began = time.thread_time()
+        try:
+            self._check(began)
+        finally:
+            release_detector()  # for the next call's thread: building one stalls every call
+            self.cpu_seconds = time.thread_time() - began
+
+    def _check(self, began: float) -> None:
         analyzer = FrameAnalyzer()
         decoders: dict[int, Any] = {}
         checks: dict[int, LiveVisionCheck] = {}
         next_at: dict[int, float] = {}
-        began = time.thread_time()
         while True:
             participant_id, codec, data, info = self._queue.get()
             if participant_id is None:
@@ -127,7 +134,6 @@ class LiveVision:
             for kind, problem in check.update(at, facts):
                 self._emit(participant_id, kind, problem, at)
             self.cpu_seconds = time.thread_time() - began
-        self.cpu_seconds = time.thread_time() - began
 
     def _emit(self, participant_id: int, kind: str, problem: str, at: float) -> None:
         loop = self._loop

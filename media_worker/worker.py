@@ -18,7 +18,10 @@ from django.conf import settings
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import SimpleWorker
 
+from medialib.vision import prepare_detectors
 from remotebank import priorities
+
+PREPARED_DETECTORS = 4
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,11 @@ class MediaWorker(SimpleWorker):
         self.priority = priorities.apply(priorities.for_queues(self.queue_names()))
         self._slots = threading.BoundedSemaphore(self.capacity)
         self._threads: set[threading.Thread] = set()
+        if settings.QC_LIVE_VISION:
+            # Each call's live check needs a face detector; one built mid-call would freeze
+            # the media of every call here for ~0.3 s (medialib.vision). Beyond these, a
+            # worker builds one only when its calls reach a new peak.
+            prepare_detectors(min(self.capacity, PREPARED_DETECTORS))
 
     def execute_job(self, job: Any, queue: Any) -> None:
         # Wait for a free slot before taking more work, so a full node leaves jobs to others.

@@ -27,6 +27,7 @@ raised when a problem holds for `raise_after` seconds, cleared when the frame is
 
 from __future__ import annotations
 
+import queue
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,14 +50,37 @@ STATES = ("ok", "no_face", "multiple", "occluded", "dark", "bright", "black")
 PROBLEMS = ("no_face", "multiple", "occluded", "dark", "bright", "black")
 
 _local = threading.local()
+# Detectors no thread holds. Building one holds the GIL for ~0.3 s (more on a loaded machine),
+# which in a media worker freezes every call's media on the shared loop: the worker builds
+# some before its first call (`prepare_detectors`) and threads hand theirs back when done.
+_idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
 
 def _detector() -> Any:
-    """One detector per thread (dlib's objects are not documented as thread-safe)."""
+    """This thread's detector (dlib's run releases the GIL and is not documented as
+    thread-safe, so threads never share one)."""
     detector = getattr(_local, "detector", None)
     if detector is None:
-        detector = _local.detector = dlib.get_frontal_face_detector()
+        try:
+            detector = _idle.get_nowait()
+        except queue.Empty:
+            detector = dlib.get_frontal_face_detector()
+        _local.detector = detector
     return detector
+
+
+def prepare_detectors(count: int) -> None:
+    """Build detectors ahead until `count` are idle."""
+    for _ in range(count - _idle.qsize()):
+        _idle.put(dlib.get_frontal_face_detector())
+
+
+def release_detector() -> None:
+    """Hand this thread's detector back, for the next thread that needs one."""
+    detector = getattr(_local, "detector", None)
+    if detector is not None:
+        del _local.detector
+        _idle.put(detector)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
+from medialib import vision
 from medialib.tests import synth
 from medialib.vision import FrameAnalyzer, FrameFacts, LiveVisionCheck
 
@@ -99,3 +102,28 @@ def test_the_identity_face_count_is_the_same_for_the_same_picture():
     two = synth.two_faces_luma(1.0)
     assert [count_faces(two) for _ in range(3)] == [2] * 3
     assert count_faces(synth.scene_luma(1.0)) == 0
+
+
+def test_threads_take_detectors_built_ahead_and_hand_them_on(monkeypatch):
+    """Building a detector holds the GIL for ~0.3 s (every call of a media worker freezes):
+    threads use the ones built ahead and hand them back, and nothing is built meanwhile."""
+    vision.prepare_detectors(1)
+    idle = vision._idle.qsize()
+
+    def never_built():
+        raise AssertionError("a detector was built while one was idle")
+
+    monkeypatch.setattr(vision.dlib, "get_frontal_face_detector", never_built)
+    used = []
+
+    def check_a_frame() -> None:
+        FrameAnalyzer().analyze(synth.face_luma(0.5))
+        used.append(vision._detector())
+        vision.release_detector()
+
+    for _ in range(2):
+        thread = threading.Thread(target=check_a_frame)
+        thread.start()
+        thread.join()
+    assert len(used) == 2 and used[0] is used[1]
+    assert vision._idle.qsize() == idle
