@@ -176,7 +176,14 @@ async def sees_everyone(who: Participant, expected: dict[int, int]) -> None:
     )
     video = [x for x in slots["slots"] if x["video"]]
     for attempt in (1, 2):  # a stream that just started may still lose a frame or two
-        checks = await asyncio.gather(*(watch_slot(who, x["index"], 1.5) for x in video))
+        try:
+            checks = await asyncio.gather(*(watch_slot(who, x["index"], 1.5) for x in video))
+        except TimeoutError as silent:  # say who saw nothing, and what its media looked like
+            state = await who.media.local_stats()
+            raise AssertionError(
+                f"{who.role} stopped receiving: slots {slots}, now {who.media_slots}, "
+                f"epoch {who.media_epoch}, frames {who.media.frames_received()}, {state}"
+            ) from silent
         try:
             for slot, check in zip(video, checks, strict=True):
                 assert_sees(check, expected[slot["participant_id"]], min_frames=10)
