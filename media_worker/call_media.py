@@ -302,16 +302,24 @@ class CallMedia:
     async def _shutdown(self) -> None:
         for task in list(self.tasks):
             task.cancel()
-        for participant in list(self.participants.values()):
-            await _close(participant)
-        self.vision.close()  # live vision check
-        # --- recording: seal every segment before the heartbeat goes (compose waits for that)
-        if self.recorder is not None:
-            try:
-                await self.recorder.close()
-            except Exception:
-                logger.exception("call %s: recording did not close cleanly", self.call_id)
-        # --- end recording
+        # Composition starts when the heartbeat is gone: it beats on until the last segment
+        # is sealed, however long closing takes on a loaded machine.
+        beating = asyncio.ensure_future(self._beat_until_cancelled())
+        try:
+            for participant in list(self.participants.values()):
+                await _close(participant)
+            await asyncio.to_thread(self.vision.close)  # joins its thread: not on the loop
+            # --- recording: seal every segment before the heartbeat goes
+            if self.recorder is not None:
+                try:
+                    await self.recorder.close()
+                except Exception:
+                    logger.exception("call %s: recording did not close cleanly", self.call_id)
+            # --- end recording
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
         with contextlib.suppress(Exception):
             await self.layer.group_discard(media_services.media_group(self.call_id), self.channel)
             await self.layer.group_discard(call_group(self.call_id), self.channel)
@@ -340,6 +348,12 @@ class CallMedia:
             )
             pipe.pexpire(key, int(settings.MEDIA_HEARTBEAT_TTL_SECONDS * 1000))
             await pipe.execute()
+
+    async def _beat_until_cancelled(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await self._beat()
+            await asyncio.sleep(settings.MEDIA_HEARTBEAT_SECONDS)
 
     async def _heartbeat_loop(self) -> None:
         while not self.stopping.is_set():

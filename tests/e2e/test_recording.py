@@ -194,3 +194,41 @@ def test_a_call_is_recorded_composed_and_survives_a_killed_media_worker(
         assert part.size > 48_000
         assert tone_power(part, CUSTOMER_TONE) > 1000
         assert tone_power(part, AGENT_TONE) > 1000
+
+
+def test_every_segment_is_sealed_before_the_media_job_stops_beating(
+    api_client_obj, settings, tmp_path
+):
+    """Composition starts once the heartbeat is gone (`_wait_for_capture`), so the job keeps
+    beating until its recorder has sealed the last segments, however long closing takes. A
+    short heartbeat life (1 s) makes a job that stopped beating before sealing fail here."""
+    env = recordings_env(
+        settings,
+        tmp_path,
+        MEDIA_HEARTBEAT_SECONDS="0.95",
+        MEDIA_HEARTBEAT_TTL_SECONDS="1.0",
+        MEDIA_DURABLE_BEAT_SECONDS="0.3",
+    )
+    path = entry_path(api_client_obj)
+
+    async def scenario(base: str) -> str:
+        async with in_call(base, path) as (customer, agent):
+            assert_sees(await watch_video(agent, 1.0), CUSTOMER_ID, min_frames=8)
+            return await hang_up(agent, customer)
+
+    with daphne(**env) as base, rq_worker("media", **env):
+        call_id = asyncio.run(scenario(base))
+        while heartbeat(call_id) is not None:
+            time.sleep(0.02)
+        gone = time.time()
+
+    segments = list(RecordingSegment.objects.filter(call_id=call_id))
+    assert {(s.role, s.kind) for s in segments} == {
+        (role, kind) for role, _, _ in PARTIES for kind in ("audio", "video")
+    }
+    late = [
+        (s.role, s.kind, s.seq, s.sealed_at and round(s.sealed_at.timestamp() - gone, 2))
+        for s in segments
+        if not s.complete or s.salvaged or s.sealed_at.timestamp() > gone
+    ]
+    assert late == []
