@@ -691,8 +691,12 @@ def _validated_source(connection: Any, protocol: Any, addr: tuple[str, int]) -> 
     """Whether `addr` is a peer address ICE validated on `protocol`: the nominated pair's, or
     any pair whose connectivity check succeeded (RFC 8445 section 7.2.5.3.2: the valid list).
     Both ends need not nominate the same pair (aioice nominates aggressively), so the peer
-    may send on any valid pair; an address that never answered a check with the session's
-    credentials is none of them.
+    may send on any valid pair, or on a pair it nominated from its side before this side's
+    own check of it succeeded (a CI run: a client sent from the host's IPv6 address, whose
+    check here never completed once another pair was chosen, and its media was dropped for
+    the whole call). aioice marks a pair `remote_nominated` only after a binding request
+    that carried the session's credentials (MESSAGE-INTEGRITY checked), so that is proof
+    enough; an address that never authenticated with them is none of these.
     """
     component = protocol.local_candidate.component
     nominated = connection._nominated.get(component)
@@ -700,7 +704,9 @@ def _validated_source(connection: Any, protocol: Any, addr: tuple[str, int]) -> 
         return True
     succeeded = aioice_ice.CandidatePair.State.SUCCEEDED
     return any(
-        pair.protocol is protocol and pair.state == succeeded and pair.remote_addr == addr
+        pair.protocol is protocol
+        and pair.remote_addr == addr
+        and (pair.state == succeeded or pair.remote_nominated)
         for pair in connection._check_list
     )
 

@@ -747,3 +747,40 @@ def test_dtls_shaped_garbage_from_an_unvalidated_port_never_reaches_dtls():
     assert guard.dropped == garbage and guard.last_source is not None, (guard, garbage)
     assert during >= 40, during  # 15 fps for 4 s
     assert check.participants == {PARTICIPANT} and check.repeated_or_reordered == 0
+
+
+def test_a_source_the_peer_nominated_with_the_session_credentials_is_accepted():
+    """The peer may send on a pair it nominated before this side's check of it succeeded:
+    such a pair is the peer's once an authenticated binding request named it
+    (`remote_nominated`); the same address on a pair that is merely waiting is not."""
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        a, b = RTCPeerConnection(), RTCPeerConnection()
+        fwd.guard_media_sources(b)
+        a.addTrack(PatternVideoTrack(PARTICIPANT))
+        await a.setLocalDescription(await a.createOffer())
+        await b.setRemoteDescription(a.localDescription)
+        await b.setLocalDescription(await b.createAnswer())
+        await a.setRemoteDescription(b.localDescription)
+        connection = b.getTransceivers()[0].receiver.transport.transport._connection
+        protocol = connection._protocols[0]
+        stranger = ("192.0.2.7", 40000)
+        pair = fwd.aioice_ice.CandidatePair(
+            protocol,
+            fwd.aioice_ice.Candidate(
+                foundation="x", component=1, transport="udp", priority=1,
+                host=stranger[0], port=stranger[1], type="prflx",
+            ),
+        )  # fmt: skip
+        pair.state = fwd.aioice_ice.CandidatePair.State.IN_PROGRESS
+        connection._check_list.append(pair)
+        waiting = fwd._validated_source(connection, protocol, stranger)
+        pair.remote_nominated = True
+        nominated = fwd._validated_source(connection, protocol, stranger)
+        elsewhere = fwd._validated_source(connection, protocol, (stranger[0], stranger[1] + 1))
+        connection._check_list.remove(pair)
+        await a.close()
+        await b.close()
+        return waiting, nominated, elsewhere
+
+    assert run(scenario) == (False, True, False)
