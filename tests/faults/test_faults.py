@@ -18,10 +18,12 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import redis
 from remotebank_client import Participant
 from remotebank_client.media import SequenceCheck, decode_pattern
 
 from apps.accounts.demo import DEMO_PASSWORD
+from apps.calls.media import heartbeat_key
 from media_worker.recorder import STORAGE_RETRY_SECONDS
 from tests.e2e.test_media_call import AGENT_ID, CUSTOMER_ID, start_media, watch_video
 from tests.faults.platform import Platform, can_run, running_platform
@@ -97,7 +99,14 @@ def recording_state(p: Platform, call_id: str) -> str:
 
 
 def lost_seconds(p: Platform, call_id: str, start: float, end: float) -> dict[str, float]:
-    """Per party, the seconds of [start, end] (wall clock) that no kept video segment covers."""
+    """Per party, the seconds of [start, end] (wall clock) that no kept video segment covers,
+    once the media job has sealed them (it beats until then: a CI run read the last segment
+    while still open and counted it lost)."""
+    client = redis.Redis.from_url(p.redis.url)
+    try:
+        wait_for("the media job's end", lambda: not client.exists(heartbeat_key(call_id)), 30)
+    finally:
+        client.close()
     lost = {}
     for role in PARTIES:
         spans = sorted(
