@@ -248,6 +248,7 @@ class CallMedia:
         self.layer = get_channel_layer()
         self.channel = ""
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.heartbeat: asyncio.Task[None] | None = None
         self.recorder: CallRecorder | None = None  # recording: every incoming track
         self.frame_keys = frame_crypto.FrameKeyring(call_id)
         self.vision = LiveVision(call_id)  # live check of the customer's camera (vision.py)
@@ -276,8 +277,9 @@ class CallMedia:
                 except Exception:
                     logger.exception("call %s: recording could not start", self.call_id)
                 # --- end recording
+                # Not among `tasks`: it beats on while closing (see _shutdown).
+                self.heartbeat = asyncio.ensure_future(self._heartbeat_loop())
                 for coro in (
-                    self._heartbeat_loop(),
                     self._durable_beat_loop(),
                     self._stats_loop(),
                     self._receive_loop(),
@@ -304,7 +306,6 @@ class CallMedia:
             task.cancel()
         # Composition starts when the heartbeat is gone: it beats on until the last segment
         # is sealed, however long closing takes on a loaded machine.
-        beating = asyncio.ensure_future(self._beat_until_cancelled())
         try:
             for participant in list(self.participants.values()):
                 await _close(participant)
@@ -317,9 +318,10 @@ class CallMedia:
                     logger.exception("call %s: recording did not close cleanly", self.call_id)
             # --- end recording
         finally:
-            beating.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beating
+            if self.heartbeat is not None:
+                self.heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self.heartbeat
         with contextlib.suppress(Exception):
             await self.layer.group_discard(media_services.media_group(self.call_id), self.channel)
             await self.layer.group_discard(call_group(self.call_id), self.channel)
@@ -349,14 +351,8 @@ class CallMedia:
             pipe.pexpire(key, int(settings.MEDIA_HEARTBEAT_TTL_SECONDS * 1000))
             await pipe.execute()
 
-    async def _beat_until_cancelled(self) -> None:
-        while True:
-            with contextlib.suppress(Exception):
-                await self._beat()
-            await asyncio.sleep(settings.MEDIA_HEARTBEAT_SECONDS)
-
     async def _heartbeat_loop(self) -> None:
-        while not self.stopping.is_set():
+        while True:  # until _shutdown has sealed the recording
             await asyncio.sleep(settings.MEDIA_HEARTBEAT_SECONDS)
             try:
                 await self._beat()
