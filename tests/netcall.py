@@ -334,19 +334,12 @@ def _json(value: Any) -> str:
 # The RemoteBank call
 
 
-def entry_path(customer_reference: str = "DEMO0001") -> str:
+def entry_path() -> str:
     """A fresh entry link of the demo mobile bank (needs the ORM: call it through `orm`)."""
     from apps.accounts.models import ApiClient
-    from apps.calls.actions.tickets import issue_entry_ticket
+    from tests.e2e.test_media_call import entry_path as entry_path_of
 
-    _, token = issue_entry_ticket(
-        client=ApiClient.objects.get(key_id="demo-mobile-bank"),
-        customer_reference=customer_reference,
-        customer_name="",
-        business_code="debit_pin_reset",
-        location=None,
-    )
-    return f"/h5/enter/{token}"
+    return entry_path_of(ApiClient.objects.get(key_id="demo-mobile-bank"))
 
 
 class RemoteBankCall:
